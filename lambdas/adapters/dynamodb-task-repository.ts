@@ -1,0 +1,176 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createHash } from 'node:crypto';
+import * as z from 'zod';
+import { ConcurrencyError, ValidationError } from '../domain/errors';
+import type { ListTasksQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
+import { TaskSchema, type Task } from '../domain/task';
+import { DISPATCH_SHARDS } from './tasks-table-schema';
+
+type Item = Record<string, unknown>;
+
+const tenantKey = (tenantId: string) => `TENANT#${tenantId}`;
+const taskKey = (taskId: string) => `TASK#${taskId}`;
+const statusKey = (tenantId: string, status: string) => `TENANT#${tenantId}#${status}`;
+const dispatchShard = (taskId: string) =>
+  `PENDING#${createHash('sha256').update(taskId).digest()[0]! % DISPATCH_SHARDS}`;
+
+const CursorSchema = z.object({ t: z.string(), k: z.record(z.string(), z.string()) }).strict();
+
+/** DynamoDB single-item conditional writes: no transactions, every change guarded by `version`. */
+export class DynamoDbTaskRepository implements TaskRepository {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(client: DynamoDBClient, private readonly tableName: string) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async create(task: Task): Promise<{ created: boolean; task: Task }> {
+    try {
+      await this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: toItem(task), ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return { created: true, task };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.get(task.tenantId, task.taskId);
+      if (!existing) throw new ConcurrencyError('task vanished while being created');
+      return { created: false, task: existing };
+    }
+  }
+
+  async get(tenantId: string, taskId: string): Promise<Task | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: tenantKey(tenantId), sk: taskKey(taskId) }, ConsistentRead: true }),
+    );
+    return Item ? fromItem(Item) : undefined;
+  }
+
+  async list(tenantId: string, query: ListTasksQuery): Promise<TaskPage> {
+    const byStatus = query.status !== undefined;
+    const partition = byStatus ? statusKey(tenantId, query.status!) : tenantKey(tenantId);
+    const { Items = [], LastEvaluatedKey } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: byStatus ? 'byStatus' : 'byCreated',
+        KeyConditionExpression: byStatus ? 'gsi2pk = :p' : 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': partition },
+        ScanIndexForward: false,
+        Limit: query.limit,
+        ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, tenantId, partition) } : {}),
+      }),
+    );
+    // The indexes project ALL attributes, so the items are whole tasks.
+    return {
+      tasks: Items.map(fromItem),
+      ...(LastEvaluatedKey ? { nextCursor: encodeCursor(tenantId, LastEvaluatedKey) } : {}),
+    };
+  }
+
+  async update(task: Task, patch: TaskPatch, now: Date): Promise<Task> {
+    const sets: string[] = ['#version = #version + :one', 'updatedAt = :now'];
+    const removes: string[] = [];
+    const values: Item = { ':one': 1, ':now': now.toISOString(), ':expected': task.version };
+    const names: Record<string, string> = { '#version': 'version' };
+    const set = (name: string, value: unknown) => {
+      names[`#${name}`] = name;
+      values[`:${name}`] = value;
+      sets.push(`#${name} = :${name}`);
+    };
+    if (patch.status !== undefined) {
+      set('status', patch.status);
+      set('gsi2pk', statusKey(task.tenantId, patch.status));
+    }
+    if (patch.attempts !== undefined) set('attempts', patch.attempts);
+    if (patch.result !== undefined) set('resultJson', JSON.stringify(patch.result));
+    if (patch.error !== undefined) set('error', patch.error);
+    if (patch.leaseUntil !== undefined) set('leaseUntil', patch.leaseUntil);
+    if (patch.removeLease) removes.push('leaseUntil');
+    if (patch.dispatchPending === false) removes.push('dpk', 'dsk');
+    if (patch.dispatchPending === true) {
+      set('dpk', dispatchShard(task.taskId));
+      set('dsk', `${task.createdAt}#${task.taskId}`);
+    }
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: tenantKey(task.tenantId), sk: taskKey(task.taskId) },
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: 'attribute_exists(pk) AND #version = :expected',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(Attributes!);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConcurrencyError(`task ${task.taskId} changed since version ${task.version}`);
+      }
+      throw error;
+    }
+  }
+
+  async listDispatchPending(before: Date, limit: number): Promise<Task[]> {
+    const pages = await Promise.all(
+      Array.from({ length: DISPATCH_SHARDS }, (_, shard) =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: 'dispatchPending',
+            KeyConditionExpression: 'dpk = :p AND dsk < :before',
+            ExpressionAttributeValues: { ':p': `PENDING#${shard}`, ':before': before.toISOString() },
+            Limit: limit,
+          }),
+        ),
+      ),
+    );
+    // Index reads are eventually consistent: re-read each task so the caller acts on the latest version.
+    const candidates = pages.flatMap((page) => (page.Items ?? []).map(fromItem)).slice(0, limit);
+    const fresh = await Promise.all(candidates.map((task) => this.get(task.tenantId, task.taskId)));
+    return fresh.filter((task): task is Task => task?.dispatchPending === true);
+  }
+}
+
+const toItem = (task: Task): Item => {
+  const { input, result, dispatchPending, ...rest } = task;
+  const order = `${task.createdAt}#${task.taskId}`;
+  return {
+    ...rest,
+    pk: tenantKey(task.tenantId),
+    sk: taskKey(task.taskId),
+    gsi1pk: tenantKey(task.tenantId),
+    gsi1sk: order,
+    gsi2pk: statusKey(task.tenantId, task.status),
+    gsi2sk: order,
+    inputJson: JSON.stringify(input ?? null),
+    ...(result !== undefined ? { resultJson: JSON.stringify(result) } : {}),
+    ...(dispatchPending ? { dpk: dispatchShard(task.taskId), dsk: order } : {}),
+  };
+};
+
+const fromItem = (item: Item): Task => {
+  const { pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, dpk, dsk, inputJson, resultJson, ...rest } = item;
+  return TaskSchema.parse({
+    ...rest,
+    input: JSON.parse(String(inputJson ?? 'null')),
+    ...(resultJson !== undefined ? { result: JSON.parse(String(resultJson)) } : {}),
+    dispatchPending: dpk !== undefined,
+  });
+};
+
+const encodeCursor = (tenantId: string, key: Item): string =>
+  Buffer.from(JSON.stringify({ t: tenantId, k: key })).toString('base64url');
+
+/** A cursor is only good for the tenant and the listing (all, or one status) that produced it. */
+const decodeCursor = (cursor: string, tenantId: string, partition: string): Item => {
+  try {
+    const { t, k } = CursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    const samePartition = k['gsi1pk'] === partition || k['gsi2pk'] === partition;
+    if (t !== tenantId || k['pk'] !== tenantKey(tenantId) || !samePartition) throw new Error('foreign cursor');
+    return k;
+  } catch {
+    throw new ValidationError('invalid cursor');
+  }
+};

@@ -1,0 +1,54 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent, Context } from 'aws-lambda';
+import type { Logger } from '../domain/ports';
+import { createJwtVerifier, InvalidTokenError, type JwtVerifier } from '../adapters/jwt-verifier';
+import { AuthEnvShape, createLogger, ENV, readEnv, type Env } from '../adapters/runtime';
+
+/** API Gateway turns exactly this error message into a 401 (the UNAUTHORIZED gateway response). */
+export const UNAUTHORIZED = 'Unauthorized';
+
+/** `arn:aws:execute-api:region:account:api/stage/METHOD/path` → every method and path of the stage. */
+const stageWildcard = (methodArn: string): string => {
+  const [prefix, path = ''] = methodArn.split(/:(?=[^:]*$)/);
+  const [apiId, stage] = path.split('/');
+  return `${prefix}:${apiId}/${stage}/*/*`;
+};
+
+export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
+  async (event: APIGatewayTokenAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+    try {
+      const { principal } = await deps.verify(event.authorizationToken);
+      return {
+        principalId: `${principal.tenantId}/${principal.subject}`,
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcard(event.methodArn) }],
+        },
+        context: { tenantId: principal.tenantId, subject: principal.subject, roles: principal.roles.join(',') },
+      };
+    } catch (error) {
+      if (error instanceof InvalidTokenError) {
+        deps.logger.info('token rejected', { reason: error.reason });
+        throw new Error(UNAUTHORIZED);
+      }
+      throw error;
+    }
+  };
+
+export const createHandler = (env: Env) => {
+  const logger = createLogger('authorizer');
+  const auth = readEnv(env, AuthEnvShape);
+  const verify = createJwtVerifier({
+    issuer: auth[ENV.authIssuer],
+    audience: auth[ENV.authAudience],
+    jwksUri: auth[ENV.authJwksUri],
+    tenantClaim: auth[ENV.authTenantClaim],
+    rolesClaim: auth[ENV.authRolesClaim],
+  });
+  return middy(makeHandler({ verify, logger })).use(injectLambdaContext(logger));
+};
+
+let cached: ReturnType<typeof createHandler> | undefined;
+export const handler = (event: APIGatewayTokenAuthorizerEvent, context: Context) =>
+  (cached ??= createHandler(process.env))(event, context);

@@ -1,0 +1,66 @@
+import type { Priority, Task, TaskMessage, TaskStatus } from './task';
+
+export interface ListTasksQuery {
+  status?: TaskStatus;
+  limit: number;
+  cursor?: string;
+}
+
+export interface TaskPage {
+  tasks: Task[];
+  nextCursor?: string;
+}
+
+/** Changes a state transition may make; the repository bumps `version` and `updatedAt` itself. */
+export type TaskPatch = Partial<
+  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending'>
+> & { removeLease?: boolean };
+
+export interface TaskRepository {
+  /** Creates the task unless one with the same id exists; returns the stored task either way. */
+  create(task: Task): Promise<{ created: boolean; task: Task }>;
+  get(tenantId: string, taskId: string): Promise<Task | undefined>;
+  list(tenantId: string, query: ListTasksQuery): Promise<TaskPage>;
+  /**
+   * Applies `patch` only if the stored version still equals `task.version` (optimistic concurrency).
+   * Throws ConcurrencyError when it does not.
+   */
+  update(task: Task, patch: TaskPatch, now: Date): Promise<Task>;
+  /** Tasks whose dispatch to the queue is not yet confirmed and that were created before `before`. */
+  listDispatchPending(before: Date, limit: number): Promise<Task[]>;
+}
+
+export interface TaskQueue {
+  /** Sends to the FIFO queue of `priority`; deduplication id = task id, message group = tenant. */
+  send(message: TaskMessage, priority: Priority): Promise<void>;
+}
+
+export interface AgentContext {
+  tenantId: string;
+  taskId: string;
+  attempt: number;
+  signal?: AbortSignal;
+}
+
+export interface Agent {
+  readonly capability: string;
+  readonly description: string;
+  run(input: unknown, context: AgentContext): Promise<unknown>;
+}
+
+export interface AgentRegistry {
+  get(capability: string): Agent | undefined;
+  capabilities(): string[];
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface Logger {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

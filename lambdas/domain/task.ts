@@ -1,0 +1,81 @@
+import * as z from 'zod';
+
+/** Priorities, highest first. Each maps to its own FIFO queue. */
+export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
+export const PrioritySchema = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof PrioritySchema>;
+
+export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const TaskStatusSchema = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatusSchema>;
+
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+export const isTerminal = (status: TaskStatus): boolean => TERMINAL_STATUSES.has(status);
+
+/** Task ids: `tsk_` + 26 lowercase base32 characters. */
+export const TaskIdSchema = z.string().regex(/^tsk_[a-z2-7]{26}$/, 'not a task id');
+export const TenantIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'tenant ids are lowercase letters, digits and dashes');
+export const CapabilitySchema = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'capabilities are lowercase identifiers');
+export const IdempotencyKeySchema = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export const TaskErrorSchema = z.object({ code: z.string(), message: z.string() }).strict();
+export type TaskError = z.infer<typeof TaskErrorSchema>;
+
+/** The task as the domain sees it (storage keys are the repository's business). */
+export const TaskSchema = z
+  .object({
+    tenantId: TenantIdSchema,
+    taskId: TaskIdSchema,
+    capability: CapabilitySchema,
+    input: z.unknown(),
+    priority: PrioritySchema,
+    status: TaskStatusSchema,
+    version: z.number().int().nonnegative(),
+    attempts: z.number().int().nonnegative(),
+    requestHash: z.string(),
+    submittedBy: z.string(),
+    deadline: z.string().datetime({ offset: true }).optional(),
+    result: z.unknown().optional(),
+    error: TaskErrorSchema.optional(),
+    leaseUntil: z.string().optional(),
+    dispatchPending: z.boolean(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .strict();
+export type Task = z.infer<typeof TaskSchema>;
+
+/** The queue message: a pointer to the task record, never the source of truth. */
+export const TaskMessageSchema = z
+  .object({
+    tenantId: TenantIdSchema,
+    taskId: TaskIdSchema,
+    priority: PrioritySchema,
+  })
+  .strict();
+export type TaskMessage = z.infer<typeof TaskMessageSchema>;
+
+/** What a caller may see of a task. */
+export interface TaskView {
+  taskId: string;
+  capability: string;
+  status: TaskStatus;
+  priority: Priority;
+  result?: unknown;
+  error?: TaskError;
+  deadline?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const toView = (task: Task): TaskView => ({
+  taskId: task.taskId,
+  capability: task.capability,
+  status: task.status,
+  priority: task.priority,
+  ...(task.result !== undefined ? { result: task.result } : {}),
+  ...(task.error ? { error: task.error } : {}),
+  ...(task.deadline ? { deadline: task.deadline } : {}),
+  createdAt: task.createdAt,
+  updatedAt: task.updatedAt,
+});

@@ -1,0 +1,45 @@
+import * as z from 'zod';
+import { NotFoundError } from '../errors';
+import type { TaskRepository } from '../ports';
+import { authorize, type Principal } from '../principal';
+import { TaskIdSchema, TaskStatusSchema, toView, type TaskView } from '../task';
+
+export const GetTaskInputSchema = z.object({ taskId: TaskIdSchema.describe('The id submit_task returned.') }).strict();
+export type GetTaskInput = z.infer<typeof GetTaskInputSchema>;
+
+export const ListTasksInputSchema = z
+  .object({
+    status: TaskStatusSchema.optional().describe('Only tasks in this status.'),
+    limit: z.number().int().min(1).max(100).default(20).describe('Page size, 1 to 100; default 20.'),
+    cursor: z.string().min(1).max(2048).optional().describe('nextCursor from the previous page.'),
+  })
+  .strict();
+export type ListTasksInput = z.input<typeof ListTasksInputSchema>;
+
+/** A task of another tenant is indistinguishable from a task that does not exist. */
+export const getTask = async (
+  deps: { tasks: TaskRepository },
+  principal: Principal,
+  input: GetTaskInput,
+): Promise<TaskView> => {
+  authorize(principal, 'read');
+  const { taskId } = GetTaskInputSchema.parse(input);
+  const task = await deps.tasks.get(principal.tenantId, taskId);
+  if (!task) throw new NotFoundError(`task ${taskId} not found`);
+  return toView(task);
+};
+
+export const listTasks = async (
+  deps: { tasks: TaskRepository },
+  principal: Principal,
+  input: ListTasksInput,
+): Promise<{ tasks: TaskView[]; nextCursor?: string }> => {
+  authorize(principal, 'read');
+  const query = ListTasksInputSchema.parse(input);
+  const page = await deps.tasks.list(principal.tenantId, {
+    limit: query.limit,
+    ...(query.status ? { status: query.status } : {}),
+    ...(query.cursor ? { cursor: query.cursor } : {}),
+  });
+  return { tasks: page.tasks.map(toView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+};

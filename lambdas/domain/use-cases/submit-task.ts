@@ -1,0 +1,96 @@
+import * as z from 'zod';
+import { IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../errors';
+import { randomTaskId, stableHash, taskIdFor } from '../ids';
+import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository } from '../ports';
+import { authorize, type Principal } from '../principal';
+import {
+  CapabilitySchema,
+  IdempotencyKeySchema,
+  PrioritySchema,
+  toView,
+  type Task,
+  type TaskView,
+} from '../task';
+import { dispatch } from './dispatch';
+
+/** Largest accepted task input, as serialized JSON. */
+export const MAX_INPUT_BYTES = 64 * 1024;
+
+export const SubmitTaskInputSchema = z
+  .object({
+    capability: CapabilitySchema.describe('The agent capability to run, e.g. "echo".'),
+    input: z.unknown().describe('The input handed to the agent (any JSON value).'),
+    priority: PrioritySchema.default('normal').describe('Queue priority; default normal.'),
+    idempotencyKey: IdempotencyKeySchema.optional().describe(
+      'Retrying with the same key returns the first task instead of creating another.',
+    ),
+    deadline: z
+      .string()
+      .datetime({ offset: true })
+      .optional()
+      .describe('ISO-8601 time after which the task fails instead of running.'),
+  })
+  .strict();
+export type SubmitTaskInput = z.input<typeof SubmitTaskInputSchema>;
+
+export interface SubmitTaskDeps {
+  tasks: TaskRepository;
+  queue: TaskQueue;
+  agents: AgentRegistry;
+  clock: Clock;
+  logger: Logger;
+}
+
+export const submitTask = async (
+  deps: SubmitTaskDeps,
+  principal: Principal,
+  rawInput: SubmitTaskInput,
+): Promise<TaskView> => {
+  authorize(principal, 'submit');
+  const request = SubmitTaskInputSchema.parse(rawInput);
+  if (!deps.agents.get(request.capability)) {
+    throw new UnknownCapabilityError(request.capability, deps.agents.capabilities());
+  }
+  const serializedInput = JSON.stringify(request.input ?? null);
+  if (Buffer.byteLength(serializedInput) > MAX_INPUT_BYTES) {
+    throw new ValidationError(`input is larger than ${MAX_INPUT_BYTES} bytes`);
+  }
+  const now = deps.clock.now();
+  if (request.deadline && Date.parse(request.deadline) <= now.getTime()) {
+    throw new ValidationError('deadline must be in the future');
+  }
+
+  const requestHash = stableHash({
+    capability: request.capability,
+    input: request.input ?? null,
+    priority: request.priority,
+    deadline: request.deadline,
+  });
+  const task: Task = {
+    tenantId: principal.tenantId,
+    taskId: request.idempotencyKey ? taskIdFor(principal.tenantId, request.idempotencyKey) : randomTaskId(),
+    capability: request.capability,
+    input: request.input ?? null,
+    priority: request.priority,
+    status: 'queued',
+    version: 0,
+    attempts: 0,
+    requestHash,
+    submittedBy: principal.subject,
+    ...(request.deadline ? { deadline: new Date(request.deadline).toISOString() } : {}),
+    dispatchPending: true,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+
+  const stored = await deps.tasks.create(task);
+  if (!stored.created && stored.task.requestHash !== requestHash) throw new IdempotencyConflictError();
+  // A replay of a task whose first dispatch never completed finishes that dispatch now.
+  const current = stored.task.dispatchPending ? await dispatch(deps, stored.task) : stored.task;
+  deps.logger.info(stored.created ? 'task submitted' : 'task replayed', {
+    tenantId: task.tenantId,
+    taskId: current.taskId,
+    priority: current.priority,
+  });
+  return toView(current);
+};

@@ -1,0 +1,57 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import * as z from 'zod';
+import { systemClock, type Logger } from '../domain/ports';
+import { PrincipalSchema, RoleSchema } from '../domain/principal';
+import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
+import { agentRegistry, createLogger, ENV, readEnv, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { createMcpEndpoint, jsonRpcError, RPC, type McpEndpoint } from './mcp-endpoint';
+import { createToolsServer } from './tools';
+
+/** What the authorizer put in `requestContext.authorizer` (API Gateway passes strings). */
+const AuthorizerContextSchema = z
+  .object({
+    tenantId: z.string(),
+    subject: z.string(),
+    roles: z.string().transform((s) => s.split(',').filter((r) => RoleSchema.safeParse(r).success)),
+  })
+  .transform(({ tenantId, subject, roles }) => PrincipalSchema.parse({ tenantId, subject, roles }));
+
+const unauthorized = () =>
+  toProxyResult(jsonRpcError(401, RPC.invalidRequest, 'Unauthorized', { 'www-authenticate': 'Bearer realm="switchboard"' }));
+
+export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger }) =>
+  async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+    const principal = AuthorizerContextSchema.safeParse(event.requestContext?.authorizer ?? {});
+    if (!principal.success) return unauthorized();
+    const token = headerOf(event, 'authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+    return toProxyResult(await deps.endpoint(toWebRequest(event), principal.data, token));
+  };
+
+const EndpointEnvShape = {
+  [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
+  [ENV.allowedHosts]: z.string().optional(),
+  [ENV.allowedOrigins]: z.string().optional(),
+};
+const list = (value: string | undefined) => value?.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** Composition root: SDK clients and the JWKS-free endpoint, built once per container. */
+export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
+  const logger = createLogger('mcp-gateway');
+  const config = readEnv(env, EndpointEnvShape);
+  const deps = { tasks: tasksRepository(env, aws), queue: taskQueue(env, aws), agents: agentRegistry(env), clock: systemClock, logger };
+  const allowedHosts = list(config[ENV.allowedHosts]);
+  const allowedOrigins = list(config[ENV.allowedOrigins]);
+  const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
+    maxBodyBytes: config[ENV.maxBodyBytes],
+    logger,
+    ...(allowedHosts ? { allowedHosts } : {}),
+    ...(allowedOrigins ? { allowedOrigins } : {}),
+  });
+  return middy(makeHandler({ endpoint, logger })).use(injectLambdaContext(logger));
+};
+
+let cached: ReturnType<typeof createHandler> | undefined;
+export const handler = (event: APIGatewayProxyEvent, context: import('aws-lambda').Context) =>
+  (cached ??= createHandler(process.env))(event, context);

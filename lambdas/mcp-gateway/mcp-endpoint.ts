@@ -1,0 +1,141 @@
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  WebStandardStreamableHTTPServerTransport,
+  type AuthInfo,
+  type McpServer,
+} from '@modelcontextprotocol/server';
+import type { Logger } from '../domain/ports';
+import { PrincipalSchema, type Principal } from '../domain/principal';
+
+export interface McpEndpointOptions {
+  /** Largest accepted request body, in bytes (413 above it). */
+  maxBodyBytes: number;
+  /** Hostnames accepted in `Host` (DNS-rebinding protection); undefined accepts any (API Gateway fixes it). */
+  allowedHosts?: readonly string[];
+  /** Origins accepted when a browser sends `Origin`; undefined accepts any. */
+  allowedOrigins?: readonly string[];
+  logger: Logger;
+}
+
+export type ServerFactory = (principal: Principal) => McpServer;
+
+/** JSON-RPC error codes used at the edge. */
+export const RPC = { parseError: -32700, invalidRequest: -32600, methodNotFound: -32601, internal: -32603 } as const;
+
+export const jsonRpcError = (
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+  id: string | number | null = null,
+): Response =>
+  new Response(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+
+const toAuthInfo = (principal: Principal, token: string): AuthInfo => ({
+  token,
+  clientId: principal.subject,
+  scopes: principal.roles,
+  extra: { principal },
+});
+
+const principalOf = (authInfo: AuthInfo | undefined): Principal => PrincipalSchema.parse(authInfo?.extra?.['principal']);
+
+const hostnameOf = (host: string): string => {
+  try {
+    return new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return '';
+  }
+};
+
+/**
+ * One stateless Streamable HTTP endpoint for both MCP eras. 2026-07-28 requests (per-request
+ * `_meta` envelope) go to the SDK's `createMcpHandler`; 2025-era requests to a per-request
+ * stateless transport with JSON responses, built from the same factory. Both answer JSON, never
+ * a stream: a buffered Lambda response cannot stream.
+ */
+export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOptions) => {
+  const onerror = (error: Error) => options.logger.warn('mcp request rejected', { error: error.message });
+  const modern = createMcpHandler((ctx) => factory(principalOf(ctx.authInfo)), {
+    legacy: 'reject',
+    responseMode: 'json',
+    maxRequestBodySize: options.maxBodyBytes,
+    onerror,
+  });
+
+  const serveLegacy = async (request: Request, parsedBody: unknown, authInfo: AuthInfo): Promise<Response> => {
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const server = factory(principalOf(authInfo));
+    transport.onerror = onerror;
+    try {
+      await server.connect(transport);
+      return await transport.handleRequest(request, { parsedBody, authInfo });
+    } finally {
+      await server.close().catch(() => undefined);
+    }
+  };
+
+  return async (request: Request, principal: Principal, token: string): Promise<Response> => {
+    if (request.method !== 'POST') {
+      return jsonRpcError(405, RPC.invalidRequest, 'Method not allowed: this stateless endpoint accepts POST only', { allow: 'POST' });
+    }
+    if (options.allowedHosts && !options.allowedHosts.includes(hostnameOf(request.headers.get('host') ?? ''))) {
+      return jsonRpcError(403, RPC.invalidRequest, 'Forbidden: Host header not allowed');
+    }
+    const origin = request.headers.get('origin');
+    if (origin && options.allowedOrigins && !options.allowedOrigins.includes(origin)) {
+      return jsonRpcError(403, RPC.invalidRequest, 'Forbidden: Origin not allowed');
+    }
+    const contentType = request.headers.get('content-type') ?? '';
+    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+      return jsonRpcError(415, RPC.invalidRequest, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    const declared = Number(request.headers.get('content-length') ?? '0');
+    if (declared > options.maxBodyBytes) {
+      return jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
+    }
+    const text = await request.text();
+    if (Buffer.byteLength(text) > options.maxBodyBytes) {
+      return jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return jsonRpcError(400, RPC.parseError, 'Parse error: the body is not valid JSON');
+    }
+    if (Array.isArray(body)) {
+      return jsonRpcError(400, RPC.invalidRequest, 'Invalid Request: JSON-RPC batches are not supported');
+    }
+    if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+      return jsonRpcError(400, RPC.invalidRequest, 'Invalid Request: expected a JSON-RPC 2.0 message');
+    }
+    const { method, id } = body as { method?: unknown; id?: string | number };
+    if (method === 'subscriptions/listen') {
+      return jsonRpcError(
+        400,
+        RPC.methodNotFound,
+        'subscriptions/listen is not supported: this endpoint is stateless and answers JSON, not streams',
+        {},
+        id ?? null,
+      );
+    }
+
+    const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
+    const authInfo = toAuthInfo(principal, token);
+    try {
+      return (await isLegacyRequest(replay.clone(), body, { maxRequestBodySize: options.maxBodyBytes }))
+        ? await serveLegacy(replay, body, authInfo)
+        : await modern.fetch(replay, { authInfo, parsedBody: body });
+    } catch (error) {
+      options.logger.error('mcp endpoint failed', { error: error instanceof Error ? error.stack : String(error) });
+      return jsonRpcError(500, RPC.internal, 'Internal error', {}, id ?? null);
+    }
+  };
+};
+
+export type McpEndpoint = ReturnType<typeof createMcpEndpoint>;

@@ -1,0 +1,123 @@
+import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
+import * as z from 'zod';
+import { DomainError } from '../domain/errors';
+import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository } from '../domain/ports';
+import type { Principal } from '../domain/principal';
+import { cancelTask } from '../domain/use-cases/cancel-task';
+import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
+import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
+import { PrioritySchema, TaskErrorSchema, TaskStatusSchema } from '../domain/task';
+
+export interface ToolDeps {
+  tasks: TaskRepository;
+  queue: TaskQueue;
+  agents: AgentRegistry;
+  clock: Clock;
+  logger: Logger;
+}
+
+export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
+
+const TaskViewSchema = z.object({
+  taskId: z.string(),
+  capability: z.string(),
+  status: TaskStatusSchema,
+  priority: PrioritySchema,
+  result: z.unknown().optional(),
+  error: TaskErrorSchema.optional(),
+  deadline: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const SubmitOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
+const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
+const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
+
+/**
+ * Runs a use-case and maps its outcome to a tool result: structured content on success, an
+ * `isError` result naming the domain error's code otherwise. Unexpected errors are logged and
+ * reported without internals.
+ */
+const run = async <T extends Record<string, unknown>>(
+  deps: ToolDeps,
+  tool: string,
+  action: () => Promise<T>,
+): Promise<CallToolResult> => {
+  try {
+    const structuredContent = await action();
+    return { content: [{ type: 'text', text: JSON.stringify(structuredContent) }], structuredContent };
+  } catch (error) {
+    if (error instanceof DomainError) {
+      return { isError: true, content: [{ type: 'text', text: `${error.code}: ${error.message}` }] };
+    }
+    if (error instanceof z.ZodError) {
+      return { isError: true, content: [{ type: 'text', text: `INVALID_INPUT: ${z.prettifyError(error)}` }] };
+    }
+    deps.logger.error('tool failed unexpectedly', { tool, error: error instanceof Error ? error.stack : String(error) });
+    return { isError: true, content: [{ type: 'text', text: 'INTERNAL: the request could not be completed; retry later' }] };
+  }
+};
+
+/** One McpServer per request (stateless): the principal comes from the verified token only. */
+export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServer => {
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { tools: { listChanged: false } },
+    instructions:
+      'Switchboard runs agent tasks. submit_task queues one (capabilities: ' +
+      `${deps.agents.capabilities().join(', ')}); poll get_task until its status is succeeded, failed or cancelled.`,
+  });
+
+  server.registerTool(
+    'submit_task',
+    {
+      title: 'Submit a task',
+      description: 'Queue a task for an agent capability. Returns at once with the task id; poll get_task for the result.',
+      inputSchema: SubmitTaskInputSchema,
+      outputSchema: SubmitOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    (args) =>
+      run(deps, 'submit_task', async () => {
+        const task = await submitTask(deps, principal, args);
+        return { taskId: task.taskId, status: task.status, priority: task.priority };
+      }),
+  );
+
+  server.registerTool(
+    'get_task',
+    {
+      title: 'Get a task',
+      description: 'Read one task of your tenant: status, and its result or error once finished.',
+      inputSchema: GetTaskInputSchema,
+      outputSchema: TaskViewSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (args) => run(deps, 'get_task', async () => ({ ...(await getTask(deps, principal, args)) })),
+  );
+
+  server.registerTool(
+    'list_tasks',
+    {
+      title: 'List tasks',
+      description: 'List your tenant\'s tasks, newest first, optionally by status. Page with nextCursor.',
+      inputSchema: ListTasksInputSchema,
+      outputSchema: ListOutputSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (args) => run(deps, 'list_tasks', () => listTasks(deps, principal, args)),
+  );
+
+  server.registerTool(
+    'cancel_task',
+    {
+      title: 'Cancel a task',
+      description: 'Cancel a queued or running task. Cancelling twice is harmless; a finished task cannot be cancelled.',
+      inputSchema: GetTaskInputSchema,
+      outputSchema: CancelOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    (args) => run(deps, 'cancel_task', () => cancelTask(deps, principal, args)),
+  );
+
+  return server;
+};
