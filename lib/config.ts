@@ -1,0 +1,55 @@
+import * as z from 'zod';
+import { BUILT_IN_AGENTS } from '../lambdas/domain/agents/registry';
+
+const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
+
+/** The `switchboard` key of cdk.json context: validated once, at the app's entry. */
+export const SwitchboardConfigSchema = z
+  .object({
+    appName: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,30}$/, 'letters and digits, starting with a letter'),
+    primaryRegion: RegionSchema,
+    account: z.string().regex(/^\d{12}$/).optional(),
+    auth: z
+      .object({
+        issuer: z.string().url(),
+        audience: z.string().min(1),
+        jwksUri: z.string().url(),
+        tenantClaim: z.string().min(1).default('tenant_id'),
+        rolesClaim: z.string().min(1).default('roles'),
+      })
+      .strict(),
+    api: z
+      .object({
+        throttlingRateLimit: z.number().positive().max(10_000),
+        throttlingBurstLimit: z.number().int().positive().max(5_000),
+        maxRequestBodyBytes: z.number().int().min(1024).max(6 * 1024 * 1024),
+      })
+      .strict(),
+    worker: z
+      .object({
+        timeoutSeconds: z.number().int().min(5).max(900),
+        batchSize: z.number().int().min(1).max(10),
+        maxAttempts: z.number().int().min(1).max(10),
+      })
+      .strict(),
+    agents: z
+      .array(z.string())
+      .min(1)
+      .refine((names) => names.every((n) => BUILT_IN_AGENTS.has(n)), {
+        message: `every agent must be built in: ${[...BUILT_IN_AGENTS.keys()].join(', ')}`,
+      }),
+    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+  })
+  .strict();
+
+export type SwitchboardConfig = z.infer<typeof SwitchboardConfigSchema>;
+
+/** Parses the context value, failing with the path of every bad key. */
+export const parseConfig = (raw: unknown): SwitchboardConfig => {
+  const parsed = SwitchboardConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `switchboard.${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid cdk.json context:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+};

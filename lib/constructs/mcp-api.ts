@@ -1,0 +1,119 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  AuthorizationType,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  ResponseType,
+  RestApi,
+  TokenAuthorizer,
+} from 'aws-cdk-lib/aws-apigateway';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { NagSuppressions } from '../nag';
+
+/** The MCP endpoint's path. */
+export const MCP_PATH = 'mcp';
+
+/**
+ * What API Gateway answers when the authorizer rejects a token, as JSON-RPC with a Bearer
+ * challenge. The local cloud serves the same responses, read from the synthesized template.
+ */
+export const AUTH_GATEWAY_RESPONSES = [
+  { type: ResponseType.UNAUTHORIZED, status: '401', code: -32001, message: 'Unauthorized: a valid bearer token is required' },
+  { type: ResponseType.ACCESS_DENIED, status: '403', code: -32003, message: 'Forbidden' },
+] as const;
+
+export interface McpApiProps {
+  /** The function that answers MCP requests. */
+  handler: LambdaFunction;
+  /** The TOKEN authorizer function that verifies bearer JWTs. */
+  authorizer: LambdaFunction;
+  throttlingRateLimit: number;
+  throttlingBurstLimit: number;
+  removalPolicy: RemovalPolicy;
+}
+
+/**
+ * A regional REST API in front of the MCP function: every method behind a JWT-verifying Lambda
+ * authorizer (cached 5 minutes per token), JSON access logs, stage throttling, and JSON-RPC
+ * shaped 401/403 bodies with `WWW-Authenticate: Bearer`.
+ */
+export class McpApi extends Construct {
+  readonly api: RestApi;
+
+  constructor(scope: Construct, id: string, props: McpApiProps) {
+    super(scope, id);
+    if (props.throttlingBurstLimit < props.throttlingRateLimit / 10) {
+      throw new Error('McpApi: throttlingBurstLimit is too small for throttlingRateLimit');
+    }
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR, removalPolicy: props.removalPolicy });
+    this.api = new RestApi(this, 'Api', {
+      description: 'Switchboard MCP endpoint (Streamable HTTP, stateless)',
+      endpointConfiguration: { types: [EndpointType.REGIONAL] },
+      cloudWatchRole: false,
+      deployOptions: {
+        stageName: 'v1',
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.jsonWithStandardFields({
+          caller: false, httpMethod: true, ip: true, protocol: true, requestTime: true,
+          resourcePath: true, responseLength: true, status: true, user: true,
+        }),
+        loggingLevel: MethodLoggingLevel.ERROR,
+        tracingEnabled: true,
+        throttlingRateLimit: props.throttlingRateLimit,
+        throttlingBurstLimit: props.throttlingBurstLimit,
+      },
+    });
+    for (const response of AUTH_GATEWAY_RESPONSES) {
+      this.api.addGatewayResponse(`${response.type.responseType}Response`, {
+        type: response.type,
+        statusCode: response.status,
+        responseHeaders: {
+          'WWW-Authenticate': `'Bearer realm="switchboard"'`,
+          'Content-Type': `'application/json'`,
+        },
+        templates: {
+          'application/json': JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: response.code, message: response.message } }),
+        },
+      });
+    }
+    const authorizer = new TokenAuthorizer(this, 'JwtAuthorizer', {
+      handler: props.authorizer,
+      resultsCacheTtl: Duration.minutes(5),
+      validationRegex: '^Bearer [-A-Za-z0-9._~+/]+=*$',
+    });
+    const mcp = this.api.root.addResource(MCP_PATH);
+    // ANY, not only POST: the function itself answers GET/DELETE with 405 as Streamable HTTP requires.
+    mcp.addMethod('ANY', new LambdaIntegration(props.handler, { proxy: true, timeout: Duration.seconds(29) }), {
+      authorizationType: AuthorizationType.CUSTOM,
+      authorizer,
+      requestParameters: { 'method.request.header.Authorization': true },
+      requestValidatorOptions: { validateRequestParameters: true, validateRequestBody: false },
+    });
+    NagSuppressions.addResourceSuppressions(
+      mcp,
+      [
+        {
+          id: 'AwsSolutions-COG4',
+          reason:
+            'Tenants bring their own OpenID Connect issuer: the Lambda authorizer verifies its JWTs against the issuer JWKS, which a Cognito-only authorizer cannot.',
+        },
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(
+      this.api.deploymentStage,
+      [
+        {
+          id: 'AwsSolutions-APIG3',
+          reason:
+            'A WAFv2 web ACL is organisation-specific (shared Firewall Manager policies); the stage is throttled and every method is authorized.',
+        },
+      ],
+    );
+  }
+}

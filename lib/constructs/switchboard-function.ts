@@ -1,0 +1,67 @@
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Metadata key naming the handler source of a function, so the local cloud can run the same code. */
+export const ENTRY_METADATA = 'switchboard:entry';
+
+export interface SwitchboardFunctionProps {
+  /** Handler source, relative to the project root, e.g. `lambdas/worker/handler.ts`. */
+  entry: string;
+  description: string;
+  timeout?: Duration;
+  memorySize?: number;
+  environment?: Record<string, string>;
+  removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * A Lambda function with Switchboard's defaults: Node.js 24 on arm64, bundled by local esbuild
+ * (no Docker), X-Ray tracing, JSON logs into a log group with a retention, source maps on.
+ */
+export class SwitchboardFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: SwitchboardFunctionProps) {
+    const entry = join(PROJECT_ROOT, props.entry);
+    if (!existsSync(entry)) throw new Error(`SwitchboardFunction ${id}: entry ${props.entry} does not exist`);
+    const timeout = props.timeout ?? Duration.seconds(10);
+    if (timeout.toSeconds() > 900) throw new Error(`SwitchboardFunction ${id}: timeout above 15 minutes`);
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    super(scope, id, {
+      entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout,
+      tracing: Tracing.ACTIVE,
+      loggingFormat: LoggingFormat.JSON,
+      logGroup,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.CJS,
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+        forceDockerBundling: false,
+      },
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      projectRoot: PROJECT_ROOT,
+    });
+    (this.node.defaultChild as CfnResource).addMetadata(ENTRY_METADATA, props.entry);
+  }
+}

@@ -1,0 +1,62 @@
+import { RemovalPolicy, Stack, type StackProps, CfnOutput, Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/adapters/runtime';
+import type { SwitchboardConfig } from '../config';
+import { McpApi, MCP_PATH } from '../constructs/mcp-api';
+import type { PriorityQueues } from '../constructs/priority-queues';
+import { SwitchboardFunction } from '../constructs/switchboard-function';
+import type { TasksTable } from '../constructs/tasks-table';
+
+export interface ApiStackProps extends StackProps {
+  tasks: TasksTable;
+  queues: PriorityQueues;
+  auth: SwitchboardConfig['auth'];
+  api: SwitchboardConfig['api'];
+  agents: readonly string[];
+  removalPolicy: RemovalPolicy;
+}
+
+/** The tenant-facing edge: REST API, JWT authorizer, MCP gateway function. */
+export class ApiStack extends Stack {
+  readonly mcpApi: McpApi;
+
+  constructor(scope: Construct, id: string, props: ApiStackProps) {
+    super(scope, id, props);
+    const gateway = new SwitchboardFunction(this, 'McpGateway', {
+      entry: 'lambdas/mcp-gateway/handler.ts',
+      description: 'MCP server (both protocol eras): submit, get, list, cancel tasks',
+      timeout: Duration.seconds(29),
+      memorySize: 1024,
+      removalPolicy: props.removalPolicy,
+      environment: {
+        [ENV.enabledAgents]: props.agents.join(','),
+        [ENV.maxBodyBytes]: String(props.api.maxRequestBodyBytes),
+      },
+    });
+    props.tasks.bind(gateway, 'readWrite');
+    props.queues.bindProducer(gateway);
+
+    const authorizer = new SwitchboardFunction(this, 'Authorizer', {
+      entry: 'lambdas/authorizer/handler.ts',
+      description: 'Verifies bearer JWTs against the issuer JWKS; yields tenant and roles',
+      timeout: Duration.seconds(10),
+      removalPolicy: props.removalPolicy,
+      environment: {
+        [ENV.authIssuer]: props.auth.issuer,
+        [ENV.authAudience]: props.auth.audience,
+        [ENV.authJwksUri]: props.auth.jwksUri,
+        [ENV.authTenantClaim]: props.auth.tenantClaim,
+        [ENV.authRolesClaim]: props.auth.rolesClaim,
+      },
+    });
+
+    this.mcpApi = new McpApi(this, 'Mcp', {
+      handler: gateway,
+      authorizer,
+      throttlingRateLimit: props.api.throttlingRateLimit,
+      throttlingBurstLimit: props.api.throttlingBurstLimit,
+      removalPolicy: props.removalPolicy,
+    });
+    new CfnOutput(this, 'McpEndpoint', { value: this.mcpApi.api.urlForPath(`/${MCP_PATH}`) });
+  }
+}

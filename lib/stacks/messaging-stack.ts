@@ -1,0 +1,64 @@
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/adapters/runtime';
+import { PriorityQueues } from '../constructs/priority-queues';
+import { SwitchboardFunction } from '../constructs/switchboard-function';
+import type { TasksTable } from '../constructs/tasks-table';
+
+export interface MessagingStackProps extends StackProps {
+  key: IKey;
+  tasks: TasksTable;
+  agents: readonly string[];
+  workerTimeout: Duration;
+  batchSize: number;
+  maxAttempts: number;
+  removalPolicy: RemovalPolicy;
+}
+
+/** The task path after submit: priority queues, the worker that runs agents, the dispatch reconciler. */
+export class MessagingStack extends Stack {
+  readonly queues: PriorityQueues;
+  readonly worker: SwitchboardFunction;
+
+  constructor(scope: Construct, id: string, props: MessagingStackProps) {
+    super(scope, id, props);
+    this.queues = new PriorityQueues(this, 'TaskQueues', {
+      encryptionKey: props.key,
+      consumerTimeout: props.workerTimeout,
+      // A worker that dies mid-task still leaves one delivery to record ATTEMPTS_EXHAUSTED.
+      maxReceiveCount: props.maxAttempts + 2,
+      removalPolicy: props.removalPolicy,
+    });
+
+    this.worker = new SwitchboardFunction(this, 'Worker', {
+      entry: 'lambdas/worker/handler.ts',
+      description: 'Runs queued agent tasks and records their terminal state',
+      timeout: props.workerTimeout,
+      removalPolicy: props.removalPolicy,
+      environment: {
+        [ENV.enabledAgents]: props.agents.join(','),
+        [ENV.maxAttempts]: String(props.maxAttempts),
+        [ENV.leaseMs]: String(props.workerTimeout.toMilliseconds()),
+      },
+    });
+    props.tasks.bind(this.worker, 'readWrite');
+    this.queues.addConsumer(this.worker, { batchSize: props.batchSize });
+
+    const reconciler = new SwitchboardFunction(this, 'Reconciler', {
+      entry: 'lambdas/reconciler/handler.ts',
+      description: 'Re-sends tasks whose queue message was never confirmed',
+      timeout: Duration.seconds(60),
+      removalPolicy: props.removalPolicy,
+    });
+    props.tasks.bind(reconciler, 'readWrite');
+    this.queues.bindProducer(reconciler);
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'Every minute: finish dispatches that a crash interrupted',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaTarget(reconciler, { retryAttempts: 2 })],
+    });
+  }
+}

@@ -1,0 +1,24 @@
+import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { TasksTable } from '../constructs/tasks-table';
+
+export interface StatefulStackProps extends StackProps {
+  removalPolicy: RemovalPolicy;
+}
+
+/** What must outlive every deployment: the platform key and the tasks table. */
+export class StatefulStack extends Stack {
+  readonly key: Key;
+  readonly tasks: TasksTable;
+
+  constructor(scope: Construct, id: string, props: StatefulStackProps) {
+    super(scope, id, props);
+    this.key = new Key(this, 'PlatformKey', {
+      description: 'Switchboard platform key: tasks table and queues',
+      enableKeyRotation: true,
+      removalPolicy: props.removalPolicy,
+    });
+    this.tasks = new TasksTable(this, 'Tasks', { encryptionKey: this.key, removalPolicy: props.removalPolicy });
+  }
+}

@@ -1,0 +1,45 @@
+import { Aspects, Duration, RemovalPolicy, type App, type Environment } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from './nag';
+import type { SwitchboardConfig } from './config';
+import { applyNagSuppressions } from './nag-suppressions';
+import { ApiStack } from './stacks/api-stack';
+import { MessagingStack } from './stacks/messaging-stack';
+import { StatefulStack } from './stacks/stateful-stack';
+
+export interface SwitchboardStacks {
+  stateful: StatefulStack;
+  messaging: MessagingStack;
+  api: ApiStack;
+}
+
+/** Composes Switchboard's stacks for the primary region into `app`. */
+export const buildSwitchboard = (app: App, config: SwitchboardConfig): SwitchboardStacks => {
+  const env: Environment = { region: config.primaryRegion, ...(config.account ? { account: config.account } : {}) };
+  const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+  const name = (part: string) => `${config.appName}-${part}`;
+
+  const stateful = new StatefulStack(app, name('Stateful'), { env, removalPolicy, terminationProtection: config.removalPolicy === 'retain' });
+  const messaging = new MessagingStack(app, name('Messaging'), {
+    env,
+    key: stateful.key,
+    tasks: stateful.tasks,
+    agents: config.agents,
+    workerTimeout: Duration.seconds(config.worker.timeoutSeconds),
+    batchSize: config.worker.batchSize,
+    maxAttempts: config.worker.maxAttempts,
+    removalPolicy,
+  });
+  const api = new ApiStack(app, name('Api'), {
+    env,
+    tasks: stateful.tasks,
+    queues: messaging.queues,
+    auth: config.auth,
+    api: config.api,
+    agents: config.agents,
+    removalPolicy,
+  });
+
+  for (const stack of [stateful, messaging, api]) applyNagSuppressions(stack);
+  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  return { stateful, messaging, api };
+};
