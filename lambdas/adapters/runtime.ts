@@ -39,7 +39,8 @@ export const readEnv = <S extends z.ZodRawShape>(env: Env, shape: S): z.infer<z.
 };
 
 export const TasksEnvShape = { [ENV.tasksTable]: z.string().min(1) };
-export const QueuesEnvShape = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), z.string().url()])) as Record<
+// Not z.url(): the SQS emulator's URLs (sqs.<region>.127.0.0.1:port) are not WHATWG-valid hosts.
+export const QueuesEnvShape = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), z.string().regex(/^https?:\/\/\S+$/)])) as Record<
   string,
   z.ZodString
 >;
@@ -58,7 +59,12 @@ export interface AwsClientConfig {
   sqs?: SQSClientConfig;
 }
 
-export const createLogger = (serviceName: string) => new Logger({ serviceName });
+/** The function's logger; its level comes from the function's own environment. */
+export const createLogger = (serviceName: string, env: Env) => {
+  const level = env['POWERTOOLS_LOG_LEVEL']?.toUpperCase();
+  const logLevel = (['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const).find((l) => l === level) ?? 'INFO';
+  return new Logger({ serviceName, logLevel });
+};
 
 export const tasksRepository = (env: Env, aws: AwsClientConfig) =>
   new DynamoDbTaskRepository(new DynamoDBClient(aws.dynamodb ?? {}), readEnv(env, TasksEnvShape)[ENV.tasksTable]);

@@ -37,7 +37,7 @@ export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
   };
 
 export const createHandler = (env: Env) => {
-  const logger = createLogger('authorizer');
+  const logger = createLogger('authorizer', env);
   const auth = readEnv(env, AuthEnvShape);
   const verify = createJwtVerifier({
     issuer: auth[ENV.authIssuer],

@@ -38,7 +38,7 @@ const list = (value: string | undefined) => value?.split(',').map((s) => s.trim(
 
 /** Composition root: SDK clients and the JWKS-free endpoint, built once per container. */
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const logger = createLogger('mcp-gateway');
+  const logger = createLogger('mcp-gateway', env);
   const config = readEnv(env, EndpointEnvShape);
   const deps = { tasks: tasksRepository(env, aws), queue: taskQueue(env, aws), agents: agentRegistry(env), clock: systemClock, logger };
   const allowedHosts = list(config[ENV.allowedHosts]);

@@ -14,7 +14,7 @@ export const makeHandler = (deps: DispatchDeps) => async (_event: ScheduledEvent
 });
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const logger = createLogger('reconciler');
+  const logger = createLogger('reconciler', env);
   return middy(
     makeHandler({ tasks: tasksRepository(env, aws), queue: taskQueue(env, aws), clock: systemClock, logger }),
   ).use(injectLambdaContext(logger));

@@ -46,7 +46,7 @@ const WorkerEnvShape = {
 };
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const logger = createLogger('worker');
+  const logger = createLogger('worker', env);
   const config = readEnv(env, WorkerEnvShape);
   return middy(
     makeHandler({

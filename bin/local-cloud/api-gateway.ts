@@ -1,0 +1,147 @@
+import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LocalFunctions } from './functions';
+import type { LocalGatewayResponse, LocalPlatform, LocalRoute } from './provision';
+import { LOCAL_ACCOUNT } from './provision';
+
+/** API Gateway REST's own payload limit. */
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+const STAGE = 'v1';
+
+const send = (res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer) => {
+  res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+  res.end(body);
+};
+
+const gatewayResponse = (res: ServerResponse, platform: LocalPlatform, type: string, fallback: LocalGatewayResponse) => {
+  const response = platform.gatewayResponses.get(type) ?? fallback;
+  send(res, response.statusCode, response.headers, response.body);
+};
+
+const readBody = async (req: IncomingMessage): Promise<Buffer | undefined> => {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PAYLOAD_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+};
+
+/** `arn:...:api/stage/*\/*` style policy resources, matched the way API Gateway does. */
+const policyAllows = (result: APIGatewayAuthorizerResult, methodArn: string): boolean => {
+  const matches = (pattern: string) =>
+    new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(methodArn);
+  const statements = result.policyDocument?.Statement ?? [];
+  const applies = (s: (typeof statements)[number]) =>
+    ([] as string[]).concat((s as { Resource?: string | string[] }).Resource ?? []).some(matches);
+  if (statements.some((s) => s.Effect === 'Deny' && applies(s))) return false;
+  return statements.some((s) => s.Effect === 'Allow' && applies(s));
+};
+
+/**
+ * The local stand-in for API Gateway REST: matches the template's routes, runs the TOKEN
+ * authorizer (regex, Allow/Deny policy, context), builds the v1 proxy event, and maps the result
+ * back, answering with the template's gateway responses where API Gateway would.
+ */
+export const createApiGateway = (platform: LocalPlatform, functions: LocalFunctions, region: string) => {
+  const unauthorized = (res: ServerResponse) =>
+    gatewayResponse(res, platform, 'UNAUTHORIZED', { statusCode: 401, headers: {}, body: '{"message":"Unauthorized"}' });
+
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+    const route: LocalRoute | undefined = platform.routes.find(
+      (r) => r.path === url.pathname && (r.method === 'ANY' || r.method === req.method),
+    );
+    if (!route) return false;
+    const body = await readBody(req);
+    if (!body) {
+      send(res, 413, { 'content-type': 'application/json' }, '{"message":"Request Entity Too Large"}');
+      return true;
+    }
+    const multiValueHeaders: Record<string, string[]> = {};
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      const value = req.rawHeaders[i + 1]!;
+      (multiValueHeaders[name] ??= []).push(value);
+      headers[name] = value;
+    }
+    const method = req.method ?? 'GET';
+    const methodArn = `arn:aws:execute-api:${region}:${LOCAL_ACCOUNT}:local/${STAGE}/${method}${route.path}`;
+
+    let authorizerContext: Record<string, unknown> | undefined;
+    if (route.authorizer) {
+      const token = Object.entries(headers).find(([n]) => n.toLowerCase() === route.authorizer!.identityHeader.toLowerCase())?.[1];
+      if (!token || (route.authorizer.validation && !route.authorizer.validation.test(token))) {
+        unauthorized(res);
+        return true;
+      }
+      try {
+        const result = await functions.invoke<APIGatewayAuthorizerResult>(route.authorizer.functionName, {
+          type: 'TOKEN',
+          authorizationToken: token,
+          methodArn,
+        });
+        if (!policyAllows(result, methodArn)) {
+          gatewayResponse(res, platform, 'ACCESS_DENIED', { statusCode: 403, headers: {}, body: '{"message":"Forbidden"}' });
+          return true;
+        }
+        authorizerContext = { principalId: result.principalId, ...result.context };
+      } catch (error) {
+        if (error instanceof Error && error.message === 'Unauthorized') {
+          unauthorized(res);
+        } else {
+          gatewayResponse(res, platform, 'AUTHORIZER_FAILURE', { statusCode: 500, headers: { 'content-type': 'application/json' }, body: '{"message":null}' });
+        }
+        return true;
+      }
+    }
+
+    const multiValueQueryStringParameters: Record<string, string[]> = {};
+    for (const [k, v] of url.searchParams) (multiValueQueryStringParameters[k] ??= []).push(v);
+    const hasQuery = url.searchParams.size > 0;
+    const contentType = Object.entries(headers).find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '';
+    const textual = /json|text|xml|form-urlencoded/i.test(contentType);
+    const event: APIGatewayProxyEvent = {
+      resource: route.path,
+      path: url.pathname,
+      httpMethod: method,
+      headers,
+      multiValueHeaders,
+      queryStringParameters: hasQuery ? Object.fromEntries(url.searchParams) : null,
+      multiValueQueryStringParameters: hasQuery ? multiValueQueryStringParameters : null,
+      pathParameters: null,
+      stageVariables: null,
+      // Like API Gateway without binary media types: text bodies as UTF-8, anything else base64.
+      body: body.length ? (textual ? body.toString('utf8') : body.toString('base64')) : null,
+      isBase64Encoded: body.length > 0 && !textual,
+      requestContext: {
+        accountId: LOCAL_ACCOUNT,
+        apiId: 'local',
+        authorizer: authorizerContext,
+        protocol: `HTTP/${req.httpVersion}`,
+        httpMethod: method,
+        identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? null } as APIGatewayProxyEvent['requestContext']['identity'],
+        path: `/${STAGE}${url.pathname}`,
+        stage: STAGE,
+        requestId: randomUUID(),
+        requestTimeEpoch: Date.now(),
+        resourceId: 'local',
+        resourcePath: route.path,
+        domainName: headers['host'] ?? headers['Host'] ?? 'localhost',
+      },
+    };
+    try {
+      const result = await functions.invoke<APIGatewayProxyResult>(route.functionName, event);
+      const responseHeaders: Record<string, string> = { ...(result.headers as Record<string, string> | undefined) };
+      for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) responseHeaders[name] = values.join(', ');
+      send(res, result.statusCode, responseHeaders, result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+    } catch (error) {
+      process.stderr.write(`local cloud: ${route.functionName} failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+      send(res, 502, { 'content-type': 'application/json' }, '{"message": "Internal server error"}');
+    }
+    return true;
+  };
+};

@@ -1,0 +1,73 @@
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { LocalFunctions } from './functions';
+import type { LocalEventSource } from './provision';
+
+/**
+ * Emulates Lambda's SQS event source mapping: long-polls the queue, invokes the function with a
+ * batch, deletes what succeeded (honouring `batchItemFailures`), and leaves the rest to come
+ * back after the visibility timeout, as on AWS.
+ */
+export const startQueuePoller = (
+  source: LocalEventSource,
+  functions: LocalFunctions,
+  sqs: SQSClient,
+  region: string,
+  log: (message: string) => void,
+): { stop(): Promise<void> } => {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      let messages: Message[] = [];
+      try {
+        ({ Messages: messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: source.queueUrl,
+            MaxNumberOfMessages: source.batchSize,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+        ));
+      } catch (error) {
+        if (!running) break;
+        log(`poller ${source.queueArn}: receive failed: ${String(error)}`);
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const event: SQSEvent = {
+        Records: messages.map((m) => ({
+          messageId: m.MessageId!,
+          receiptHandle: m.ReceiptHandle!,
+          body: m.Body ?? '',
+          attributes: m.Attributes as SQSEvent['Records'][number]['attributes'],
+          messageAttributes: {},
+          md5OfBody: m.MD5OfBody ?? '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: source.queueArn,
+          awsRegion: region,
+        })),
+      };
+      let failed = new Set<string>(messages.map((m) => m.MessageId!));
+      try {
+        const response = await functions.invoke<SQSBatchResponse | undefined>(source.functionName, event);
+        failed = new Set(source.reportBatchItemFailures ? (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : []);
+      } catch (error) {
+        log(`function ${source.functionName} failed on a batch of ${messages.length}: ${String(error)}`);
+      }
+      const done = messages.filter((m) => !failed.has(m.MessageId!));
+      if (done.length > 0) {
+        await sqs
+          .send(new DeleteMessageBatchCommand({ QueueUrl: source.queueUrl, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }))
+          .catch((error: unknown) => log(`poller: delete failed: ${String(error)}`));
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+};

@@ -1,0 +1,61 @@
+import type { Context } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AwsClientConfig, Env } from '../../lambdas/adapters/runtime';
+import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
+import type { LocalFunction } from './provision';
+import { LOCAL_ACCOUNT } from './provision';
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+interface HandlerModule {
+  createHandler(env: Env, aws?: AwsClientConfig): Handler;
+}
+
+export class FunctionTimeoutError extends Error {
+  override name = 'FunctionTimeoutError';
+}
+
+/** Runs a function's real handler module in-process, as Lambda would: its env, a context, its timeout. */
+export class LocalFunctions {
+  private readonly handlers = new Map<string, { fn: LocalFunction; handler: Handler }>();
+
+  constructor(private readonly region: string) {}
+
+  async load(fn: LocalFunction, aws: AwsClientConfig, overrides: Record<string, string>): Promise<void> {
+    const module = (await import(pathToFileURL(join(PROJECT_ROOT, fn.entry)).href)) as Partial<HandlerModule>;
+    if (typeof module.createHandler !== 'function') throw new Error(`${fn.entry} exports no createHandler(env, aws)`);
+    this.handlers.set(fn.name, { fn, handler: module.createHandler({ ...fn.environment, ...overrides }, aws) });
+  }
+
+  async invoke<T>(name: string, event: unknown): Promise<T> {
+    const loaded = this.handlers.get(name);
+    if (!loaded) throw new Error(`local cloud: function ${name} is not loaded`);
+    const deadline = Date.now() + loaded.fn.timeoutMs;
+    const context: Context = {
+      callbackWaitsForEmptyEventLoop: false,
+      functionName: name,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: `arn:aws:lambda:${this.region}:${LOCAL_ACCOUNT}:function:${name}`,
+      memoryLimitInMB: '512',
+      awsRequestId: randomUUID(),
+      logGroupName: `/aws/lambda/${name}`,
+      logStreamName: 'local',
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return (await Promise.race([
+        loaded.handler(event, context),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new FunctionTimeoutError(`${name}: task timed out after ${loaded.fn.timeoutMs} ms`)), loaded.fn.timeoutMs);
+        }),
+      ])) as T;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
