@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     reporters: ['default', 'json'],
-    outputFile: { json: '.switchboard/test-results.json' },
+    outputFile: { json: '.test-results/vitest.json' },
   },
 });

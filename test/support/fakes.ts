@@ -1,0 +1,80 @@
+import { ConcurrencyError } from '../../lambdas/domain/errors';
+import type { Clock, ListTasksQuery, Logger, TaskPage, TaskPatch, TaskQueue, TaskRepository } from '../../lambdas/domain/ports';
+import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
+import type { Principal } from '../../lambdas/domain/principal';
+
+/** An in-memory repository with the same optimistic-version contract as the DynamoDB one. */
+export class InMemoryTaskRepository implements TaskRepository {
+  readonly items = new Map<string, Task>();
+  writes = 0;
+
+  private key = (tenantId: string, taskId: string) => `${tenantId}/${taskId}`;
+
+  async create(task: Task) {
+    const existing = this.items.get(this.key(task.tenantId, task.taskId));
+    if (existing) return { created: false, task: structuredClone(existing) };
+    this.writes += 1;
+    this.items.set(this.key(task.tenantId, task.taskId), structuredClone(task));
+    return { created: true, task: structuredClone(task) };
+  }
+
+  async get(tenantId: string, taskId: string) {
+    const task = this.items.get(this.key(tenantId, taskId));
+    return task ? structuredClone(task) : undefined;
+  }
+
+  async list(tenantId: string, query: ListTasksQuery): Promise<TaskPage> {
+    const all = [...this.items.values()]
+      .filter((t) => t.tenantId === tenantId && (!query.status || t.status === query.status))
+      .sort((a, b) => (a.createdAt + a.taskId < b.createdAt + b.taskId ? 1 : -1));
+    const start = query.cursor ? Number(query.cursor) : 0;
+    const page = all.slice(start, start + query.limit);
+    return { tasks: page, ...(start + query.limit < all.length ? { nextCursor: String(start + query.limit) } : {}) };
+  }
+
+  async update(task: Task, patch: TaskPatch, now: Date) {
+    const stored = this.items.get(this.key(task.tenantId, task.taskId));
+    if (!stored || stored.version !== task.version) throw new ConcurrencyError('version changed');
+    const { removeLease, ...changes } = patch;
+    const next: Task = { ...stored, ...changes, version: stored.version + 1, updatedAt: now.toISOString() };
+    if (removeLease) delete next.leaseUntil;
+    this.writes += 1;
+    this.items.set(this.key(task.tenantId, task.taskId), next);
+    return structuredClone(next);
+  }
+
+  async listDispatchPending(before: Date, limit: number) {
+    return [...this.items.values()].filter((t) => t.dispatchPending && t.createdAt < before.toISOString()).slice(0, limit);
+  }
+}
+
+export class RecordingQueue implements TaskQueue {
+  readonly sent: { message: TaskMessage; priority: Priority }[] = [];
+  failNext = 0;
+
+  async send(message: TaskMessage, priority: Priority) {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error('queue unavailable');
+    }
+    this.sent.push({ message, priority });
+  }
+}
+
+export class ManualClock implements Clock {
+  constructor(private current = new Date('2026-11-25T12:00:00.000Z')) {}
+  now() {
+    return new Date(this.current);
+  }
+  advance(ms: number) {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export const principal = (tenantId = 'acme', roles: Principal['roles'] = ['submitter']): Principal => ({
+  tenantId,
+  subject: `user@${tenantId}`,
+  roles,
+});
