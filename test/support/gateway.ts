@@ -1,0 +1,30 @@
+import { echoAgent } from '../../lambdas/domain/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { processTask } from '../../lambdas/domain/use-cases/process-task';
+import { makeHandler } from '../../lambdas/mcp-gateway/handler';
+import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
+import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
+import { InMemoryTaskRepository, ManualClock, RecordingQueue, silentLogger } from './fakes';
+
+/** The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. */
+export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[] } = {}) => {
+  const deps = {
+    tasks: new InMemoryTaskRepository(),
+    queue: new RecordingQueue(),
+    agents: new StaticAgentRegistry([echoAgent]),
+    clock: new ManualClock(new Date()),
+    logger: silentLogger,
+  };
+  const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
+    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+    logger: silentLogger,
+    ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+  });
+  const handler = makeHandler({ endpoint, logger: silentLogger });
+  const runQueued = async () => {
+    for (const { message } of deps.queue.sent.splice(0)) {
+      await processTask(deps, message, { maxAttempts: 3, leaseMs: 30_000 });
+    }
+  };
+  return { deps, handler, runQueued };
+};

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { principal } from '../support/fakes';
+import { apiGatewayFetch, lambdaContext, toProxyEvent, type EventStyle } from '../support/api-gateway-fetch';
+import { gatewayWithFakes } from '../support/gateway';
+import { connectV1, connectV2, type ToolClient } from '../support/mcp-clients';
+
+const URL_ = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
+const TOOLS = ['cancel_task', 'get_task', 'list_tasks', 'submit_task'];
+
+const clients: [string, (fetch: ReturnType<typeof apiGatewayFetch>) => Promise<ToolClient>][] = [
+  ['v1 SDK client, 2025-11-25', (fetch) => connectV1(URL_, 'token', fetch)],
+  ['v2 SDK client, 2025-11-25', (fetch) => connectV2(URL_, 'token', '2025-11-25', fetch)],
+  ['v2 SDK client, 2026-07-28', (fetch) => connectV2(URL_, 'token', '2026-07-28', fetch)],
+];
+const styles: [string, EventStyle][] = [
+  ['plain events', {}],
+  ['upper-case headers and base64 bodies', { upperCaseHeaders: true, base64Body: true }],
+];
+
+describe('MCP gateway Lambda behind API Gateway', () => {
+  for (const [clientName, connect] of clients) {
+    for (const [styleName, style] of styles) {
+      it(`${clientName} (${styleName}): lists the tools and completes an echo task`, async () => {
+        const gateway = gatewayWithFakes();
+        const client = await connect(apiGatewayFetch(gateway.handler, principal(), style));
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name).sort()).toEqual(TOOLS);
+
+        const submitted = await client.callTool('submit_task', { capability: 'echo', input: { say: 'hi' } });
+        expect(submitted.isError).toBeFalsy();
+        const { taskId, status, priority } = submitted.structuredContent as { taskId: string; status: string; priority: string };
+        expect([status, priority]).toEqual(['queued', 'normal']);
+
+        await gateway.runQueued();
+        const read = await client.callTool('get_task', { taskId });
+        expect(read.structuredContent).toMatchObject({ taskId, status: 'succeeded', result: { say: 'hi' }, capability: 'echo' });
+        await client.close();
+      });
+    }
+  }
+
+  it('really speaks each era on the wire: initialize for 2025-11-25, envelope headers for 2026-07-28', async () => {
+    const gateway = gatewayWithFakes();
+    const seen: { method: string; version: string | null }[] = [];
+    const inner = apiGatewayFetch(gateway.handler, principal());
+    const recording = async (input: string | URL | Request, init?: RequestInit) => {
+      const request = new Request(input, init);
+      const body = (await request.clone().json()) as { method: string };
+      seen.push({ method: body.method, version: request.headers.get('mcp-protocol-version') });
+      return inner(request);
+    };
+    await (await connectV2(URL_, 't', '2026-07-28', recording)).listTools();
+    expect(seen.map((s) => s.method)).not.toContain('initialize');
+    expect(seen.find((s) => s.method === 'tools/list')?.version).toBe('2026-07-28');
+    seen.length = 0;
+    await (await connectV1(URL_, 't', recording)).listTools();
+    expect(seen[0]?.method).toBe('initialize');
+    expect(seen.find((s) => s.method === 'tools/list')?.version).toBe('2025-11-25');
+  });
+
+  it('serves one store to both eras: submitted in 2026-07-28, read and cancelled in 2025-11-25', async () => {
+    const gateway = gatewayWithFakes();
+    const fetch = apiGatewayFetch(gateway.handler, principal());
+    const modern = await connectV2(URL_, 't', '2026-07-28', fetch);
+    const legacy = await connectV1(URL_, 't', fetch);
+    const { taskId } = (await modern.callTool('submit_task', { capability: 'echo', input: 1 })).structuredContent as { taskId: string };
+    expect((await legacy.callTool('get_task', { taskId })).structuredContent).toMatchObject({ status: 'queued' });
+    expect((await legacy.callTool('cancel_task', { taskId })).structuredContent).toEqual({ taskId, status: 'cancelled' });
+    expect((await modern.callTool('get_task', { taskId })).structuredContent).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('hides another tenant\'s task as not found, in list and get', async () => {
+    const gateway = gatewayWithFakes();
+    const acme = await connectV2(URL_, 't', '2026-07-28', apiGatewayFetch(gateway.handler, principal('acme')));
+    const globex = await connectV2(URL_, 't', '2026-07-28', apiGatewayFetch(gateway.handler, principal('globex')));
+    const { taskId } = (await acme.callTool('submit_task', { capability: 'echo', input: 1 })).structuredContent as { taskId: string };
+    const stolen = await globex.callTool('get_task', { taskId });
+    expect(stolen.isError).toBe(true);
+    expect(JSON.stringify(stolen.content)).toContain('NOT_FOUND');
+    expect((await globex.callTool('list_tasks', {})).structuredContent).toEqual({ tasks: [] });
+  });
+
+  it('reports domain errors as tool errors with their code', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await connectV1(URL_, 't', apiGatewayFetch(gateway.handler, principal('acme', ['viewer'])));
+    const forbidden = await client.callTool('submit_task', { capability: 'echo', input: 1 });
+    expect(JSON.stringify(forbidden.content)).toContain('FORBIDDEN');
+    const unknown = await (await connectV1(URL_, 't', apiGatewayFetch(gateway.handler, principal()))).callTool('submit_task', {
+      capability: 'translate',
+      input: 1,
+    });
+    expect(unknown.isError).toBe(true);
+    expect(JSON.stringify(unknown.content)).toContain('UNKNOWN_CAPABILITY');
+  });
+
+  it('rejects arguments outside the strict schema without creating a task', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await connectV2(URL_, 't', '2026-07-28', apiGatewayFetch(gateway.handler, principal()));
+    const result = await client.callTool('submit_task', { capability: 'echo', input: 1, tenantId: 'globex' });
+    expect(result.isError).toBe(true);
+    expect(gateway.deps.tasks.items.size).toBe(0);
+  });
+});
+
+describe('MCP gateway edge rules', () => {
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    new Request(URL_, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body,
+    });
+  const call = async (request: Request, who = principal(), options = {}) => {
+    const { handler } = gatewayWithFakes(options);
+    const result = await handler(await toProxyEvent(request, who), lambdaContext);
+    return { ...result, json: result.body ? JSON.parse(result.body) : undefined };
+  };
+  const initialize = JSON.stringify({
+    jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+  });
+
+  it('answers 401 with a Bearer challenge when the authorizer context is missing', async () => {
+    const { handler } = gatewayWithFakes();
+    const result = await handler(await toProxyEvent(post(initialize), undefined), lambdaContext);
+    expect(result.statusCode).toBe(401);
+    expect(result.headers?.['www-authenticate']).toMatch(/^Bearer /);
+  });
+
+  it('answers malformed JSON with a JSON-RPC parse error, not a 500', async () => {
+    const result = await call(post('{"jsonrpc": "2.0", "id": 1,'));
+    expect(result.statusCode).toBe(400);
+    expect(result.json.error.code).toBe(-32700);
+  });
+
+  it('rejects a JSON value that is not a JSON-RPC message', async () => {
+    const result = await call(post('"hello"'));
+    expect(result.statusCode).toBe(400);
+    expect(result.json.error.code).toBe(-32600);
+  });
+
+  it('rejects batches', async () => {
+    const result = await call(post(`[${initialize}]`));
+    expect([result.statusCode, result.json.error.code]).toEqual([400, -32600]);
+  });
+
+  it('answers GET and DELETE with 405 and Allow: POST', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const result = await call(new Request(URL_, { method }));
+      expect(result.statusCode).toBe(405);
+      expect(result.headers?.['allow']).toBe('POST');
+    }
+  });
+
+  it('answers a non-JSON content type with 415', async () => {
+    expect((await call(post(initialize, { 'content-type': 'text/plain' }))).statusCode).toBe(415);
+  });
+
+  it('answers a body over the limit with 413', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(2048) } });
+    expect((await call(post(big), principal(), { maxBodyBytes: 1024 })).statusCode).toBe(413);
+  });
+
+  it('refuses subscriptions/listen clearly', async () => {
+    const result = await call(post(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'subscriptions/listen', params: {} })));
+    expect(result.statusCode).toBe(400);
+    expect(result.json).toMatchObject({ id: 7, error: { code: -32601 } });
+  });
+
+  it('rejects a Host outside the allow-list when one is configured', async () => {
+    const result = await call(post(initialize), principal(), { allowedHosts: ['localhost'] });
+    expect(result.statusCode).toBe(403);
+  });
+});
