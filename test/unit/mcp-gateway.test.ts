@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { principal } from '../support/fakes';
-import { apiGatewayFetch, lambdaContext, toProxyEvent, type EventStyle } from '../support/api-gateway-fetch';
+import { apiGatewayFetch, toProxyEvent, type EventStyle } from '../support/api-gateway-fetch';
 import { gatewayWithFakes } from '../support/gateway';
 import { connectV1, connectV2, type ToolClient } from '../support/mcp-clients';
 
@@ -111,7 +111,7 @@ describe('MCP gateway edge rules', () => {
     });
   const call = async (request: Request, who = principal(), options = {}) => {
     const { handler } = gatewayWithFakes(options);
-    const result = await handler(await toProxyEvent(request, who), lambdaContext);
+    const result = await handler(await toProxyEvent(request, who));
     return { ...result, json: result.body ? JSON.parse(result.body) : undefined };
   };
   const initialize = JSON.stringify({
@@ -121,7 +121,7 @@ describe('MCP gateway edge rules', () => {
 
   it('answers 401 with a Bearer challenge when the authorizer context is missing', async () => {
     const { handler } = gatewayWithFakes();
-    const result = await handler(await toProxyEvent(post(initialize), undefined), lambdaContext);
+    const result = await handler(await toProxyEvent(post(initialize), undefined));
     expect(result.statusCode).toBe(401);
     expect(result.headers?.['www-authenticate']).toMatch(/^Bearer /);
   });
