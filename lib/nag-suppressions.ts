@@ -22,7 +22,7 @@ export const applyNagSuppressions = (stack: Stack): void => {
     {
       id: 'AwsSolutions-IAM5',
       reason: 'The functions query the tasks table\'s own global secondary indexes (byCreated, byStatus, dispatchPending).',
-      appliesTo: [{ regex: '/^Resource::<.*Table.*\\.Arn>\\/index\\/\\*$/g' }],
+      appliesTo: [{ regex: '/^Resource::.*TasksTable[0-9A-F]{8}.*Arn.*\\/index\\/\\*$/g' }],
     },
     {
       id: 'AwsSolutions-IAM5',

@@ -1,0 +1,202 @@
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config';
+import { PriorityQueues } from '../../lib/constructs/priority-queues';
+import { PROJECT_ROOT, SwitchboardFunction } from '../../lib/constructs/switchboard-function';
+import { buildSwitchboard, type SwitchboardStacks } from '../../lib/switchboard-app';
+
+const context = JSON.parse(readFileSync(`${PROJECT_ROOT}/cdk.json`, 'utf8')).context as Record<string, unknown>;
+const config = parseConfig(context['switchboard']);
+
+let stacks: SwitchboardStacks;
+let templates: Record<keyof SwitchboardStacks, Template>;
+
+beforeAll(() => {
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  stacks = buildSwitchboard(app, config);
+  app.synth();
+  templates = {
+    stateful: Template.fromStack(stacks.stateful),
+    messaging: Template.fromStack(stacks.messaging),
+    api: Template.fromStack(stacks.api),
+  };
+});
+
+describe('stateful stack', () => {
+  it('has a rotating customer-managed key', () => {
+    templates.stateful.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('has an on-demand tasks table encrypted with that key, PITR and deletion protection on, retained', () => {
+    templates.stateful.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() }),
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'byStatus' }), Match.objectLike({ IndexName: 'dispatchPending' })]),
+      }),
+    });
+  });
+
+  it('pins the logical ids of stateful resources (renaming one would replace it)', () => {
+    expect(Object.keys(templates.stateful.findResources('AWS::KMS::Key'))).toEqual(['PlatformKey9FD66B6F']);
+    expect(Object.keys(templates.stateful.findResources('AWS::DynamoDB::Table'))).toEqual(['TasksTable45D1B62D']);
+    expect(Object.keys(templates.messaging.findResources('AWS::SQS::Queue')).sort()).toEqual([
+      'TaskQueuesCritical363D1DCE', 'TaskQueuesCriticalDlqA1B3E32B', 'TaskQueuesHighDlqF96DA1F1', 'TaskQueuesHighE3C152E1',
+      'TaskQueuesLow44F8937B', 'TaskQueuesLowDlq8170C873', 'TaskQueuesNormal031D6C55', 'TaskQueuesNormalDlq9748C093',
+    ]);
+  });
+});
+
+describe('messaging stack', () => {
+  it('has four FIFO priority queues, each with a FIFO DLQ, KMS-encrypted', () => {
+    const queues = templates.messaging.findResources('AWS::SQS::Queue');
+    const main = Object.entries(queues).filter(([, q]) => q['Properties'].RedrivePolicy);
+    expect(main.map(([id]) => id.replace(/TaskQueues(\w+?)[0-9A-F]{8}$/, '$1')).sort()).toEqual(['Critical', 'High', 'Low', 'Normal']);
+    for (const [, queue] of Object.entries(queues)) {
+      expect(queue['Properties'].FifoQueue).toBe(true);
+      expect(queue['Properties'].KmsMasterKeyId).toBeDefined();
+    }
+    for (const [, queue] of main) {
+      const dlqId = queue['Properties'].RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+      expect(queues[dlqId]?.['Properties'].FifoQueue).toBe(true);
+      expect(queue['Properties'].RedrivePolicy.maxReceiveCount).toBe(config.worker.maxAttempts + 2);
+    }
+  });
+
+  it('sets each queue\'s visibility timeout to at least six times the worker timeout', () => {
+    const worker = Object.values(templates.messaging.findResources('AWS::Lambda::Function')).find((f) =>
+      String(f['Properties'].Description).startsWith('Runs queued'),
+    )!;
+    const timeout = worker['Properties'].Timeout as number;
+    expect(timeout).toBe(config.worker.timeoutSeconds);
+    const queues = Object.values(templates.messaging.findResources('AWS::SQS::Queue')).filter((q) => q['Properties'].RedrivePolicy);
+    for (const queue of queues) expect(queue['Properties'].VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
+  });
+
+  it('enforces TLS on every queue', () => {
+    const policies = Object.values(templates.messaging.findResources('AWS::SQS::QueuePolicy'));
+    expect(policies).toHaveLength(8);
+    for (const policy of policies) {
+      expect(policy['Properties'].PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  it('consumes every priority queue with partial batch responses', () => {
+    const mappings = Object.values(templates.messaging.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(4);
+    for (const mapping of mappings) {
+      expect(mapping['Properties']).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: config.worker.batchSize });
+    }
+  });
+
+  it('runs the dispatch reconciler every minute', () => {
+    templates.messaging.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+  });
+});
+
+describe('API stack', () => {
+  it('puts every MCP method behind the JWT TOKEN authorizer', () => {
+    templates.api.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      Type: 'TOKEN',
+      IdentitySource: 'method.request.header.Authorization',
+    });
+    const methods = Object.values(templates.api.findResources('AWS::ApiGateway::Method'));
+    expect(methods.length).toBeGreaterThan(0);
+    for (const method of methods) expect(method['Properties'].AuthorizationType).toBe('CUSTOM');
+  });
+
+  it('writes access logs and throttles the stage', () => {
+    templates.api.hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({ ThrottlingRateLimit: config.api.throttlingRateLimit, ThrottlingBurstLimit: config.api.throttlingBurstLimit }),
+      ]),
+    });
+  });
+
+  it('answers 401 with a Bearer challenge and a JSON-RPC body', () => {
+    templates.api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      StatusCode: '401',
+      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.WWW-Authenticate': Match.stringLikeRegexp("^'Bearer ") }),
+    });
+  });
+
+  it('runs every function on nodejs24.x, arm64, with tracing', () => {
+    for (const template of Object.values(templates)) {
+      for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+        expect(fn['Properties']).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+      }
+    }
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged error or warning on any stack', () => {
+    for (const stack of Object.values(stacks)) {
+      const findings = [
+        ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+        ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ].map((f) => `${f.id}: ${String(f.entry.data).slice(0, 120)}`);
+      expect(findings, stack.stackName).toEqual([]);
+    }
+  });
+
+  it('gives every acknowledgement a reason', () => {
+    for (const template of Object.values(templates)) {
+      for (const resource of Object.values(template.toJSON().Resources as Record<string, { Metadata?: { cdk_nag?: { rules_to_suppress: { reason: string }[] } } }>)) {
+        for (const rule of resource.Metadata?.cdk_nag?.rules_to_suppress ?? []) expect(rule.reason.length).toBeGreaterThan(20);
+      }
+    }
+  });
+});
+
+describe('construct guards', () => {
+  it('PriorityQueues refuses a visibility timeout under six times the consumer timeout', () => {
+    const stack = new Stack();
+    expect(
+      () =>
+        new PriorityQueues(stack, 'Q', {
+          encryptionKey: new Key(stack, 'K'),
+          consumerTimeout: Duration.seconds(30),
+          visibilityTimeout: Duration.seconds(120),
+          maxReceiveCount: 5,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+    ).toThrow(/below 6× the consumer timeout/);
+  });
+
+  it('PriorityQueues refuses a consumer whose timeout outgrows the visibility timeout', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }));
+    const queues = new PriorityQueues(stack, 'Q', {
+      encryptionKey: new Key(stack, 'K'),
+      consumerTimeout: Duration.seconds(10),
+      maxReceiveCount: 5,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const fn = new SwitchboardFunction(stack, 'F', { entry: 'lambdas/worker/handler.ts', description: 'w', timeout: Duration.seconds(60) });
+    expect(() => queues.addConsumer(fn, { batchSize: 10 })).toThrow(/too long/);
+  });
+
+  it('SwitchboardFunction refuses an entry that does not exist', () => {
+    expect(() => new SwitchboardFunction(new Stack(), 'F', { entry: 'lambdas/nope/handler.ts', description: 'x' })).toThrow(/does not exist/);
+  });
+
+  it('config parsing names the bad key', () => {
+    const bad = { ...(context['switchboard'] as object), worker: { timeoutSeconds: 1, batchSize: 10, maxAttempts: 3 } };
+    expect(() => parseConfig(bad)).toThrow(/switchboard\.worker\.timeoutSeconds/);
+    expect(() => parseConfig({ ...(context['switchboard'] as object), agents: ['nope'] })).toThrow(/switchboard\.agents/);
+  });
+});
