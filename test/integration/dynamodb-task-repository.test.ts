@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConcurrencyError, ValidationError } from '../../lambdas/domain/errors';
+import { randomTaskId } from '../../lambdas/domain/ids';
+import type { Task } from '../../lambdas/domain/task';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
+
+let env: EmulatedPlatform;
+beforeAll(async () => {
+  env = await startEmulatedPlatform();
+});
+afterAll(() => env?.stop());
+
+let clock = Date.parse('2026-11-25T10:00:00Z');
+const newTask = (tenantId: string, overrides: Partial<Task> = {}): Task => {
+  const at = new Date((clock += 1000)).toISOString();
+  return {
+    tenantId, taskId: randomTaskId(), capability: 'echo', input: { n: clock, nested: { list: [1, 'two', null] } }, priority: 'normal',
+    status: 'queued', version: 0, attempts: 0, requestHash: 'h', submittedBy: 'u', dispatchPending: true, createdAt: at, updatedAt: at,
+    ...overrides,
+  };
+};
+
+describe('DynamoDbTaskRepository against dynalite (table created from the CDK template)', () => {
+  it('creates once: a second create with the same id returns the stored task', async () => {
+    const task = newTask('acme');
+    expect((await env.tasks.create(task)).created).toBe(true);
+    const again = await env.tasks.create({ ...task, capability: 'other' });
+    expect(again.created).toBe(false);
+    expect(again.task).toEqual(task);
+  });
+
+  it('round-trips any JSON input and result exactly', async () => {
+    const task = newTask('acme', { input: { unicode: 'héllo ✓', big: 12345678901234, float: 0.1, empty: '', arr: [] } });
+    await env.tasks.create(task);
+    const updated = await env.tasks.update(task, { status: 'succeeded', result: { echoed: task.input } }, new Date());
+    expect((await env.tasks.get('acme', task.taskId))?.result).toEqual({ echoed: task.input });
+    expect(updated.version).toBe(1);
+  });
+
+  it('refuses an update from a stale version', async () => {
+    const task = newTask('acme');
+    await env.tasks.create(task);
+    await env.tasks.update(task, { status: 'running' }, new Date());
+    await expect(env.tasks.update(task, { status: 'cancelled' }, new Date())).rejects.toBeInstanceOf(ConcurrencyError);
+  });
+
+  it('lists a tenant\'s tasks newest first, page by page, and by status', async () => {
+    const tenant = 'pager';
+    const created = [];
+    for (let i = 0; i < 5; i += 1) {
+      const task = newTask(tenant);
+      await env.tasks.create(task);
+      created.push(task);
+    }
+    await env.tasks.update(created[1]!, { status: 'cancelled' }, new Date());
+    const first = await env.tasks.list(tenant, { limit: 3 });
+    const second = await env.tasks.list(tenant, { limit: 3, cursor: first.nextCursor! });
+    expect([...first.tasks, ...second.tasks].map((t) => t.taskId)).toEqual(created.map((t) => t.taskId).reverse());
+    const cancelled = await env.tasks.list(tenant, { limit: 10, status: 'cancelled' });
+    expect(cancelled.tasks.map((t) => t.taskId)).toEqual([created[1]!.taskId]);
+    expect((await env.tasks.list('somebody-else', { limit: 10 })).tasks).toEqual([]);
+  });
+
+  it('refuses a cursor made for another tenant or another listing', async () => {
+    for (let i = 0; i < 2; i += 1) await env.tasks.create(newTask('cursor-a'));
+    const page = await env.tasks.list('cursor-a', { limit: 1 });
+    await expect(env.tasks.list('cursor-b', { limit: 1, cursor: page.nextCursor! })).rejects.toBeInstanceOf(ValidationError);
+    await expect(env.tasks.list('cursor-a', { limit: 1, status: 'queued', cursor: page.nextCursor! })).rejects.toBeInstanceOf(ValidationError);
+    await expect(env.tasks.list('cursor-a', { limit: 1, cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('finds tasks whose dispatch is unconfirmed, and forgets them once confirmed', async () => {
+    const task = newTask('dispatch');
+    await env.tasks.create(task);
+    const pending = await env.tasks.listDispatchPending(new Date(clock + 1), 1000);
+    expect(pending.map((t) => t.taskId)).toContain(task.taskId);
+    await env.tasks.update(task, { dispatchPending: false }, new Date());
+    expect((await env.tasks.listDispatchPending(new Date(clock + 1), 1000)).map((t) => t.taskId)).not.toContain(task.taskId);
+  });
+});

@@ -1,0 +1,135 @@
+import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { echoAgent } from '../../lambdas/domain/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import type { TaskPatch, TaskRepository } from '../../lambdas/domain/ports';
+import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
+import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
+import type { Priority, Task } from '../../lambdas/domain/task';
+import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
+import { lambdaContext } from '../support/api-gateway-fetch';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
+import { ManualClock, principal, silentLogger } from '../support/fakes';
+
+class ProcessDied extends Error {}
+
+/** Delegates to the real repository, and "kills the process" right before the Nth update. */
+class DyingRepository implements TaskRepository {
+  updates = 0;
+  constructor(private readonly inner: TaskRepository, private readonly dieBeforeUpdate: number) {}
+  create(task: Task) { return this.inner.create(task); }
+  get(tenantId: string, taskId: string) { return this.inner.get(tenantId, taskId); }
+  list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
+  listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
+  async update(task: Task, patch: TaskPatch, now: Date) {
+    this.updates += 1;
+    if (this.updates === this.dieBeforeUpdate) throw new ProcessDied('process died');
+    return this.inner.update(task, patch, now);
+  }
+}
+
+let env: EmulatedPlatform;
+beforeAll(async () => {
+  env = await startEmulatedPlatform();
+});
+afterAll(() => env?.stop());
+
+const receive = async (priority: Priority, visibilityTimeout = 0): Promise<Message[]> =>
+  (
+    await env.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: env.queueUrls[priority],
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: visibilityTimeout,
+        MessageSystemAttributeNames: ['All'],
+      }),
+    )
+  ).Messages ?? [];
+
+const asEvent = (messages: Message[], priority: Priority): SQSEvent => ({
+  Records: messages.map((m) => ({
+    messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body!, attributes: m.Attributes as never,
+    messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: `arn:aws:sqs:us-east-1:0:${priority}.fifo`, awsRegion: 'us-east-1',
+  })),
+});
+
+const deps = (tasks: TaskRepository, clock = new ManualClock(new Date())) => ({
+  tasks, queue: env.queue, agents: new StaticAgentRegistry([echoAgent]), clock, logger: silentLogger,
+});
+
+describe('task path on the emulators', () => {
+  it('puts the message on the queue of its priority, grouped by tenant, deduplicated by task id', async () => {
+    const view = await submitTask(deps(env.tasks), principal('fifo-tenant'), { capability: 'echo', input: 1, priority: 'critical' });
+    const [message] = await receive('critical');
+    expect(JSON.parse(message!.Body!)).toEqual({ tenantId: 'fifo-tenant', taskId: view.taskId, priority: 'critical' });
+    expect(message!.Attributes).toMatchObject({ MessageGroupId: 'fifo-tenant', MessageDeduplicationId: view.taskId });
+  });
+
+  it('runs a submitted task through the worker handler to succeeded, and a redelivery changes nothing', async () => {
+    const d = deps(env.tasks);
+    const view = await submitTask(d, principal('worker-tenant'), { capability: 'echo', input: { ping: 1 }, priority: 'low' });
+    const worker = makeWorker({ ...d, options: { maxAttempts: 3, leaseMs: 30_000 } });
+    const messages = await receive('low');
+    expect(await worker(asEvent(messages, 'low'), lambdaContext)).toEqual({ batchItemFailures: [] });
+    const done = await env.tasks.get('worker-tenant', view.taskId);
+    expect(done).toMatchObject({ status: 'succeeded', result: { ping: 1 }, attempts: 1 });
+    expect(await worker(asEvent(messages, 'low'), lambdaContext)).toEqual({ batchItemFailures: [] });
+    expect((await env.tasks.get('worker-tenant', view.taskId))?.version).toBe(done!.version);
+  });
+
+  it('reports a poison message as a batch item failure instead of failing the batch', async () => {
+    const worker = makeWorker({ ...deps(env.tasks), options: { maxAttempts: 3, leaseMs: 30_000 } });
+    const event = asEvent([{ MessageId: 'poison', ReceiptHandle: 'r', Body: '{"not":"a task"}', Attributes: { MessageGroupId: 'x' } }], 'high');
+    expect(await worker(event, lambdaContext)).toEqual({ batchItemFailures: [{ itemIdentifier: 'poison' }] });
+  });
+
+  describe('no acknowledged task is lost if the process dies between any two writes', () => {
+    it('dies after the task write, before the queue send: the reconciler dispatches it, it succeeds once', async () => {
+      const clock = new ManualClock(new Date());
+      const dying = { ...deps(env.tasks, clock), queue: { send: async () => { throw new ProcessDied('process died'); } } };
+      await expect(submitTask(dying, principal('crash-a'), { capability: 'echo', input: 'a', priority: 'high' })).rejects.toThrow(ProcessDied);
+      const [orphan] = (await env.tasks.list('crash-a', { limit: 1 })).tasks;
+      expect(orphan).toMatchObject({ status: 'queued', dispatchPending: true });
+
+      clock.advance(60_000);
+      expect(await redispatchPending(deps(env.tasks, clock), { olderThanMs: 30_000, limit: 100 })).toBeGreaterThanOrEqual(1);
+      const messages = await receive('high');
+      expect(messages.map((m) => JSON.parse(m.Body!).taskId)).toContain(orphan!.taskId);
+      await makeWorker({ ...deps(env.tasks, clock), options: { maxAttempts: 3, leaseMs: 30_000 } })(asEvent(messages, 'high'), lambdaContext);
+      expect(await env.tasks.get('crash-a', orphan!.taskId)).toMatchObject({ status: 'succeeded', result: 'a', dispatchPending: false });
+    });
+
+    it('dies after the queue send, before confirming it: the repeat send is deduplicated, the task runs once', async () => {
+      const clock = new ManualClock(new Date());
+      const dying = deps(new DyingRepository(env.tasks, 1), clock);
+      await expect(submitTask(dying, principal('crash-b'), { capability: 'echo', input: 'b', priority: 'normal' })).rejects.toThrow(ProcessDied);
+      clock.advance(60_000);
+      await redispatchPending(deps(env.tasks, clock), { olderThanMs: 30_000, limit: 100 });
+      const messages = (await receive('normal')).filter((m) => JSON.parse(m.Body!).tenantId === 'crash-b');
+      expect(messages).toHaveLength(1);
+      await makeWorker({ ...deps(env.tasks, clock), options: { maxAttempts: 3, leaseMs: 30_000 } })(asEvent(messages, 'normal'), lambdaContext);
+      const [task] = (await env.tasks.list('crash-b', { limit: 5 })).tasks;
+      expect(task).toMatchObject({ status: 'succeeded', attempts: 1, dispatchPending: false });
+    });
+
+    it('dies after claiming, before the terminal write: the redelivery after the lease runs it to one terminal state', async () => {
+      const clock = new ManualClock(new Date());
+      const view = await submitTask(deps(env.tasks, clock), principal('crash-c'), { capability: 'echo', input: 'c', priority: 'critical' });
+      const messages = (await receive('critical')).filter((m) => JSON.parse(m.Body!).tenantId === 'crash-c');
+      const dyingWorker = makeWorker({ ...deps(new DyingRepository(env.tasks, 2), clock), options: { maxAttempts: 3, leaseMs: 30_000 } });
+      expect((await dyingWorker(asEvent(messages, 'critical'), lambdaContext)).batchItemFailures).toHaveLength(1);
+      expect(await env.tasks.get('crash-c', view.taskId)).toMatchObject({ status: 'running', attempts: 1 });
+
+      const worker = makeWorker({ ...deps(env.tasks, clock), options: { maxAttempts: 3, leaseMs: 30_000 } });
+      expect((await worker(asEvent(messages, 'critical'), lambdaContext)).batchItemFailures).toHaveLength(1); // lease still held
+      clock.advance(31_000);
+      expect((await worker(asEvent(messages, 'critical'), lambdaContext)).batchItemFailures).toHaveLength(0);
+      const task = await env.tasks.get('crash-c', view.taskId);
+      expect(task).toMatchObject({ status: 'succeeded', attempts: 2, result: 'c' });
+      await worker(asEvent(messages, 'critical'), lambdaContext);
+      expect((await env.tasks.get('crash-c', view.taskId))?.version).toBe(task!.version);
+    });
+  });
+});
