@@ -13,7 +13,7 @@ export interface McpEndpointOptions {
   maxBodyBytes: number;
   /** Hostnames accepted in `Host` (DNS-rebinding protection); undefined accepts any (API Gateway fixes it). */
   allowedHosts?: readonly string[];
-  /** Origins accepted when a browser sends `Origin`; undefined accepts any. */
+  /** Origins accepted when a browser sends `Origin`; by default, those on an allowed host. */
   allowedOrigins?: readonly string[];
   logger: Logger;
 }
@@ -79,15 +79,26 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     }
   };
 
+  const originAllowed = (origin: string): boolean => {
+    if (options.allowedOrigins) return options.allowedOrigins.includes(origin);
+    if (!options.allowedHosts) return true;
+    try {
+      return options.allowedHosts.includes(new URL(origin).hostname.replace(/^\[|\]$/g, ''));
+    } catch {
+      return false;
+    }
+  };
+
   return async (request: Request, principal: Principal, token: string): Promise<Response> => {
     if (request.method !== 'POST') {
       return jsonRpcError(405, RPC.invalidRequest, 'Method not allowed: this stateless endpoint accepts POST only', { allow: 'POST' });
     }
-    if (options.allowedHosts && !options.allowedHosts.includes(hostnameOf(request.headers.get('host') ?? ''))) {
+    const host = request.headers.get('host') ?? new URL(request.url).host;
+    if (options.allowedHosts && !options.allowedHosts.includes(hostnameOf(host))) {
       return jsonRpcError(403, RPC.invalidRequest, 'Forbidden: Host header not allowed');
     }
     const origin = request.headers.get('origin');
-    if (origin && options.allowedOrigins && !options.allowedOrigins.includes(origin)) {
+    if (origin && !originAllowed(origin)) {
       return jsonRpcError(403, RPC.invalidRequest, 'Forbidden: Origin not allowed');
     }
     const contentType = request.headers.get('content-type') ?? '';

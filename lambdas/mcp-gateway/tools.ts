@@ -61,7 +61,9 @@ const run = async <T extends Record<string, unknown>>(
 /** One McpServer per request (stateless): the principal comes from the verified token only. */
 export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServer => {
   const server = new McpServer(SERVER_INFO, {
-    capabilities: { tools: { listChanged: false } },
+    // Stateless: the tool list never changes under a client, and logging/setLevel (2025 era) is
+    // accepted, though a JSON (non-streaming) response carries no log notifications.
+    capabilities: { tools: { listChanged: false }, logging: {} },
     instructions:
       'Switchboard runs agent tasks. submit_task queues one (capabilities: ' +
       `${deps.agents.capabilities().join(', ')}); poll get_task until its status is succeeded, failed or cancelled.`,

@@ -57,6 +57,8 @@ export class ApiStack extends Stack {
       throttlingBurstLimit: props.api.throttlingBurstLimit,
       removalPolicy: props.removalPolicy,
     });
+    // DNS-rebinding protection on AWS: the only Host the function accepts is the API's own domain.
+    gateway.addEnvironment(ENV.allowedHosts, `${this.mcpApi.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`);
     new CfnOutput(this, 'McpEndpoint', { value: this.mcpApi.api.urlForPath(`/${MCP_PATH}`) });
   }
 }

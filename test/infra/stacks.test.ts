@@ -134,6 +134,15 @@ describe('API stack', () => {
     });
   });
 
+  it('lets the MCP function accept only the API\'s own domain as Host', () => {
+    const gateway = Object.values(templates.api.findResources('AWS::Lambda::Function')).find((f) =>
+      String(f['Properties'].Description).startsWith('MCP server'),
+    )!;
+    const hosts = JSON.stringify(gateway['Properties'].Environment.Variables.MCP_ALLOWED_HOSTS);
+    expect(hosts).toMatch(/McpApi[0-9A-F]{8}/);
+    expect(hosts).toContain('.execute-api.');
+  });
+
   it('runs every function on nodejs24.x, arm64, with tracing', () => {
     for (const template of Object.values(templates)) {
       for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {

@@ -22,6 +22,10 @@ export const toProxyEvent = async (request: Request, principal: Principal | unde
     multiValueHeaders[key] = value.split(/,\s*/);
   });
   const url = new URL(request.url);
+  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'host')) {
+    headers[style.upperCaseHeaders ? 'HOST' : 'Host'] = url.host;
+    multiValueHeaders[style.upperCaseHeaders ? 'HOST' : 'Host'] = [url.host];
+  }
   const text = request.method === 'GET' ? '' : await request.text();
   return {
     resource: '/mcp',

@@ -167,7 +167,26 @@ describe('MCP gateway edge rules', () => {
   });
 
   it('rejects a Host outside the allow-list when one is configured', async () => {
-    const result = await call(post(initialize), principal(), { allowedHosts: ['localhost'] });
-    expect(result.statusCode).toBe(403);
+    const evil = await call(post(initialize, { host: 'evil.example' }), principal(), { allowedHosts: ['localhost', 'abc123.execute-api.us-east-1.amazonaws.com'] });
+    expect(evil.statusCode).toBe(403);
+    const own = await call(post(initialize), principal(), { allowedHosts: ['abc123.execute-api.us-east-1.amazonaws.com'] });
+    expect(own.statusCode).toBe(200);
+  });
+
+  it('rejects an Origin whose host is not allowed, and accepts one that is', async () => {
+    const local = (origin: string) =>
+      new Request('http://localhost:3000/mcp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', origin },
+        body: initialize,
+      });
+    expect((await call(local('http://evil.example'), principal(), { allowedHosts: ['localhost'] })).statusCode).toBe(403);
+    expect((await call(local('http://localhost:5173'), principal(), { allowedHosts: ['localhost'] })).statusCode).toBe(200);
+  });
+
+  it('accepts logging/setLevel from a 2025-era client', async () => {
+    const result = await call(post(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'logging/setLevel', params: { level: 'info' } })));
+    expect(result.statusCode).toBe(200);
+    expect(result.json).toMatchObject({ id: 3, result: {} });
   });
 });
