@@ -44,6 +44,13 @@ const toAuthInfo = (principal: Principal, token: string): AuthInfo => ({
 
 const principalOf = (authInfo: AuthInfo | undefined): Principal => PrincipalSchema.parse(authInfo?.extra?.['principal']);
 
+/** Whether an Accept header admits a JSON response (application/json, application/*, or *\/*). */
+const acceptsJson = (accept: string): boolean =>
+  accept
+    .split(',')
+    .map((part) => part.split(';')[0]!.trim().toLowerCase())
+    .some((type) => type === 'application/json' || type === 'application/*' || type === '*/*');
+
 const hostnameOf = (host: string): string => {
   try {
     return new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '');
@@ -104,6 +111,10 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     const contentType = request.headers.get('content-type') ?? '';
     if (!/^application\/json\s*(;|$)/i.test(contentType)) {
       return jsonRpcError(415, RPC.invalidRequest, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    const accept = request.headers.get('accept');
+    if (accept && !acceptsJson(accept)) {
+      return jsonRpcError(406, RPC.invalidRequest, 'Not Acceptable: this endpoint answers application/json');
     }
     const declared = Number(request.headers.get('content-length') ?? '0');
     if (declared > options.maxBodyBytes) {

@@ -151,6 +151,51 @@ describe('MCP gateway edge rules', () => {
     }
   });
 
+  const META = (version = '2026-07-28') => ({
+    'io.modelcontextprotocol/protocolVersion': version,
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+  });
+  const modern = (method: string, params: Record<string, unknown>, headers: Record<string, string>) =>
+    post(JSON.stringify({ jsonrpc: '2.0', id: 9, method, params }), { 'mcp-method': method, ...headers });
+
+  it('answers an unsupported protocol version with 400, -32022 and the supported versions', async () => {
+    const result = await call(modern('tools/list', { _meta: META('2099-01-01') }, { 'mcp-protocol-version': '2099-01-01' }));
+    expect(result.statusCode).toBe(400);
+    expect(result.json.error).toMatchObject({ code: -32022, data: { supported: ['2026-07-28'] } });
+  });
+
+  it('answers a header/body mismatch with 400 and -32020', async () => {
+    const version = await call(modern('tools/list', { _meta: META() }, { 'mcp-protocol-version': '2025-11-25' }));
+    expect([version.statusCode, version.json.error.code]).toEqual([400, -32020]);
+    const method = await call(modern('tools/list', { _meta: META() }, { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call' }));
+    expect([method.statusCode, method.json.error.code]).toEqual([400, -32020]);
+    const name = await call(
+      modern('tools/call', { name: 'get_task', arguments: {}, _meta: META() }, { 'mcp-protocol-version': '2026-07-28' }),
+    );
+    expect([name.statusCode, name.json.error.code]).toEqual([400, -32020]);
+  });
+
+  it('answers an unknown method with -32601: HTTP 404 in the 2026 era, in-band in the 2025 era', async () => {
+    const modernResult = await call(modern('foo/bar', { _meta: META() }, { 'mcp-protocol-version': '2026-07-28' }));
+    expect([modernResult.statusCode, modernResult.json.error.code]).toEqual([404, -32601]);
+    const legacyResult = await call(post(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'foo/bar', params: {} })));
+    expect([legacyResult.statusCode, legacyResult.json.error.code]).toEqual([200, -32601]);
+  });
+
+  it('answers an Accept that rules out JSON with 406, in both eras', async () => {
+    expect((await call(post(initialize, { accept: 'text/html' }))).statusCode).toBe(406);
+    expect((await call(modern('tools/list', { _meta: META() }, { 'mcp-protocol-version': '2026-07-28', accept: 'text/html' }))).statusCode).toBe(406);
+    // 2025 clients must also accept text/event-stream (the SDK's own rule).
+    expect((await call(post(initialize, { accept: 'application/json' }))).statusCode).toBe(406);
+  });
+
+  it('answers server/discover with the 2026 versions and tools.listChanged false', async () => {
+    const result = await call(modern('server/discover', { _meta: META() }, { 'mcp-protocol-version': '2026-07-28' }));
+    expect(result.statusCode).toBe(200);
+    expect(result.json.result).toMatchObject({ supportedVersions: ['2026-07-28'], capabilities: { tools: { listChanged: false } } });
+  });
+
   it('answers a non-JSON content type with 415', async () => {
     expect((await call(post(initialize, { 'content-type': 'text/plain' }))).statusCode).toBe(415);
   });

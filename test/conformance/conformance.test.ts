@@ -1,0 +1,62 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCloudProcess, type LocalCloudProcess } from '../support/local-cloud-process';
+import { startTokenProxy } from '../support/token-proxy';
+import { runSuite, SUITES, verdicts, type SuiteRun } from './suites';
+
+let cloud: LocalCloudProcess;
+let proxy: Awaited<ReturnType<typeof startTokenProxy>>;
+
+beforeAll(async () => {
+  cloud = await startLocalCloudProcess();
+  proxy = await startTokenProxy(cloud.mcpUrl, await cloud.token('conformance', 'admin'));
+}, 90_000);
+afterAll(async () => {
+  await proxy?.stop();
+  await cloud?.stop();
+});
+
+describe.each(SUITES)('official MCP conformance suite, $era era, against npm start', (suite) => {
+  let run: SuiteRun;
+  beforeAll(async () => {
+    run = await runSuite(suite, proxy.url, mkdtempSync(join(tmpdir(), `conformance-${suite.era}-`)));
+  }, 300_000);
+
+  it('gives every expected failure a reason, and only fixture-bound ones', () => {
+    expect(run.expected.length).toBeGreaterThan(0);
+    for (const entry of run.expected) {
+      expect(entry.reason, `${entry.scenario}:${entry.checkId ?? ''}`).toMatch(/fixture|serves no|only a server with resources|stateless by design/);
+    }
+  });
+
+  it('passes every scenario and check that the expected-failures file does not name', () => {
+    const failures = verdicts(run)
+      .filter((v) => v.verdict === 'FAIL')
+      .map((v) => `${v.scenario}: ${v.unexpected.map((c) => `${c.id} (${c.status}: ${c.errorMessage ?? ''})`).join(', ')}`);
+    expect(failures).toEqual([]);
+  });
+
+  it('has no stale expected failure: each one names a check that really fails', () => {
+    const stale = run.expected.filter((entry) => {
+      const checks = run.scenarios.get(entry.scenario) ?? [];
+      const failing = checks.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING');
+      return entry.checkId ? !failing.some((c) => c.id === entry.checkId) : failing.length === 0;
+    });
+    expect(stale.map((e) => `${e.scenario}:${e.checkId ?? ''}`)).toEqual([]);
+  });
+
+  it(`passes in full: ${suite.mustPass.join(', ')}`, () => {
+    for (const scenario of suite.mustPass) {
+      const checks = run.scenarios.get(scenario);
+      expect(checks, scenario).toBeDefined();
+      expect(checks!.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING'), scenario).toEqual([]);
+      expect(run.expected.filter((e) => e.scenario === scenario), scenario).toEqual([]);
+    }
+  });
+
+  it('exits 0 under its own baseline check (no unexpected failure, no stale entry)', () => {
+    expect(run.exitCode, run.output.slice(-2000)).toBe(0);
+  });
+});
