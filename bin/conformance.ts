@@ -5,15 +5,23 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalCloudProcess } from '../test/support/local-cloud-process';
 import { startTokenProxy } from '../test/support/token-proxy';
-import { formatTable, runSuite, SUITES, verdicts } from '../test/conformance/suites';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DOCS_FILE, formatTable, runSuite, SUITES, verdicts, withDocsTable } from '../test/conformance/suites';
 
-const usage = `Usage: npm run conformance [-- --url URL --token TOKEN] [--verbose]
+const usage = `Usage: npm run conformance [-- --url URL --token TOKEN] [--verbose] [--write-docs]
 Runs the official MCP conformance suites (2025-11-25 and 2026-07-28) against a fresh local cloud,
-or against URL (through a proxy that adds the bearer TOKEN), and prints the conformance table.`;
+or against URL (through a proxy that adds the bearer TOKEN), and prints the conformance table.
+--write-docs also writes the tables into docs/protocol.md.`;
 
 const main = async () => {
   const { values } = parseArgs({
-    options: { url: { type: 'string' }, token: { type: 'string' }, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      verbose: { type: 'boolean' },
+      'write-docs': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) return void console.log(usage);
   if (Boolean(values.url) !== Boolean(values.token)) throw new Error('--url and --token go together');
@@ -27,7 +35,9 @@ const main = async () => {
       process.stderr.write(`running the ${suite.era} suite...\n`);
       const outDir = mkdtempSync(join(tmpdir(), `conformance-${suite.era}-`));
       const run = await runSuite(suite, proxy.url, outDir, values.verbose ? (text) => process.stderr.write(text) : undefined);
-      console.log(`\n${formatTable(run)}\n\nper-check results: ${outDir}; suite exit code ${run.exitCode}`);
+      const table = formatTable(run);
+      console.log(`\n${table}\n\nper-check results: ${outDir}; suite exit code ${run.exitCode}`);
+      if (values['write-docs']) writeFileSync(DOCS_FILE, withDocsTable(readFileSync(DOCS_FILE, 'utf8'), suite.era, table));
       failures += verdicts(run).filter((v) => v.verdict === 'FAIL').length + (run.exitCode === 0 ? 0 : 1);
     }
   } finally {

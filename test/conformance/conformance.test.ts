@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloudProcess, type LocalCloudProcess } from '../support/local-cloud-process';
 import { startTokenProxy } from '../support/token-proxy';
-import { runSuite, SUITES, verdicts, type SuiteRun } from './suites';
+import { readFileSync } from 'node:fs';
+import { docsTable, DOCS_FILE, formatTable, runSuite, SUITES, verdicts, type SuiteRun } from './suites';
 
 let cloud: LocalCloudProcess;
 let proxy: Awaited<ReturnType<typeof startTokenProxy>>;
@@ -54,6 +55,10 @@ describe.each(SUITES)('official MCP conformance suite, $era era, against npm sta
       expect(checks!.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING'), scenario).toEqual([]);
       expect(run.expected.filter((e) => e.scenario === scenario), scenario).toEqual([]);
     }
+  });
+
+  it('is reported in docs/protocol.md exactly as it ran (npm run conformance -- --write-docs)', () => {
+    expect(docsTable(readFileSync(DOCS_FILE, 'utf8'), suite.era)).toBe(formatTable(run));
   });
 
   it('exits 0 under its own baseline check (no unexpected failure, no stale entry)', () => {

@@ -158,3 +158,22 @@ export const formatTable = (run: SuiteRun): string => {
     ...rows,
   ].join('\n');
 };
+
+/** The docs/protocol.md section of one suite, between its markers. */
+export const DOCS_FILE = join(PROJECT_ROOT, 'docs', 'protocol.md');
+const markers = (era: string) => [`<!-- conformance:${era} -->`, `<!-- /conformance:${era} -->`] as const;
+
+export const docsTable = (docs: string, era: string): string | undefined => {
+  const [open, close] = markers(era);
+  const start = docs.indexOf(open);
+  const end = docs.indexOf(close);
+  return start < 0 || end < start ? undefined : docs.slice(start + open.length, end).trim();
+};
+
+export const withDocsTable = (docs: string, era: string, table: string): string => {
+  const [open, close] = markers(era);
+  const start = docs.indexOf(open);
+  const end = docs.indexOf(close);
+  if (start < 0 || end < start) throw new Error(`docs/protocol.md has no ${open} … ${close} section`);
+  return `${docs.slice(0, start + open.length)}\n${table}\n${docs.slice(end)}`;
+};
