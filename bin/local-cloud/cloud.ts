@@ -46,6 +46,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   const log = options.log ?? ((message: string) => process.stderr.write(`[local] ${message}\n`));
   const host = options.host ?? '127.0.0.1';
   const issuerKey = await ensureIssuerKey(options.dataDir);
+  // No CloudWatch here: Powertools metrics (EMF on stdout) stay off unless asked for.
+  process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 
   let gateway: ReturnType<typeof createApiGateway> | undefined;
   const server: Server = createServer((req, res) => {

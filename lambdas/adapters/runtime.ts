@@ -1,10 +1,13 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import * as z from 'zod';
 import { StaticAgentRegistry } from '../domain/agents/registry';
 import { PRIORITIES, type Priority } from '../domain/task';
 import { DynamoDbTaskRepository } from './dynamodb-task-repository';
+import { PowertoolsTaskTelemetry } from './powertools-telemetry';
 import { SqsTaskQueue } from './sqs-task-queue';
 
 /** Environment variable names: the CDK constructs set them, the composition roots read them. */
@@ -66,15 +69,33 @@ export const createLogger = (serviceName: string, env: Env) => {
   return new Logger({ serviceName, logLevel });
 };
 
-export const tasksRepository = (env: Env, aws: AwsClientConfig) =>
-  new DynamoDbTaskRepository(new DynamoDBClient(aws.dynamodb ?? {}), readEnv(env, TasksEnvShape)[ENV.tasksTable]);
+/** Logger, metrics and tracer of one function, from Powertools; outside Lambda the tracer is off. */
+export const createObservability = (serviceName: string, env: Env) => {
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
+  return {
+    logger: createLogger(serviceName, env),
+    metrics,
+    tracer: new Tracer({ serviceName }),
+    telemetry: new PowertoolsTaskTelemetry(metrics),
+  };
+};
+export const METRICS_NAMESPACE = 'Switchboard';
 
-export const taskQueue = (env: Env, aws: AwsClientConfig) => {
+export const tasksRepository = (env: Env, aws: AwsClientConfig, tracer?: Tracer) =>
+  new DynamoDbTaskRepository(
+    traced(new DynamoDBClient(aws.dynamodb ?? {}), tracer),
+    readEnv(env, TasksEnvShape)[ENV.tasksTable],
+  );
+
+export const taskQueue = (env: Env, aws: AwsClientConfig, tracer?: Tracer) => {
   const urls = readEnv(env, QueuesEnvShape);
   return new SqsTaskQueue(
-    new SQSClient(aws.sqs ?? {}),
+    traced(new SQSClient(aws.sqs ?? {}), tracer),
     Object.fromEntries(PRIORITIES.map((p) => [p, urls[ENV.queueUrl(p)]!])) as Record<Priority, string>,
   );
 };
+
+/** SDK calls as X-Ray subsegments when tracing is on. */
+const traced = <T>(client: T, tracer?: Tracer): T => (tracer ? tracer.captureAWSv3Client(client) : client);
 
 export const agentRegistry = (env: Env) => StaticAgentRegistry.fromNames(readEnv(env, AgentsEnvShape)[ENV.enabledAgents]);

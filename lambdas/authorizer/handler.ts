@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent, Context } from 'aws-lambda';
 import type { Logger } from '../domain/ports';
 import { createJwtVerifier, InvalidTokenError, type JwtVerifier } from '../adapters/jwt-verifier';
-import { AuthEnvShape, createLogger, ENV, readEnv, type Env } from '../adapters/runtime';
+import { AuthEnvShape, createObservability, ENV, readEnv, type Env } from '../adapters/runtime';
 
 /** API Gateway turns exactly this error message into a 401 (the UNAUTHORIZED gateway response). */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -37,7 +37,7 @@ export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
   };
 
 export const createHandler = (env: Env) => {
-  const logger = createLogger('authorizer', env);
+  const { logger } = createObservability('authorizer', env);
   const auth = readEnv(env, AuthEnvShape);
   const verify = createJwtVerifier({
     issuer: auth[ENV.authIssuer],

@@ -64,3 +64,13 @@ export interface Logger {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** What happened to a task, for metrics. */
+export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Counts task events (on AWS: CloudWatch metrics by priority and capability, failures by code). */
+export interface TaskTelemetry {
+  record(event: TaskEvent, task: Pick<Task, 'priority' | 'capability'>, code?: string): void;
+}
+
+export const noTelemetry: TaskTelemetry = { record: () => undefined };

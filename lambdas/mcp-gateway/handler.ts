@@ -1,11 +1,13 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentRegistry, createLogger, ENV, readEnv, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { agentRegistry, createObservability, ENV, readEnv, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 import { createMcpEndpoint, jsonRpcError, RPC, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
 
@@ -38,9 +40,16 @@ const list = (value: string | undefined) => value?.split(',').map((s) => s.trim(
 
 /** Composition root: SDK clients and the JWKS-free endpoint, built once per container. */
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const logger = createLogger('mcp-gateway', env);
+  const { logger, metrics, tracer, telemetry } = createObservability('mcp-gateway', env);
   const config = readEnv(env, EndpointEnvShape);
-  const deps = { tasks: tasksRepository(env, aws), queue: taskQueue(env, aws), agents: agentRegistry(env), clock: systemClock, logger };
+  const deps = {
+    tasks: tasksRepository(env, aws, tracer),
+    queue: taskQueue(env, aws, tracer),
+    agents: agentRegistry(env),
+    clock: systemClock,
+    logger,
+    telemetry,
+  };
   const allowedHosts = list(config[ENV.allowedHosts]);
   const allowedOrigins = list(config[ENV.allowedOrigins]);
   const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
@@ -49,7 +58,10 @@ export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(allowedOrigins ? { allowedOrigins } : {}),
   });
-  return middy(makeHandler({ endpoint, logger })).use(injectLambdaContext(logger));
+  return middy(makeHandler({ endpoint, logger }))
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
 };
 
 let cached: ReturnType<typeof createHandler> | undefined;

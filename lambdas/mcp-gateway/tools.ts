@@ -1,7 +1,7 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 import { DomainError } from '../domain/errors';
-import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository } from '../domain/ports';
+import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository, TaskTelemetry } from '../domain/ports';
 import type { Principal } from '../domain/principal';
 import { cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
@@ -14,6 +14,7 @@ export interface ToolDeps {
   agents: AgentRegistry;
   clock: Clock;
   logger: Logger;
+  telemetry?: TaskTelemetry;
 }
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;

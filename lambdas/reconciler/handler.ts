@@ -1,9 +1,11 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../domain/ports';
 import { redispatchPending, type DispatchDeps } from '../domain/use-cases/dispatch';
-import { createLogger, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { createObservability, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 
 /** A task whose dispatch is unconfirmed after this long is assumed orphaned by a crash. */
 export const ORPHAN_AFTER_MS = 30_000;
@@ -14,10 +16,19 @@ export const makeHandler = (deps: DispatchDeps) => async (_event: ScheduledEvent
 });
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const logger = createLogger('reconciler', env);
+  const { logger, metrics, tracer, telemetry } = createObservability('reconciler', env);
   return middy(
-    makeHandler({ tasks: tasksRepository(env, aws), queue: taskQueue(env, aws), clock: systemClock, logger }),
-  ).use(injectLambdaContext(logger));
+    makeHandler({
+      tasks: tasksRepository(env, aws, tracer),
+      queue: taskQueue(env, aws, tracer),
+      clock: systemClock,
+      logger,
+      telemetry,
+    }),
+  )
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics));
 };
 
 let cached: ReturnType<typeof createHandler> | undefined;

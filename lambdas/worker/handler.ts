@@ -1,12 +1,19 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
+import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import * as z from 'zod';
-import { systemClock, type AgentRegistry, type Clock, type Logger, type TaskRepository } from '../domain/ports';
+import { systemClock, type AgentRegistry, type Clock, type Logger, type TaskRepository, type TaskTelemetry } from '../domain/ports';
 import { processTask, type ProcessTaskOptions } from '../domain/use-cases/process-task';
 import { TaskMessageSchema } from '../domain/task';
-import { agentRegistry, createLogger, ENV, readEnv, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+
+/** An SQS record whose body is a task message: the queue boundary's one schema. */
+const TaskRecordSchema = SqsRecordSchema.extend({ body: JSONStringified(TaskMessageSchema) });
 
 /** Thrown to leave a message on the queue: it comes back after its visibility timeout. */
 export class RetryLaterError extends Error {
@@ -18,6 +25,7 @@ export interface WorkerDeps {
   agents: AgentRegistry;
   clock: Clock;
   logger: Logger;
+  telemetry?: TaskTelemetry;
   options: ProcessTaskOptions;
 }
 
@@ -28,7 +36,7 @@ export interface WorkerDeps {
 export const makeHandler = (deps: WorkerDeps) => {
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     // A body that is not a task message is poison: failing it sends it, in time, to the DLQ.
-    const message = TaskMessageSchema.parse(JSON.parse(record.body));
+    const { body: message } = TaskRecordSchema.parse(record);
     const outcome = await processTask(deps, message, deps.options);
     if (outcome === 'retry') throw new RetryLaterError(`task ${message.taskId} will be retried`);
   };
@@ -46,17 +54,21 @@ const WorkerEnvShape = {
 };
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const logger = createLogger('worker', env);
+  const { logger, metrics, tracer, telemetry } = createObservability('worker', env);
   const config = readEnv(env, WorkerEnvShape);
   return middy(
     makeHandler({
-      tasks: tasksRepository(env, aws),
+      tasks: tasksRepository(env, aws, tracer),
       agents: agentRegistry(env),
       clock: systemClock,
       logger,
+      telemetry,
       options: { maxAttempts: config[ENV.maxAttempts], leaseMs: config[ENV.leaseMs] },
     }),
-  ).use(injectLambdaContext(logger));
+  )
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
 };
 
 let cached: ReturnType<typeof createHandler> | undefined;

@@ -78,3 +78,10 @@ export const principal = (tenantId = 'acme', roles: Principal['roles'] = ['submi
   subject: `user@${tenantId}`,
   roles,
 });
+
+export class RecordingTelemetry {
+  readonly events: string[] = [];
+  record(event: string, _task: unknown, code?: string) {
+    this.events.push(code ? `${event}:${code}` : event);
+  }
+}

@@ -1,5 +1,5 @@
 import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../errors';
-import type { Clock, Logger, TaskRepository } from '../ports';
+import type { Clock, Logger, TaskRepository, TaskTelemetry } from '../ports';
 import { authorize, type Principal } from '../principal';
 import { GetTaskInputSchema, type GetTaskInput } from './read-tasks';
 import { isTerminal, type TaskStatus } from '../task';
@@ -11,7 +11,7 @@ const MAX_RACES = 5;
  * a task that already succeeded or failed cannot be cancelled.
  */
 export const cancelTask = async (
-  deps: { tasks: TaskRepository; clock: Clock; logger: Logger },
+  deps: { tasks: TaskRepository; clock: Clock; logger: Logger; telemetry?: TaskTelemetry },
   principal: Principal,
   input: GetTaskInput,
 ): Promise<{ taskId: string; status: TaskStatus }> => {
@@ -24,6 +24,7 @@ export const cancelTask = async (
     if (isTerminal(task.status)) throw new InvalidTransitionError(`task ${taskId} already ${task.status}`);
     try {
       const updated = await deps.tasks.update(task, { status: 'cancelled', removeLease: true }, deps.clock.now());
+      deps.telemetry?.record('cancelled', task);
       deps.logger.info('task cancelled', { tenantId: task.tenantId, taskId, from: task.status });
       return { taskId, status: updated.status };
     } catch (error) {

@@ -1,5 +1,5 @@
 import { ConcurrencyError } from '../errors';
-import type { Clock, Logger, TaskQueue, TaskRepository } from '../ports';
+import type { Clock, Logger, TaskQueue, TaskRepository, TaskTelemetry } from '../ports';
 import type { Task } from '../task';
 
 export interface DispatchDeps {
@@ -7,6 +7,7 @@ export interface DispatchDeps {
   queue: TaskQueue;
   clock: Clock;
   logger: Logger;
+  telemetry?: TaskTelemetry;
 }
 
 /**
@@ -38,6 +39,7 @@ export const redispatchPending = async (
   for (const task of pending) {
     try {
       await dispatch(deps, task);
+      deps.telemetry?.record('redispatched', task);
       sent += 1;
     } catch (error) {
       deps.logger.error('redispatch failed', { taskId: task.taskId, error: String(error) });

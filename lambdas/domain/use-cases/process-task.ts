@@ -1,5 +1,5 @@
 import { ConcurrencyError } from '../errors';
-import type { AgentRegistry, Clock, Logger, TaskRepository } from '../ports';
+import type { AgentRegistry, Clock, Logger, TaskRepository, TaskTelemetry } from '../ports';
 import { isTerminal, type Task, type TaskError, type TaskMessage } from '../task';
 
 export interface ProcessTaskDeps {
@@ -7,6 +7,7 @@ export interface ProcessTaskDeps {
   agents: AgentRegistry;
   clock: Clock;
   logger: Logger;
+  telemetry?: TaskTelemetry;
 }
 
 export interface ProcessTaskOptions {
@@ -79,6 +80,7 @@ const processOnce = async (
     { status: 'running', attempts: task.attempts + 1, leaseUntil: new Date(now.getTime() + options.leaseMs).toISOString() },
     now,
   );
+  deps.telemetry?.record('started', claimed);
   deps.logger.info('task running', { ...log, attempt: claimed.attempts });
 
   let outcome: { result: unknown } | { error: unknown };
@@ -91,6 +93,7 @@ const processOnce = async (
   try {
     if ('result' in outcome) {
       await deps.tasks.update(claimed, { status: 'succeeded', result: outcome.result ?? null, removeLease: true }, deps.clock.now());
+      deps.telemetry?.record('succeeded', claimed);
       deps.logger.info('task succeeded', log);
       return 'done';
     }
@@ -100,6 +103,7 @@ const processOnce = async (
     }
     // Give the lease back so the redelivery may claim it at once.
     await deps.tasks.update(claimed, { leaseUntil: deps.clock.now().toISOString() }, deps.clock.now());
+    deps.telemetry?.record('retried', claimed);
     deps.logger.warn('agent failed: will retry', { ...log, attempt: claimed.attempts, error: errorMessage(outcome.error) });
     return 'retry';
   } catch (error) {
@@ -116,5 +120,6 @@ const processOnce = async (
 
 const fail = async (deps: ProcessTaskDeps, task: Task, error: TaskError): Promise<void> => {
   await deps.tasks.update(task, { status: 'failed', error, removeLease: true }, deps.clock.now());
+  deps.telemetry?.record('failed', task, error.code);
   deps.logger.warn('task failed', { tenantId: task.tenantId, taskId: task.taskId, code: error.code });
 };

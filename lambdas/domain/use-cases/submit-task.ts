@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../errors';
 import { randomTaskId, stableHash, taskIdFor } from '../ids';
-import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository } from '../ports';
+import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository, TaskTelemetry } from '../ports';
 import { authorize, type Principal } from '../principal';
 import {
   CapabilitySchema,
@@ -39,6 +39,7 @@ export interface SubmitTaskDeps {
   agents: AgentRegistry;
   clock: Clock;
   logger: Logger;
+  telemetry?: TaskTelemetry;
 }
 
 export const submitTask = async (
@@ -87,6 +88,7 @@ export const submitTask = async (
   if (!stored.created && stored.task.requestHash !== requestHash) throw new IdempotencyConflictError();
   // A replay of a task whose first dispatch never completed finishes that dispatch now.
   const current = stored.task.dispatchPending ? await dispatch(deps, stored.task) : stored.task;
+  deps.telemetry?.record(stored.created ? 'submitted' : 'replayed', current);
   deps.logger.info(stored.created ? 'task submitted' : 'task replayed', {
     tenantId: task.tenantId,
     taskId: current.taskId,
