@@ -1,0 +1,101 @@
+import { App } from 'aws-cdk-lib';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
+import { buildSwitchboard } from '../../lib/switchboard-app';
+
+const run = promisify(execFile);
+const context = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
+
+/** The Lambda artifacts themselves (esbuild bundles, as deployed), loaded as Lambda loads them: CommonJS. */
+const bundles = new Map<string, string>();
+
+beforeAll(() => {
+  const outdir = mkdtempSync(join(tmpdir(), 'switchboard-bundles-'));
+  const config = parseConfig(context['switchboard']);
+  const app = new App({ outdir, context: {
+    ...context,
+    'aws:cdk:bundling-stacks': [`${config.appName}-Api`, `${config.appName}-Messaging`],
+    'aws:cdk:enable-asset-metadata': true,
+  } });
+  const stacks = buildSwitchboard(app, config);
+  const assembly = app.synth();
+  for (const stack of [stacks.api, stacks.messaging]) {
+    const template = assembly.getStackByName(stack.stackName).template as { Resources: Record<string, { Type: string; Metadata?: Record<string, string> }> };
+    for (const resource of Object.values(template.Resources)) {
+      const entry = resource.Metadata?.['switchboard:entry'];
+      if (resource.Type !== 'AWS::Lambda::Function' || !entry) continue;
+      // Outside the project, so no "type": "module" applies: Node reads it as CommonJS, like Lambda.
+      const dir = mkdtempSync(join(tmpdir(), 'switchboard-lambda-'));
+      copyFileSync(join(outdir, resource.Metadata!['aws:asset:path']!, 'index.js'), join(dir, 'index.js'));
+      bundles.set(entry, join(dir, 'index.js'));
+    }
+  }
+}, 120_000);
+
+/** Invokes a bundle's `handler` in a fresh Node process, the AWS SDK coming from node_modules as the runtime provides it. */
+const invoke = async (entry: string, env: Record<string, string>, event: unknown) => {
+  const script = join(mkdtempSync(join(tmpdir(), 'switchboard-invoke-')), 'invoke.cjs');
+  writeFileSync(
+    script,
+    `const { handler } = require(${JSON.stringify(bundles.get(entry))});
+     handler(${JSON.stringify(event)}, { awsRequestId: 'r', functionName: 'f', getRemainingTimeInMillis: () => 10000 })
+       .then((r) => process.stdout.write('RESULT ' + JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });`,
+  );
+  const { stdout } = await run(process.execPath, [script], {
+    env: { ...process.env, ...env, NODE_PATH: join(PROJECT_ROOT, 'node_modules'), AWS_REGION: 'us-east-1', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' },
+  });
+  return JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7));
+};
+
+const gatewayEnv = {
+  TASKS_TABLE_NAME: 'tasks', ENABLED_AGENTS: 'echo', MCP_MAX_BODY_BYTES: '1048576',
+  QUEUE_URL_CRITICAL: 'https://sqs.us-east-1.amazonaws.com/1/c.fifo', QUEUE_URL_HIGH: 'https://sqs.us-east-1.amazonaws.com/1/h.fifo',
+  QUEUE_URL_NORMAL: 'https://sqs.us-east-1.amazonaws.com/1/n.fifo', QUEUE_URL_LOW: 'https://sqs.us-east-1.amazonaws.com/1/l.fifo',
+};
+const proxyEvent = (body: unknown, headers: Record<string, string>) => ({
+  httpMethod: 'POST', path: '/mcp', resource: '/mcp',
+  headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Host: 'abc.execute-api.us-east-1.amazonaws.com', ...headers },
+  multiValueHeaders: {}, body: JSON.stringify(body), isBase64Encoded: false,
+  requestContext: { authorizer: { tenantId: 'acme', subject: 'u', roles: 'submitter' } },
+});
+
+describe('bundled Lambda artifacts', () => {
+  it('bundles every function, each well under the 50 MB zipped limit', () => {
+    expect([...bundles.keys()].sort()).toEqual([
+      'lambdas/authorizer/handler.ts', 'lambdas/mcp-gateway/handler.ts', 'lambdas/reconciler/handler.ts', 'lambdas/worker/handler.ts',
+    ]);
+    for (const file of bundles.values()) expect(readFileSync(file).length).toBeLessThan(5 * 1024 * 1024);
+  });
+
+  it('the MCP gateway bundle answers a 2025-era tools/list', async () => {
+    const result = await invoke('lambdas/mcp-gateway/handler.ts', gatewayEnv, proxyEvent({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, {}));
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body).result.tools.map((t: { name: string }) => t.name)).toContain('submit_task');
+  });
+
+  it('the MCP gateway bundle answers a 2026-era server/discover', async () => {
+    const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+    const result = await invoke(
+      'lambdas/mcp-gateway/handler.ts',
+      gatewayEnv,
+      proxyEvent({ jsonrpc: '2.0', id: 2, method: 'server/discover', params: { _meta: meta } }, { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'server/discover' }),
+    );
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body).result.supportedVersions).toEqual(['2026-07-28']);
+  });
+
+  it('the worker bundle reports a poison record as a batch item failure', async () => {
+    const result = await invoke(
+      'lambdas/worker/handler.ts',
+      { TASKS_TABLE_NAME: 'tasks', ENABLED_AGENTS: 'echo', WORKER_MAX_ATTEMPTS: '3', WORKER_LEASE_MS: '30000' },
+      { Records: [{ messageId: 'm1', receiptHandle: 'r', body: 'not json', attributes: { MessageGroupId: 'acme', ApproximateReceiveCount: '1', SentTimestamp: '1', SenderId: 's', ApproximateFirstReceiveTimestamp: '1' }, messageAttributes: {}, md5OfBody: 'x', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:1:q.fifo', awsRegion: 'us-east-1' }] },
+    );
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+  });
+});
