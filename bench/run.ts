@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * Measures the MCP gateway handler in-process (API Gateway event in, proxy result out, in-memory
+ * ports) for each era side by side, then, with --http, the local cloud end to end.
+ * Bounded: a fixed number of requests, loopback only.
+ */
+import { parseArgs } from 'node:util';
+import { apiGatewayFetch } from '../test/support/api-gateway-fetch';
+import { principal } from '../test/support/fakes';
+import { gatewayWithFakes } from '../test/support/gateway';
+import { startLocalCloudProcess } from '../test/support/local-cloud-process';
+import { connectV1, connectV2, waitForTerminal, type Era } from '../test/support/mcp-clients';
+
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, http: { type: 'boolean' }, tasks: { type: 'string', default: '30' } } });
+const N = Number(values.requests);
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const summarize = (samples: number[]) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: samples.reduce((a, b) => a + b, 0) / samples.length };
+};
+
+const META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+};
+const request = (era: Era, method: string, params: Record<string, unknown>, name?: string) => ({
+  headers: {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    ...(era === '2026-07-28' ? { 'mcp-protocol-version': era, 'mcp-method': method, ...(name ? { 'mcp-name': name } : {}) } : {}),
+  },
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: era === '2026-07-28' ? { ...params, _meta: META } : params }),
+});
+
+const inProcess = async (era: Era, label: string, method: string, params: Record<string, unknown>, name?: string) => {
+  const { handler } = gatewayWithFakes();
+  const fetch = apiGatewayFetch(handler, principal());
+  const { headers, body } = request(era, method, params, name);
+  for (let i = 0; i < 200; i += 1) await fetch('https://x.example/mcp', { method: 'POST', headers, body }); // warm-up
+  global.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const samples: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < N; i += 1) {
+    const t = performance.now();
+    const response = await fetch('https://x.example/mcp', { method: 'POST', headers, body });
+    if (response.status !== 200) throw new Error(`${label} ${era}: HTTP ${response.status} ${await response.text()}`);
+    await response.text();
+    samples.push(performance.now() - t);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { label, era, ...summarize(samples), rps: N / seconds, heapMb: (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20 };
+};
+
+const main = async () => {
+  console.log(`# MCP gateway handler, in-process (${N} sequential requests each, Node ${process.version})\n`);
+  console.log('| request | era | p50 ms | p99 ms | req/s | heap growth MB | p50 vs 2025 |');
+  console.log('|---|---|---|---|---|---|---|');
+  const cases: [string, string, Record<string, unknown>, string?][] = [
+    ['tools/list', 'tools/list', {}],
+    ['submit_task', 'tools/call', { name: 'submit_task', arguments: { capability: 'echo', input: { n: 1 } } }, 'submit_task'],
+  ];
+  for (const [label, method, params, name] of cases) {
+    const legacy = await inProcess('2025-11-25', label, method, params, name);
+    const modern = await inProcess('2026-07-28', label, method, params, name);
+    for (const row of [legacy, modern]) {
+      console.log(
+        `| ${row.label} | ${row.era} | ${row.p50.toFixed(3)} | ${row.p99.toFixed(3)} | ${row.rps.toFixed(0)} | ${row.heapMb.toFixed(1)} | ${(row.p50 / legacy.p50).toFixed(2)}× |`,
+      );
+    }
+  }
+
+  if (!values.http) return;
+  const tasks = Number(values.tasks);
+  console.log(`\n# npm start, over HTTP on loopback: submit → succeeded (${tasks} tasks per client, sequential)\n`);
+  console.log('| client | p50 ms | p99 ms | mean ms |');
+  console.log('|---|---|---|---|');
+  const cloud = await startLocalCloudProcess();
+  try {
+    const token = await cloud.token('bench', 'submitter');
+    const clients: [string, () => ReturnType<typeof connectV1>][] = [
+      ['v1 SDK, 2025-11-25', () => connectV1(cloud.mcpUrl, token)],
+      ['v2 SDK, 2026-07-28', () => connectV2(cloud.mcpUrl, token, '2026-07-28')],
+    ];
+    for (const [name, connect] of clients) {
+      const client = await connect();
+      const samples: number[] = [];
+      for (let i = 0; i < tasks; i += 1) {
+        const t = performance.now();
+        const { taskId } = (await client.callTool('submit_task', { capability: 'echo', input: i })).structuredContent as { taskId: string };
+        await waitForTerminal(client, taskId);
+        samples.push(performance.now() - t);
+      }
+      const s = summarize(samples);
+      console.log(`| ${name} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.mean.toFixed(1)} |`);
+      await client.close();
+    }
+  } finally {
+    await cloud.stop();
+  }
+};
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
