@@ -74,3 +74,13 @@ export interface TaskTelemetry {
 }
 
 export const noTelemetry: TaskTelemetry = { record: () => undefined };
+
+/** Everything the task use-cases may need; each takes the part it uses. */
+export interface TaskServiceDeps {
+  tasks: TaskRepository;
+  queue: TaskQueue;
+  agents: AgentRegistry;
+  clock: Clock;
+  logger: Logger;
+  telemetry?: TaskTelemetry;
+}

@@ -1,21 +1,14 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 import { DomainError } from '../domain/errors';
-import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository, TaskTelemetry } from '../domain/ports';
+import type { TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
 import { cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
 import { PrioritySchema, TaskErrorSchema, TaskStatusSchema } from '../domain/task';
 
-export interface ToolDeps {
-  tasks: TaskRepository;
-  queue: TaskQueue;
-  agents: AgentRegistry;
-  clock: Clock;
-  logger: Logger;
-  telemetry?: TaskTelemetry;
-}
+export type ToolDeps = TaskServiceDeps;
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 

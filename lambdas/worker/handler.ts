@@ -7,8 +7,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import * as z from 'zod';
-import { systemClock, type AgentRegistry, type Clock, type Logger, type TaskRepository, type TaskTelemetry } from '../domain/ports';
-import { processTask, type ProcessTaskOptions } from '../domain/use-cases/process-task';
+import { systemClock } from '../domain/ports';
+import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../domain/use-cases/process-task';
 import { TaskMessageSchema } from '../domain/task';
 import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 
@@ -20,12 +20,7 @@ export class RetryLaterError extends Error {
   override name = 'RetryLaterError';
 }
 
-export interface WorkerDeps {
-  tasks: TaskRepository;
-  agents: AgentRegistry;
-  clock: Clock;
-  logger: Logger;
-  telemetry?: TaskTelemetry;
+export interface WorkerDeps extends ProcessTaskDeps {
   options: ProcessTaskOptions;
 }
 

@@ -1,5 +1,5 @@
 import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../errors';
-import type { Clock, Logger, TaskRepository, TaskTelemetry } from '../ports';
+import type { TaskServiceDeps } from '../ports';
 import { authorize, type Principal } from '../principal';
 import { GetTaskInputSchema, type GetTaskInput } from './read-tasks';
 import { isTerminal, type TaskStatus } from '../task';
@@ -11,7 +11,7 @@ const MAX_RACES = 5;
  * a task that already succeeded or failed cannot be cancelled.
  */
 export const cancelTask = async (
-  deps: { tasks: TaskRepository; clock: Clock; logger: Logger; telemetry?: TaskTelemetry },
+  deps: Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>,
   principal: Principal,
   input: GetTaskInput,
 ): Promise<{ taskId: string; status: TaskStatus }> => {

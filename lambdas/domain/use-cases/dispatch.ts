@@ -1,14 +1,8 @@
 import { ConcurrencyError } from '../errors';
-import type { Clock, Logger, TaskQueue, TaskRepository, TaskTelemetry } from '../ports';
+import type { TaskServiceDeps } from '../ports';
 import type { Task } from '../task';
 
-export interface DispatchDeps {
-  tasks: TaskRepository;
-  queue: TaskQueue;
-  clock: Clock;
-  logger: Logger;
-  telemetry?: TaskTelemetry;
-}
+export type DispatchDeps = Omit<TaskServiceDeps, 'agents'>;
 
 /**
  * The outbox step: send the queue message, then clear the task's `dispatchPending` flag.

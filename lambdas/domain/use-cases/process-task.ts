@@ -1,14 +1,8 @@
 import { ConcurrencyError } from '../errors';
-import type { AgentRegistry, Clock, Logger, TaskRepository, TaskTelemetry } from '../ports';
+import type { TaskServiceDeps } from '../ports';
 import { isTerminal, type Task, type TaskError, type TaskMessage } from '../task';
 
-export interface ProcessTaskDeps {
-  tasks: TaskRepository;
-  agents: AgentRegistry;
-  clock: Clock;
-  logger: Logger;
-  telemetry?: TaskTelemetry;
-}
+export type ProcessTaskDeps = Omit<TaskServiceDeps, 'queue'>;
 
 export interface ProcessTaskOptions {
   /** Attempts before a failing agent fails the task for good. */

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../errors';
 import { randomTaskId, stableHash, taskIdFor } from '../ids';
-import type { AgentRegistry, Clock, Logger, TaskQueue, TaskRepository, TaskTelemetry } from '../ports';
+import type { TaskServiceDeps } from '../ports';
 import { authorize, type Principal } from '../principal';
 import {
   CapabilitySchema,
@@ -33,14 +33,7 @@ export const SubmitTaskInputSchema = z
   .strict();
 export type SubmitTaskInput = z.input<typeof SubmitTaskInputSchema>;
 
-export interface SubmitTaskDeps {
-  tasks: TaskRepository;
-  queue: TaskQueue;
-  agents: AgentRegistry;
-  clock: Clock;
-  logger: Logger;
-  telemetry?: TaskTelemetry;
-}
+export type SubmitTaskDeps = TaskServiceDeps;
 
 export const submitTask = async (
   deps: SubmitTaskDeps,
