@@ -147,10 +147,11 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
       );
     }
 
+    // The body was read above; both legs get it parsed, and a fresh request for anything else they read.
     const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
     const authInfo = toAuthInfo(principal, token);
     try {
-      return (await isLegacyRequest(replay.clone(), body, { maxRequestBodySize: options.maxBodyBytes }))
+      return (await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes }))
         ? await serveLegacy(replay, body, authInfo)
         : await modern.fetch(replay, { authInfo, parsedBody: body });
     } catch (error) {
