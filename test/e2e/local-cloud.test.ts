@@ -19,6 +19,7 @@ afterAll(() => cloud?.stop());
 const clients: [string, () => Promise<ToolClient>][] = [
   ['the v1 SDK client (2025-11-25)', () => connectV1(cloud.mcpUrl, acmeToken)],
   ['the v2 SDK client pinned to 2026-07-28', () => connectV2(cloud.mcpUrl, acmeToken, '2026-07-28')],
+  ['the v2 SDK client in the 2025-11-25 era', () => connectV2(cloud.mcpUrl, acmeToken, '2025-11-25')],
 ];
 
 describe('npm start, driven over HTTP by MCP clients', () => {

@@ -56,6 +56,10 @@ describe('MCP gateway Lambda behind API Gateway', () => {
     await (await connectV1(URL_, 't', recording)).listTools();
     expect(seen[0]?.method).toBe('initialize');
     expect(seen.find((s) => s.method === 'tools/list')?.version).toBe('2025-11-25');
+    seen.length = 0;
+    await (await connectV2(URL_, 't', '2025-11-25', recording)).listTools();
+    expect(seen[0]?.method).toBe('initialize');
+    expect(seen.find((s) => s.method === 'tools/list')?.version).toBe('2025-11-25');
   });
 
   it('serves one store to both eras: submitted in 2026-07-28, read and cancelled in 2025-11-25', async () => {
