@@ -4,16 +4,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
-import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import * as z from 'zod';
 import { systemClock } from '../domain/ports';
 import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../domain/use-cases/process-task';
-import { TaskMessageSchema } from '../domain/task';
+import { TaskRecordSchema } from '../adapters/task-record';
 import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
-
-/** An SQS record whose body is a task message: the queue boundary's one schema. */
-const TaskRecordSchema = SqsRecordSchema.extend({ body: JSONStringified(TaskMessageSchema) });
 
 /** Thrown to leave a message on the queue: it comes back after its visibility timeout. */
 export class RetryLaterError extends Error {

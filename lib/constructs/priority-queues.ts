@@ -19,6 +19,8 @@ export interface PriorityQueuesProps {
   visibilityTimeout?: Duration;
   /** Receives before a message moves to its DLQ. */
   maxReceiveCount: number;
+  /** The timeout of the function that consumes the dead-letter queues (their visibility is 6× it). */
+  deadLetterConsumerTimeout?: Duration;
   removalPolicy: RemovalPolicy;
 }
 
@@ -31,6 +33,7 @@ export class PriorityQueues extends Construct {
   readonly queues: Readonly<Record<Priority, Queue>>;
   readonly deadLetterQueues: Readonly<Record<Priority, Queue>>;
   readonly visibilityTimeout: Duration;
+  readonly deadLetterVisibilityTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: PriorityQueuesProps) {
     super(scope, id);
@@ -46,6 +49,9 @@ export class PriorityQueues extends Construct {
       throw new Error('PriorityQueues: maxReceiveCount must be an integer from 2 to 1000');
     }
 
+    this.deadLetterVisibilityTimeout = Duration.seconds(
+      (props.deadLetterConsumerTimeout ?? Duration.seconds(10)).toSeconds() * VISIBILITY_TO_TIMEOUT_RATIO,
+    );
     const queues: Partial<Record<Priority, Queue>> = {};
     const dlqs: Partial<Record<Priority, Queue>> = {};
     for (const priority of PRIORITIES) {
@@ -56,6 +62,7 @@ export class PriorityQueues extends Construct {
         encryptionMasterKey: props.encryptionKey,
         enforceSSL: true,
         retentionPeriod: Duration.days(14),
+        visibilityTimeout: this.deadLetterVisibilityTimeout,
         removalPolicy: props.removalPolicy,
       });
       NagSuppressions.addResourceSuppressions(dlq, [
@@ -91,14 +98,21 @@ export class PriorityQueues extends Construct {
 
   /** Subscribes `fn` to every priority with partial batch responses. */
   addConsumer(fn: LambdaFunction, options: { batchSize: number }): void {
+    this.subscribe(fn, this.queues, this.visibilityTimeout, options.batchSize);
+  }
+
+  /** Subscribes `fn` to every dead-letter queue: it must give each dead-lettered task its terminal state. */
+  addDeadLetterConsumer(fn: LambdaFunction, options: { batchSize: number }): void {
+    this.subscribe(fn, this.deadLetterQueues, this.deadLetterVisibilityTimeout, options.batchSize);
+  }
+
+  private subscribe(fn: LambdaFunction, queues: Readonly<Record<Priority, Queue>>, visibility: Duration, batchSize: number): void {
     const timeout = fn.timeout?.toSeconds() ?? 3;
-    if (timeout * VISIBILITY_TO_TIMEOUT_RATIO > this.visibilityTimeout.toSeconds()) {
-      throw new Error(`PriorityQueues: consumer timeout ${timeout}s is too long for visibility ${this.visibilityTimeout.toSeconds()}s`);
+    if (timeout * VISIBILITY_TO_TIMEOUT_RATIO > visibility.toSeconds()) {
+      throw new Error(`PriorityQueues: consumer timeout ${timeout}s is too long for visibility ${visibility.toSeconds()}s`);
     }
     for (const priority of PRIORITIES) {
-      fn.addEventSource(
-        new SqsEventSource(this.queues[priority], { batchSize: options.batchSize, reportBatchItemFailures: true }),
-      );
+      fn.addEventSource(new SqsEventSource(queues[priority], { batchSize, reportBatchItemFailures: true }));
     }
   }
 }

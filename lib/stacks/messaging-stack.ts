@@ -18,6 +18,8 @@ export interface MessagingStackProps extends StackProps {
   removalPolicy: RemovalPolicy;
 }
 
+const DEAD_LETTER_TIMEOUT = Duration.seconds(10);
+
 /** The task path after submit: priority queues, the worker that runs agents, the dispatch reconciler. */
 export class MessagingStack extends Stack {
   readonly queues: PriorityQueues;
@@ -30,6 +32,7 @@ export class MessagingStack extends Stack {
       consumerTimeout: props.workerTimeout,
       // A worker that dies mid-task still leaves one delivery to record ATTEMPTS_EXHAUSTED.
       maxReceiveCount: props.maxAttempts + 2,
+      deadLetterConsumerTimeout: DEAD_LETTER_TIMEOUT,
       removalPolicy: props.removalPolicy,
     });
 
@@ -46,6 +49,15 @@ export class MessagingStack extends Stack {
     });
     props.tasks.bind(this.worker, 'readWrite');
     this.queues.addConsumer(this.worker, { batchSize: props.batchSize });
+
+    const deadLetter = new SwitchboardFunction(this, 'DeadLetterHandler', {
+      entry: 'lambdas/dead-letter/handler.ts',
+      description: 'Fails the tasks whose messages reached a dead-letter queue (DEAD_LETTERED)',
+      timeout: DEAD_LETTER_TIMEOUT,
+      removalPolicy: props.removalPolicy,
+    });
+    props.tasks.bind(deadLetter, 'readWrite');
+    this.queues.addDeadLetterConsumer(deadLetter, { batchSize: 10 });
 
     const reconciler = new SwitchboardFunction(this, 'Reconciler', {
       entry: 'lambdas/reconciler/handler.ts',

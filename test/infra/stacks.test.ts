@@ -93,11 +93,35 @@ describe('messaging stack', () => {
     }
   });
 
+  const functionId = (prefix: string) =>
+    Object.keys(templates.messaging.findResources('AWS::Lambda::Function')).find((id) => id.startsWith(prefix))!;
+  const mappingsOf = (fnId: string) =>
+    Object.values(templates.messaging.findResources('AWS::Lambda::EventSourceMapping')).filter(
+      (m) => m['Properties'].FunctionName.Ref === fnId,
+    );
+  const queueIdOf = (mapping: { Properties: { EventSourceArn: { 'Fn::GetAtt': string[] } } }) => mapping.Properties.EventSourceArn['Fn::GetAtt'][0]!;
+
   it('consumes every priority queue with partial batch responses', () => {
-    const mappings = Object.values(templates.messaging.findResources('AWS::Lambda::EventSourceMapping'));
-    expect(mappings).toHaveLength(4);
+    const mappings = mappingsOf(functionId('Worker'));
+    expect(mappings.map((m) => queueIdOf(m as never)).sort()).toEqual(
+      ['TaskQueuesCritical363D1DCE', 'TaskQueuesHighE3C152E1', 'TaskQueuesLow44F8937B', 'TaskQueuesNormal031D6C55'],
+    );
     for (const mapping of mappings) {
       expect(mapping['Properties']).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: config.worker.batchSize });
+    }
+  });
+
+  it('consumes every dead-letter queue, so a dead-lettered task still ends, with a visibility of 6× that consumer\'s timeout', () => {
+    const fnId = functionId('DeadLetterHandler');
+    const mappings = mappingsOf(fnId);
+    expect(mappings.map((m) => queueIdOf(m as never)).sort()).toEqual(
+      ['TaskQueuesCriticalDlqA1B3E32B', 'TaskQueuesHighDlqF96DA1F1', 'TaskQueuesLowDlq8170C873', 'TaskQueuesNormalDlq9748C093'],
+    );
+    const timeout = templates.messaging.findResources('AWS::Lambda::Function')[fnId]!['Properties'].Timeout as number;
+    const queues = templates.messaging.findResources('AWS::SQS::Queue');
+    for (const mapping of mappings) {
+      expect(mapping['Properties'].FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(queues[queueIdOf(mapping as never)]!['Properties'].VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
     }
   });
 

@@ -8,6 +8,9 @@ import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import type { Priority, Task } from '../../lambdas/domain/task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
+import { makeHandler as makeDeadLetterHandler } from '../../lambdas/dead-letter/handler';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ENV } from '../../lambdas/adapters/runtime';
 import { lambdaContext } from '../support/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
 import { ManualClock, principal, silentLogger } from '../support/fakes';
@@ -83,6 +86,23 @@ describe('task path on the emulators', () => {
     const worker = makeWorker({ ...deps(env.tasks), options: { maxAttempts: 3, leaseMs: 30_000 } });
     const event = asEvent([{ MessageId: 'poison', ReceiptHandle: 'r', Body: '{"not":"a task"}', Attributes: { MessageGroupId: 'x' } }], 'high');
     expect(await worker(event, lambdaContext)).toEqual({ batchItemFailures: [{ itemIdentifier: 'poison' }] });
+  });
+
+  it('fails a task whose message reached its dead-letter queue, and drops a non-task body there', async () => {
+    const view = await submitTask(deps(env.tasks), principal('dlq-tenant'), { capability: 'echo', input: 1, priority: 'low' });
+    await receive('low'); // the worker never gets to it
+    const dlqEnv = [...env.platform.functions.values()].find((f) => f.entry === 'lambdas/dead-letter/handler.ts')!;
+    const dlqSource = env.platform.eventSources.find((s) => s.functionName === dlqEnv.name && s.queueArn.includes('LowDlq'))!;
+    expect(dlqEnv.environment[ENV.tasksTable]).toBe(env.gatewayEnv[ENV.tasksTable]);
+    for (const [body, id] of [[JSON.stringify({ tenantId: 'dlq-tenant', taskId: view.taskId, priority: 'low' }), view.taskId], ['garbage', 'garbage']]) {
+      await env.sqs.send(new SendMessageCommand({ QueueUrl: dlqSource.queueUrl, MessageBody: body, MessageGroupId: 'dlq-tenant', MessageDeduplicationId: id }));
+    }
+    const messages = (
+      await env.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqSource.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }))
+    ).Messages!;
+    const handler = makeDeadLetterHandler({ tasks: env.tasks, clock: new ManualClock(new Date()), logger: silentLogger });
+    expect(await handler(asEvent(messages, 'low'), lambdaContext)).toEqual({ batchItemFailures: [] });
+    expect(await env.tasks.get('dlq-tenant', view.taskId)).toMatchObject({ status: 'failed', error: { code: 'DEAD_LETTERED' } });
   });
 
   describe('no acknowledged task is lost if the process dies between any two writes', () => {

@@ -112,7 +112,12 @@ const processOnce = async (
   }
 };
 
-const fail = async (deps: ProcessTaskDeps, task: Task, error: TaskError): Promise<void> => {
+/** Writes the failed terminal state, conditional on the task's version (ConcurrencyError if it moved). */
+export const fail = async (
+  deps: Pick<ProcessTaskDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>,
+  task: Task,
+  error: TaskError,
+): Promise<void> => {
   await deps.tasks.update(task, { status: 'failed', error, removeLease: true }, deps.clock.now());
   deps.telemetry?.record('failed', task, error.code);
   deps.logger.warn('task failed', { tenantId: task.tenantId, taskId: task.taskId, code: error.code });

@@ -1,0 +1,48 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { systemClock, type TaskServiceDeps } from '../domain/ports';
+import { failDeadLettered } from '../domain/use-cases/fail-dead-lettered';
+import { TaskRecordSchema } from '../adapters/task-record';
+import { createObservability, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+
+export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>;
+
+/**
+ * Consumes the priority queues' dead-letter queues: each task whose message landed there fails
+ * with DEAD_LETTERED, so every acknowledged task still ends in exactly one terminal state.
+ * A body that is no task message cannot be failed: it is logged whole and dropped, since a FIFO
+ * dead-letter queue has no queue behind it and a message kept there would block its group.
+ */
+export const makeHandler = (deps: DeadLetterDeps) => {
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    const parsed = TaskRecordSchema.safeParse(record);
+    if (!parsed.success) {
+      deps.logger.error('dead-lettered message is not a task message: dropped', { messageId: record.messageId, body: record.body });
+      return;
+    }
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? 0);
+    const outcome = await failDeadLettered(deps, parsed.data.body, receiveCount);
+    deps.logger.warn('dead-lettered task handled', { ...parsed.data.body, outcome });
+  };
+  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+    processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
+      context,
+      skipGroupOnError: true,
+      throwOnFullBatchFailure: false,
+    });
+};
+
+export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
+  const { logger, metrics, tracer, telemetry } = createObservability('dead-letter', env);
+  return middy(makeHandler({ tasks: tasksRepository(env, aws, tracer), clock: systemClock, logger, telemetry }))
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics));
+};
+
+let cached: ReturnType<typeof createHandler> | undefined;
+export const handler = (event: SQSEvent, context: Context) => (cached ??= createHandler(process.env))(event, context);
