@@ -89,12 +89,9 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
   const originAllowed = (origin: string): boolean => {
     if (options.allowedOrigins) return options.allowedOrigins.includes(origin);
     if (!options.allowedHosts) return true;
-    try {
-      return options.allowedHosts.includes(new URL(origin).hostname.replace(/^\[|\]$/g, ''));
-    } catch {
-      return false;
-    }
+    return URL.canParse(origin) && options.allowedHosts.includes(hostnameOf(new URL(origin).host));
   };
+  const tooLarge = () => jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
 
   return async (request: Request, principal: Principal, token: string): Promise<Response> => {
     if (request.method !== 'POST') {
@@ -117,13 +114,9 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
       return jsonRpcError(406, RPC.invalidRequest, 'Not Acceptable: this endpoint answers application/json');
     }
     const declared = Number(request.headers.get('content-length') ?? '0');
-    if (declared > options.maxBodyBytes) {
-      return jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
-    }
+    if (declared > options.maxBodyBytes) return tooLarge();
     const text = await request.text();
-    if (Buffer.byteLength(text) > options.maxBodyBytes) {
-      return jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
-    }
+    if (Buffer.byteLength(text) > options.maxBodyBytes) return tooLarge();
     let body: unknown;
     try {
       body = JSON.parse(text);
