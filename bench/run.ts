@@ -4,14 +4,29 @@
  * ports) for each era side by side, then, with --http, the local cloud end to end.
  * Bounded: a fixed number of requests, loopback only.
  */
+import { App } from 'aws-cdk-lib';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseConfig } from '../lib/config';
+import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
+import { buildSwitchboard } from '../lib/switchboard-app';
 import { apiGatewayFetch } from '../test/support/api-gateway-fetch';
 import { principal } from '../test/support/fakes';
 import { gatewayWithFakes } from '../test/support/gateway';
 import { startLocalCloudProcess } from '../test/support/local-cloud-process';
 import { connectV1, connectV2, waitForTerminal, type Era } from '../test/support/mcp-clients';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, http: { type: 'boolean' }, tasks: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    http: { type: 'boolean' },
+    tasks: { type: 'string', default: '30' },
+    bundles: { type: 'boolean' },
+  },
+});
 const N = Number(values.requests);
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -54,6 +69,39 @@ const inProcess = async (era: Era, label: string, method: string, params: Record
   return { label, era, ...summarize(samples), rps: N / seconds, heapMb: (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20 };
 };
 
+/** Each deployed bundle: its size, and how long a fresh Node process takes to load it (the init part of a cold start). */
+const bundles = () => {
+  const context = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
+  const config = parseConfig(context['switchboard']);
+  const outdir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
+  const app = new App({ outdir, context: { ...context, 'aws:cdk:enable-asset-metadata': true } });
+  const stacks = buildSwitchboard(app, config);
+  const assembly = app.synth();
+  console.log('\n# Lambda bundles (esbuild, minified CJS): size and module load time, 7 fresh processes each\n');
+  console.log('| function | bundle KiB | load p50 ms | load min ms |');
+  console.log('|---|---|---|---|');
+  for (const stack of Object.values(stacks)) {
+    const template = assembly.getStackByName(stack.stackName).template as { Resources: Record<string, { Metadata?: Record<string, string> }> };
+    for (const resource of Object.values(template.Resources)) {
+      const entry = resource.Metadata?.['switchboard:entry'];
+      if (!entry) continue;
+      const dir = mkdtempSync(join(tmpdir(), 'bench-lambda-'));
+      copyFileSync(join(outdir, resource.Metadata!['aws:asset:path']!, 'index.js'), join(dir, 'index.js'));
+      const samples = Array.from({ length: 7 }, () =>
+        Number(
+          execFileSync(process.execPath, ['-e', `const t = performance.now(); require(${JSON.stringify(join(dir, 'index.js'))}); process.stdout.write(String(performance.now() - t));`], {
+            // The Lambda runtime provides the AWS SDK v3 the bundles leave out; here node_modules does.
+            env: { ...process.env, NODE_PATH: join(PROJECT_ROOT, 'node_modules') },
+            stdio: ['ignore', 'pipe', 'ignore'],
+          }).toString(),
+        ),
+      );
+      const s = summarize(samples);
+      console.log(`| ${entry} | ${(statSync(join(dir, 'index.js')).size / 1024).toFixed(0)} | ${s.p50.toFixed(0)} | ${Math.min(...samples).toFixed(0)} |`);
+    }
+  }
+};
+
 const main = async () => {
   console.log(`# MCP gateway handler, in-process (${N} sequential requests each, Node ${process.version})\n`);
   console.log('| request | era | p50 ms | p99 ms | req/s | heap growth MB | p50 vs 2025 |');
@@ -72,6 +120,7 @@ const main = async () => {
     }
   }
 
+  if (values.bundles) bundles();
   if (!values.http) return;
   const tasks = Number(values.tasks);
   console.log(`\n# npm start, over HTTP on loopback: submit → succeeded (${tasks} tasks per client, sequential)\n`);
