@@ -24,6 +24,9 @@ export const MCP_PATH = 'mcp';
  */
 export const AUTH_GATEWAY_RESPONSES = [
   { type: ResponseType.UNAUTHORIZED, status: '401', code: -32001, message: 'Unauthorized: a valid bearer token is required' },
+  // The only validated request parameter is the Authorization header: missing, it is a 401 too,
+  // whether API Gateway validates parameters before or after running the authorizer.
+  { type: ResponseType.BAD_REQUEST_PARAMETERS, status: '401', code: -32001, message: 'Unauthorized: a valid bearer token is required' },
   { type: ResponseType.ACCESS_DENIED, status: '403', code: -32003, message: 'Forbidden' },
 ] as const;
 

@@ -150,12 +150,15 @@ describe('API stack', () => {
     });
   });
 
-  it('answers 401 with a Bearer challenge and a JSON-RPC body', () => {
-    templates.api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
-      ResponseType: 'UNAUTHORIZED',
-      StatusCode: '401',
-      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.WWW-Authenticate': Match.stringLikeRegexp("^'Bearer ") }),
-    });
+  it('answers 401 with a Bearer challenge and a JSON-RPC body, for a bad token and for a missing one', () => {
+    for (const type of ['UNAUTHORIZED', 'BAD_REQUEST_PARAMETERS']) {
+      templates.api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: type,
+        StatusCode: '401',
+        ResponseParameters: Match.objectLike({ 'gatewayresponse.header.WWW-Authenticate': Match.stringLikeRegexp("^'Bearer ") }),
+        ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"code":-32001') },
+      });
+    }
   });
 
   it('lets the MCP function accept only the API\'s own domain as Host', () => {
