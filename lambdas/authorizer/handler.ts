@@ -1,9 +1,10 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent, Context } from 'aws-lambda';
+import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent } from 'aws-lambda';
 import type { Logger } from '../domain/ports';
 import { createJwtVerifier, InvalidTokenError, type JwtVerifier } from '../adapters/jwt-verifier';
-import { AuthEnvShape, createObservability, ENV, readEnv, type Env } from '../adapters/runtime';
+import { lambdaEntry } from '../adapters/lambda-entry';
+import { AuthEnvShape, createLogger, ENV, readEnv, type Env } from '../adapters/runtime';
 
 /** API Gateway turns exactly this error message into a 401 (the UNAUTHORIZED gateway response). */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -37,7 +38,7 @@ export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
   };
 
 export const createHandler = (env: Env) => {
-  const { logger } = createObservability('authorizer', env);
+  const logger = createLogger('authorizer', env);
   const auth = readEnv(env, AuthEnvShape);
   const verify = createJwtVerifier({
     issuer: auth[ENV.authIssuer],
@@ -49,6 +50,4 @@ export const createHandler = (env: Env) => {
   return middy(makeHandler({ verify, logger })).use(injectLambdaContext(logger));
 };
 
-let cached: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: APIGatewayTokenAuthorizerEvent, context: Context) =>
-  (cached ??= createHandler(process.env))(event, context);
+export const handler = lambdaEntry(() => createHandler(process.env));

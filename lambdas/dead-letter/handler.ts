@@ -1,12 +1,8 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { systemClock, type TaskServiceDeps } from '../domain/ports';
 import { failDeadLettered } from '../domain/use-cases/fail-dead-lettered';
 import { TaskRecordSchema } from '../adapters/task-record';
+import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 
 export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>;
@@ -28,21 +24,13 @@ export const makeHandler = (deps: DeadLetterDeps) => {
     const outcome = await failDeadLettered(deps, parsed.data.body, receiveCount);
     deps.logger.warn('dead-lettered task handled', { ...parsed.data.body, outcome });
   };
-  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
-      context,
-      skipGroupOnError: true,
-      throwOnFullBatchFailure: false,
-    });
+  return fifoBatchHandler(recordHandler);
 };
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const { logger, metrics, tracer, telemetry } = createObservability('dead-letter', env);
-  return middy(makeHandler({ tasks: tasksRepository(env, aws, tracer), clock: systemClock, logger, telemetry }))
-    .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer))
-    .use(logMetrics(metrics));
+  const observability = createObservability('dead-letter', env);
+  const { logger, tracer, telemetry } = observability;
+  return instrument(makeHandler({ tasks: tasksRepository(env, aws, tracer), clock: systemClock, logger, telemetry }), observability);
 };
 
-let cached: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: SQSEvent, context: Context) => (cached ??= createHandler(process.env))(event, context);
+export const handler = lambdaEntry(() => createHandler(process.env));

@@ -1,13 +1,10 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
 import { agentRegistry, createObservability, ENV, readEnv, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, RPC, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
 
@@ -40,7 +37,8 @@ const list = (value: string | undefined) => value?.split(',').map((s) => s.trim(
 
 /** Composition root: SDK clients and the JWKS-free endpoint, built once per container. */
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const { logger, metrics, tracer, telemetry } = createObservability('mcp-gateway', env);
+  const observability = createObservability('mcp-gateway', env);
+  const { logger, tracer, telemetry } = observability;
   const config = readEnv(env, EndpointEnvShape);
   const deps = {
     tasks: tasksRepository(env, aws, tracer),
@@ -58,12 +56,7 @@ export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(allowedOrigins ? { allowedOrigins } : {}),
   });
-  return middy(makeHandler({ endpoint, logger }))
-    .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  return instrument(makeHandler({ endpoint, logger }), observability);
 };
 
-let cached: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: APIGatewayProxyEvent, context: import('aws-lambda').Context) =>
-  (cached ??= createHandler(process.env))(event, context);
+export const handler = lambdaEntry(() => createHandler(process.env));

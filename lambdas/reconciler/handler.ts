@@ -1,10 +1,7 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../domain/ports';
 import { redispatchPending, type DispatchDeps } from '../domain/use-cases/dispatch';
+import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 
 /** A task whose dispatch is unconfirmed after this long is assumed orphaned by a crash. */
@@ -16,20 +13,12 @@ export const makeHandler = (deps: DispatchDeps) => async (_event: ScheduledEvent
 });
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const { logger, metrics, tracer, telemetry } = createObservability('reconciler', env);
-  return middy(
-    makeHandler({
-      tasks: tasksRepository(env, aws, tracer),
-      queue: taskQueue(env, aws, tracer),
-      clock: systemClock,
-      logger,
-      telemetry,
-    }),
-  )
-    .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer))
-    .use(logMetrics(metrics));
+  const observability = createObservability('reconciler', env);
+  const { logger, tracer, telemetry } = observability;
+  return instrument(
+    makeHandler({ tasks: tasksRepository(env, aws, tracer), queue: taskQueue(env, aws, tracer), clock: systemClock, logger, telemetry }),
+    observability,
+  );
 };
 
-let cached: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: ScheduledEvent, context: Context) => (cached ??= createHandler(process.env))(event, context);
+export const handler = lambdaEntry(() => createHandler(process.env));

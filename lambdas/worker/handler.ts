@@ -1,13 +1,9 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock } from '../domain/ports';
 import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../domain/use-cases/process-task';
 import { TaskRecordSchema } from '../adapters/task-record';
+import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 
 /** Thrown to leave a message on the queue: it comes back after its visibility timeout. */
@@ -30,12 +26,7 @@ export const makeHandler = (deps: WorkerDeps) => {
     const outcome = await processTask(deps, message, deps.options);
     if (outcome === 'retry') throw new RetryLaterError(`task ${message.taskId} will be retried`);
   };
-  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
-      context,
-      skipGroupOnError: true,
-      throwOnFullBatchFailure: false,
-    });
+  return fifoBatchHandler(recordHandler);
 };
 
 const WorkerEnvShape = {
@@ -44,22 +35,19 @@ const WorkerEnvShape = {
 };
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const { logger, metrics, tracer, telemetry } = createObservability('worker', env);
+  const observability = createObservability('worker', env);
   const config = readEnv(env, WorkerEnvShape);
-  return middy(
+  return instrument(
     makeHandler({
-      tasks: tasksRepository(env, aws, tracer),
+      tasks: tasksRepository(env, aws, observability.tracer),
       agents: agentRegistry(env),
       clock: systemClock,
-      logger,
-      telemetry,
+      logger: observability.logger,
+      telemetry: observability.telemetry,
       options: { maxAttempts: config[ENV.maxAttempts], leaseMs: config[ENV.leaseMs] },
     }),
-  )
-    .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+    observability,
+  );
 };
 
-let cached: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: SQSEvent, context: Context) => (cached ??= createHandler(process.env))(event, context);
+export const handler = lambdaEntry(() => createHandler(process.env));

@@ -1,0 +1,44 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+/**
+ * Wraps a handler with the Powertools middlewares every Switchboard function uses: the Lambda
+ * context in the logs, the invocation traced, metrics flushed (with a cold-start metric).
+ */
+export const instrument = <E, R>(
+  handler: (event: E, context: Context) => Promise<R>,
+  observability: { logger: Logger; tracer: Tracer; metrics: Metrics },
+) =>
+  middy(handler)
+    .use(injectLambdaContext(observability.logger))
+    .use(captureLambdaHandler(observability.tracer))
+    .use(logMetrics(observability.metrics, { captureColdStartMetric: true }));
+
+/**
+ * The Lambda entry: builds the function from `process.env` on the first invocation, once per
+ * container, so importing a handler module (as the local cloud and tests do) reads no environment.
+ */
+export const lambdaEntry = <E, R>(create: () => (event: E, context: Context) => Promise<R>) => {
+  let built: ((event: E, context: Context) => Promise<R>) | undefined;
+  return (event: E, context: Context): Promise<R> => (built ??= create())(event, context);
+};
+
+/**
+ * An SQS FIFO batch handler with partial batch responses: a record that throws fails the rest of
+ * its message group (order is kept per tenant) while other groups go on.
+ */
+export const fifoBatchHandler =
+  (recordHandler: (record: SQSRecord) => Promise<void>) =>
+  (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+    processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
+      context,
+      skipGroupOnError: true,
+      throwOnFullBatchFailure: false,
+    });
