@@ -4,15 +4,12 @@
  * ports) for each era side by side, then, with --http, the local cloud end to end.
  * Bounded: a fixed number of requests, loopback only.
  */
-import { App } from 'aws-cdk-lib';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../lib/config';
+import { readProjectConfig, synthesizeBundles } from '../bin/local-cloud/synth';
 import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
-import { buildSwitchboard } from '../lib/switchboard-app';
 import { apiGatewayFetch } from '../test/support/api-gateway-fetch';
 import { principal } from '../test/support/fakes';
 import { gatewayWithFakes } from '../test/support/gateway';
@@ -71,34 +68,22 @@ const inProcess = async (era: Era, label: string, method: string, params: Record
 
 /** Each deployed bundle: its size, and how long a fresh Node process takes to load it (the init part of a cold start). */
 const bundles = () => {
-  const context = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
-  const config = parseConfig(context['switchboard']);
-  const outdir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
-  const app = new App({ outdir, context: { ...context, 'aws:cdk:enable-asset-metadata': true } });
-  const stacks = buildSwitchboard(app, config);
-  const assembly = app.synth();
+  const built = synthesizeBundles(readProjectConfig());
   console.log('\n# Lambda bundles (esbuild, minified CJS): size and module load time, 7 fresh processes each\n');
   console.log('| function | bundle KiB | load p50 ms | load min ms |');
   console.log('|---|---|---|---|');
-  for (const stack of Object.values(stacks)) {
-    const template = assembly.getStackByName(stack.stackName).template as { Resources: Record<string, { Metadata?: Record<string, string> }> };
-    for (const resource of Object.values(template.Resources)) {
-      const entry = resource.Metadata?.['switchboard:entry'];
-      if (!entry) continue;
-      const dir = mkdtempSync(join(tmpdir(), 'bench-lambda-'));
-      copyFileSync(join(outdir, resource.Metadata!['aws:asset:path']!, 'index.js'), join(dir, 'index.js'));
-      const samples = Array.from({ length: 7 }, () =>
-        Number(
-          execFileSync(process.execPath, ['-e', `const t = performance.now(); require(${JSON.stringify(join(dir, 'index.js'))}); process.stdout.write(String(performance.now() - t));`], {
-            // The Lambda runtime provides the AWS SDK v3 the bundles leave out; here node_modules does.
-            env: { ...process.env, NODE_PATH: join(PROJECT_ROOT, 'node_modules') },
-            stdio: ['ignore', 'pipe', 'ignore'],
-          }).toString(),
-        ),
-      );
-      const s = summarize(samples);
-      console.log(`| ${entry} | ${(statSync(join(dir, 'index.js')).size / 1024).toFixed(0)} | ${s.p50.toFixed(0)} | ${Math.min(...samples).toFixed(0)} |`);
-    }
+  for (const [entry, file] of built) {
+    const samples = Array.from({ length: 7 }, () =>
+      Number(
+        execFileSync(process.execPath, ['-e', `const t = performance.now(); require(${JSON.stringify(file)}); process.stdout.write(String(performance.now() - t));`], {
+          // The Lambda runtime provides the AWS SDK v3 the bundles leave out; here node_modules does.
+          env: { ...process.env, NODE_PATH: join(PROJECT_ROOT, 'node_modules') },
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).toString(),
+      ),
+    );
+    const s = summarize(samples);
+    console.log(`| ${entry} | ${(statSync(file).size / 1024).toFixed(0)} | ${s.p50.toFixed(0)} | ${Math.min(...samples).toFixed(0)} |`);
   }
 };
 

@@ -1,41 +1,19 @@
-import { App } from 'aws-cdk-lib';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
-import { buildSwitchboard } from '../../lib/switchboard-app';
+import { readProjectConfig, synthesizeBundles } from '../../bin/local-cloud/synth';
 
 const run = promisify(execFile);
-const context = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
 
 /** The Lambda artifacts themselves (esbuild bundles, as deployed), loaded as Lambda loads them: CommonJS. */
-const bundles = new Map<string, string>();
+let bundles: Map<string, string>;
 
 beforeAll(() => {
-  const outdir = mkdtempSync(join(tmpdir(), 'switchboard-bundles-'));
-  const config = parseConfig(context['switchboard']);
-  const app = new App({ outdir, context: {
-    ...context,
-    'aws:cdk:bundling-stacks': [`${config.appName}-Api`, `${config.appName}-Messaging`],
-    'aws:cdk:enable-asset-metadata': true,
-  } });
-  const stacks = buildSwitchboard(app, config);
-  const assembly = app.synth();
-  for (const stack of [stacks.api, stacks.messaging]) {
-    const template = assembly.getStackByName(stack.stackName).template as { Resources: Record<string, { Type: string; Metadata?: Record<string, string> }> };
-    for (const resource of Object.values(template.Resources)) {
-      const entry = resource.Metadata?.['switchboard:entry'];
-      if (resource.Type !== 'AWS::Lambda::Function' || !entry) continue;
-      // Outside the project, so no "type": "module" applies: Node reads it as CommonJS, like Lambda.
-      const dir = mkdtempSync(join(tmpdir(), 'switchboard-lambda-'));
-      copyFileSync(join(outdir, resource.Metadata!['aws:asset:path']!, 'index.js'), join(dir, 'index.js'));
-      bundles.set(entry, join(dir, 'index.js'));
-    }
-  }
+  bundles = synthesizeBundles(readProjectConfig());
 }, 120_000);
 
 /** Invokes a bundle's `handler` in a fresh Node process, the AWS SDK coming from node_modules as the runtime provides it. */

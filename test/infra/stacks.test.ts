@@ -1,14 +1,14 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
 import { PriorityQueues } from '../../lib/constructs/priority-queues';
-import { PROJECT_ROOT, SwitchboardFunction } from '../../lib/constructs/switchboard-function';
+import { SwitchboardFunction } from '../../lib/constructs/switchboard-function';
+import { readCdkContext } from '../../bin/local-cloud/synth';
 import { buildSwitchboard, type SwitchboardStacks } from '../../lib/switchboard-app';
 
-const context = JSON.parse(readFileSync(`${PROJECT_ROOT}/cdk.json`, 'utf8')).context as Record<string, unknown>;
+const context = readCdkContext();
 const config = parseConfig(context['switchboard']);
 
 let stacks: SwitchboardStacks;
