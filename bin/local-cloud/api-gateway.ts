@@ -68,12 +68,17 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
       (multiValueHeaders[name] ??= []).push(value);
       headers[name] = value;
     }
+    /** Node lower-cases header names; API Gateway's event keeps the client's case (above). */
+    const header = (name: string): string | undefined => {
+      const value = req.headers[name.toLowerCase()];
+      return Array.isArray(value) ? value[0] : value;
+    };
     const method = req.method ?? 'GET';
     const methodArn = `arn:aws:execute-api:${region}:${LOCAL_ACCOUNT}:local/${STAGE}/${method}${route.path}`;
 
     let authorizerContext: Record<string, unknown> | undefined;
     if (route.authorizer) {
-      const token = Object.entries(headers).find(([n]) => n.toLowerCase() === route.authorizer!.identityHeader.toLowerCase())?.[1];
+      const token = header(route.authorizer.identityHeader);
       if (!token || (route.authorizer.validation && !route.authorizer.validation.test(token))) {
         unauthorized(res);
         return true;
@@ -102,8 +107,7 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
     const multiValueQueryStringParameters: Record<string, string[]> = {};
     for (const [k, v] of url.searchParams) (multiValueQueryStringParameters[k] ??= []).push(v);
     const hasQuery = url.searchParams.size > 0;
-    const contentType = Object.entries(headers).find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '';
-    const textual = /json|text|xml|form-urlencoded/i.test(contentType);
+    const textual = /json|text|xml|form-urlencoded/i.test(header('content-type') ?? '');
     const event: APIGatewayProxyEvent = {
       resource: route.path,
       path: url.pathname,
@@ -123,14 +127,14 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
         authorizer: authorizerContext,
         protocol: `HTTP/${req.httpVersion}`,
         httpMethod: method,
-        identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? null } as APIGatewayProxyEvent['requestContext']['identity'],
+        identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: header('user-agent') ?? null } as APIGatewayProxyEvent['requestContext']['identity'],
         path: `/${STAGE}${url.pathname}`,
         stage: STAGE,
         requestId: randomUUID(),
         requestTimeEpoch: Date.now(),
         resourceId: 'local',
         resourcePath: route.path,
-        domainName: headers['host'] ?? headers['Host'] ?? 'localhost',
+        domainName: header('host') ?? 'localhost',
       },
     };
     try {
