@@ -1,12 +1,29 @@
-import middy from '@middy/core';
+import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+/**
+ * Powertools' `logMetrics` middleware, minus its warning on every invocation that stored no
+ * metric: `publishStoredMetrics()` warns "No application metrics to publish" whenever the buffer
+ * is empty, which it always is here (the cold start and the task events are single metrics,
+ * emitted at once). So: the cold-start metric before the handler, and a flush after it (or after
+ * it throws) only when something was stored.
+ */
+const publishMetrics = (metrics: Metrics): MiddlewareObj => {
+  const flush = async () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
+  return {
+    before: async (request) => metrics.captureColdStartMetric(request.context.functionName),
+    after: flush,
+    onError: flush,
+  };
+};
 
 /**
  * Wraps a handler with the Powertools middlewares every Switchboard function uses: the Lambda
@@ -19,7 +36,7 @@ export const instrument = <E, R>(
   middy(handler)
     .use(injectLambdaContext(observability.logger))
     .use(captureLambdaHandler(observability.tracer))
-    .use(logMetrics(observability.metrics, { captureColdStartMetric: true }));
+    .use(publishMetrics(observability.metrics));
 
 /**
  * The Lambda entry: builds the function from `process.env` on the first invocation, once per

@@ -62,12 +62,19 @@ export interface AwsClientConfig {
   sqs?: SQSClientConfig;
 }
 
-/** The function's logger; its level comes from the function's own environment. */
-export const createLogger = (serviceName: string, env: Env) => {
-  const level = env['POWERTOOLS_LOG_LEVEL']?.toUpperCase();
-  const logLevel = (['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const).find((l) => l === level) ?? 'INFO';
-  return new Logger({ serviceName, logLevel });
+/** The log levels a function accepts in POWERTOOLS_LOG_LEVEL (any case); others fall back to INFO. */
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The level named by `value` (any case), or undefined when it names none. */
+export const parseLogLevel = (value: string | undefined): LogLevel | undefined => {
+  const upper = value?.toUpperCase();
+  return LOG_LEVELS.find((level) => level === upper);
 };
+
+/** The function's logger; its level comes from the function's own environment. */
+export const createLogger = (serviceName: string, env: Env) =>
+  new Logger({ serviceName, logLevel: parseLogLevel(env['POWERTOOLS_LOG_LEVEL']) ?? 'INFO' });
 
 /** Logger, metrics and tracer of one function, from Powertools; outside Lambda the tracer is off. */
 export const createObservability = (serviceName: string, env: Env) => {
