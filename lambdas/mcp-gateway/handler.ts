@@ -5,7 +5,7 @@ import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
 import { agentRegistry, createObservability, ENV, readEnv, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createMcpEndpoint, jsonRpcError, RPC, type McpEndpoint } from './mcp-endpoint';
+import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
 
 /** What the authorizer put in `requestContext.authorizer` (API Gateway passes strings). */
@@ -25,7 +25,13 @@ export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger }) =>
     const principal = AuthorizerContextSchema.safeParse(event.requestContext?.authorizer ?? {});
     if (!principal.success) return unauthorized();
     const token = headerOf(event, 'authorization')?.replace(/^Bearer\s+/i, '') ?? '';
-    return toProxyResult(await deps.endpoint(toWebRequest(event), principal.data, token));
+    const request = toWebRequest(event);
+    if (!(request instanceof Request)) {
+      return toProxyResult(
+        request.reason === 'method' ? methodNotAllowed() : jsonRpcError(400, RPC.invalidRequest, `Bad Request: header ${request.name} is malformed`),
+      );
+    }
+    return toProxyResult(await deps.endpoint(request, principal.data, token));
   };
 
 const EndpointEnvShape = {

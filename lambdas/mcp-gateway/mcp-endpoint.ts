@@ -7,6 +7,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Logger } from '../domain/ports';
 import { PrincipalSchema, type Principal } from '../domain/principal';
+import { forbiddenKeyMessage, hasForbiddenKey, invalidParams } from './message-checks';
 
 export interface McpEndpointOptions {
   /** Largest accepted request body, in bytes (413 above it). */
@@ -21,7 +22,7 @@ export interface McpEndpointOptions {
 export type ServerFactory = (principal: Principal) => McpServer;
 
 /** JSON-RPC error codes used at the edge. */
-export const RPC = { parseError: -32700, invalidRequest: -32600, methodNotFound: -32601, internal: -32603 } as const;
+export const RPC = { parseError: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, internal: -32603 } as const;
 
 export const jsonRpcError = (
   status: number,
@@ -34,6 +35,10 @@ export const jsonRpcError = (
     status,
     headers: { 'content-type': 'application/json', ...headers },
   });
+
+/** The one answer to any method but POST (the Lambda adapter uses it for methods a web Request cannot carry). */
+export const methodNotAllowed = (): Response =>
+  jsonRpcError(405, RPC.invalidRequest, 'Method not allowed: this stateless endpoint accepts POST only', { allow: 'POST' });
 
 const toAuthInfo = (principal: Principal, token: string): AuthInfo => ({
   token,
@@ -51,11 +56,30 @@ const acceptsJson = (accept: string): boolean =>
     .map((part) => part.split(';')[0]!.trim().toLowerCase())
     .some((type) => type === 'application/json' || type === 'application/*' || type === '*/*');
 
+/** `host[:port]` as RFC 9110 allows it in Host (no user info, no path): a DNS name, IPv4 or [IPv6]. */
+const HOST_HEADER = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+/** The hostname of a Host header value, or '' when it is not a valid one (so no allow-list admits it). */
 const hostnameOf = (host: string): string => {
+  if (!HOST_HEADER.test(host) || !URL.canParse(`http://${host}`)) return '';
+  return new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '');
+};
+
+/**
+ * The SDK warns on the console, once per handler, that JSON responses drop mid-call
+ * notifications. This endpoint is JSON by design (a buffered Lambda response cannot stream) and
+ * its tools send none, so that one warning is dropped; anything else still reaches the console.
+ */
+const withoutJsonModeWarning = <T>(build: () => T): T => {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith("responseMode: 'json'")) return;
+    warn(...args);
+  };
   try {
-    return new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '');
-  } catch {
-    return '';
+    return build();
+  } finally {
+    console.warn = warn;
   }
 };
 
@@ -67,12 +91,14 @@ const hostnameOf = (host: string): string => {
  */
 export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOptions) => {
   const onerror = (error: Error) => options.logger.warn('mcp request rejected', { error: error.message });
-  const modern = createMcpHandler((ctx) => factory(principalOf(ctx.authInfo)), {
-    legacy: 'reject',
-    responseMode: 'json',
-    maxRequestBodySize: options.maxBodyBytes,
-    onerror,
-  });
+  const modern = withoutJsonModeWarning(() =>
+    createMcpHandler((ctx) => factory(principalOf(ctx.authInfo)), {
+      legacy: 'reject',
+      responseMode: 'json',
+      maxRequestBodySize: options.maxBodyBytes,
+      onerror,
+    }),
+  );
 
   const serveLegacy = async (request: Request, parsedBody: unknown, authInfo: AuthInfo): Promise<Response> => {
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -94,9 +120,7 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
   const tooLarge = () => jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
 
   return async (request: Request, principal: Principal, token: string): Promise<Response> => {
-    if (request.method !== 'POST') {
-      return jsonRpcError(405, RPC.invalidRequest, 'Method not allowed: this stateless endpoint accepts POST only', { allow: 'POST' });
-    }
+    if (request.method !== 'POST') return methodNotAllowed();
     const host = request.headers.get('host') ?? new URL(request.url).host;
     if (options.allowedHosts && !options.allowedHosts.includes(hostnameOf(host))) {
       return jsonRpcError(403, RPC.invalidRequest, 'Forbidden: Host header not allowed');
@@ -129,7 +153,9 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
       return jsonRpcError(400, RPC.invalidRequest, 'Invalid Request: expected a JSON-RPC 2.0 message');
     }
-    const { method, id } = body as { method?: unknown; id?: string | number };
+    if (hasForbiddenKey(body)) return jsonRpcError(400, RPC.invalidRequest, forbiddenKeyMessage);
+    const message = body as { method?: unknown; id?: string | number; params?: unknown };
+    const { method, id } = message;
     if (method === 'subscriptions/listen') {
       return jsonRpcError(
         400,
@@ -144,9 +170,11 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
     const authInfo = toAuthInfo(principal, token);
     try {
-      return (await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes }))
-        ? await serveLegacy(replay, body, authInfo)
-        : await modern.fetch(replay, { authInfo, parsedBody: body });
+      const legacy = await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes });
+      // The SDK answers bad params of protocol methods with -32603 and a raw schema dump: answer first.
+      const invalid = invalidParams(legacy ? 'legacy' : 'modern', message);
+      if (invalid) return jsonRpcError(200, RPC.invalidParams, invalid, {}, id ?? null);
+      return legacy ? await serveLegacy(replay, body, authInfo) : await modern.fetch(replay, { authInfo, parsedBody: body });
     } catch (error) {
       options.logger.error('mcp endpoint failed', { error: error instanceof Error ? error.stack : String(error) });
       return jsonRpcError(500, RPC.internal, 'Internal error', {}, id ?? null);

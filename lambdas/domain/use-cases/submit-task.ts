@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../errors';
 import { randomTaskId, stableHash, taskIdFor } from '../ids';
+import { nestsDeeperThan } from '../json-limits';
 import type { TaskServiceDeps } from '../ports';
 import { authorize, type Principal } from '../principal';
 import {
@@ -15,6 +16,8 @@ import { dispatch } from './dispatch';
 
 /** Largest accepted task input, as serialized JSON. */
 export const MAX_INPUT_BYTES = 64 * 1024;
+/** Deepest accepted nesting of arrays and objects in a task input (`{"a":[1]}` is 2). */
+export const MAX_INPUT_DEPTH = 32;
 
 export const SubmitTaskInputSchema = z
   .object({
@@ -44,6 +47,9 @@ export const submitTask = async (
   const request = SubmitTaskInputSchema.parse(rawInput);
   if (!deps.agents.get(request.capability)) {
     throw new UnknownCapabilityError(request.capability, deps.agents.capabilities());
+  }
+  if (nestsDeeperThan(request.input, MAX_INPUT_DEPTH)) {
+    throw new ValidationError(`input is nested deeper than ${MAX_INPUT_DEPTH} levels`);
   }
   const serializedInput = JSON.stringify(request.input ?? null);
   if (Buffer.byteLength(serializedInput) > MAX_INPUT_BYTES) {
