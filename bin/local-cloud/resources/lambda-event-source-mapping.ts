@@ -1,0 +1,25 @@
+import { propertiesOf, type ResourceHandler } from './resource-handler';
+
+/**
+ * `AWS::Lambda::EventSourceMapping` from an SQS queue → a local queue poller (event-sources.ts):
+ * queue, function, batch size, and whether the function reports partial batch failures.
+ */
+export const lambdaEventSourceMapping = {
+  type: 'AWS::Lambda::EventSourceMapping',
+  phase: 'wire',
+  provision: (ctx, mappings) => {
+    for (const mapping of mappings) {
+      const p = propertiesOf(mapping);
+      const queueArn = ctx.resolver.string(mapping.stackName, p['EventSourceArn']);
+      const queueUrl = [...ctx.platform.queues.values()].find((url) => url.endsWith(`/${queueArn.split(':').pop()}`));
+      if (!queueUrl) throw new Error(`local cloud: event source ${queueArn} is not a local queue`);
+      ctx.platform.eventSources.push({
+        queueUrl,
+        queueArn,
+        functionName: ctx.resolver.string(mapping.stackName, p['FunctionName']),
+        batchSize: Number(p['BatchSize'] ?? 10),
+        reportBatchItemFailures: ((p['FunctionResponseTypes'] as string[] | undefined) ?? []).includes('ReportBatchItemFailures'),
+      });
+    }
+  },
+} satisfies ResourceHandler;

@@ -1,0 +1,75 @@
+import { apiGatewayAuthorizer } from './api-gateway-authorizer';
+import { apiGatewayGatewayResponse } from './api-gateway-gateway-response';
+import { apiGatewayMethod } from './api-gateway-method';
+import { apiGatewayResource } from './api-gateway-resource';
+import { apiGatewayRestApi } from './api-gateway-rest-api';
+import { dynamodbTable } from './dynamodb-table';
+import { eventsRule } from './events-rule';
+import { kmsKey } from './kms-key';
+import { lambdaEventSourceMapping } from './lambda-event-source-mapping';
+import { lambdaFunction } from './lambda-function';
+import { PHASES, type ResourceHandler, type TemplateResource } from './resource-handler';
+import { sqsQueue } from './sqs-queue';
+
+/** Every CloudFormation type the local cloud runs; within a phase, `provision` runs in this order. */
+const HANDLERS: readonly ResourceHandler[] = [
+  dynamodbTable,
+  sqsQueue,
+  kmsKey,
+  lambdaFunction,
+  apiGatewayRestApi,
+  apiGatewayResource,
+  apiGatewayAuthorizer,
+  apiGatewayMethod,
+  apiGatewayGatewayResponse,
+  lambdaEventSourceMapping,
+  eventsRule,
+];
+
+export const RESOURCE_HANDLERS: ReadonlyMap<string, ResourceHandler> = new Map(HANDLERS.map((h) => [h.type, h]));
+if (RESOURCE_HANDLERS.size !== HANDLERS.length) throw new Error('local cloud: two resource handlers for one type');
+
+/** The handlers that create or collect something, in the order they run. */
+export const PROVISION_ORDER: readonly ResourceHandler[] = PHASES.flatMap((phase) => HANDLERS.filter((h) => h.phase === phase));
+
+/**
+ * The types the templates contain that need nothing locally, each with the reason. They still
+ * get a local name and ARN (`defaultIdentity`), so references to them resolve.
+ */
+export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
+  'AWS::IAM::Role': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
+  'AWS::IAM::Policy': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
+  'AWS::Lambda::Permission': 'the local API Gateway, queue pollers and schedule timers invoke functions directly; no resource policy is checked',
+  'AWS::Logs::LogGroup': 'functions and the local API Gateway log to the console',
+  'AWS::SQS::QueuePolicy': 'the SQS emulator enforces no queue policy (today\'s only deny requests without TLS)',
+  'AWS::ApiGateway::Deployment': 'the local API Gateway serves the methods of the template as they are; there is nothing to deploy',
+  'AWS::ApiGateway::Stage':
+    'the local API Gateway has one stage (v1) built in; stage throttling, access logs and tracing are not emulated',
+  'AWS::ApiGateway::RequestValidator':
+    'parameters are not validated locally; the one required today, the Authorization header, is checked by the local TOKEN authorizer step, which answers its absence with the same 401',
+};
+
+/** A template holds a resource the local cloud can neither run nor safely leave out. */
+export class UnsupportedResourceTypeError extends Error {
+  override name = 'UnsupportedResourceTypeError';
+
+  constructor(readonly resources: readonly TemplateResource[]) {
+    super(
+      resources
+        .map(
+          ({ stackName, id, resource }) =>
+            `local cloud: ${stackName}/${id} has type ${resource.Type}, which npm start cannot run; ` +
+            'add bin/local-cloud/resources/<module> or list it in NOT_NEEDED_LOCALLY with the reason',
+        )
+        .join('\n'),
+    );
+  }
+}
+
+/** Fails, naming each one, when any resource has a type that is neither handled nor listed as not needed. */
+export const assertRunnableLocally = (resources: readonly TemplateResource[]): void => {
+  const unsupported = resources.filter(
+    ({ resource }) => !RESOURCE_HANDLERS.has(resource.Type) && !Object.hasOwn(NOT_NEEDED_LOCALLY, resource.Type),
+  );
+  if (unsupported.length) throw new UnsupportedResourceTypeError(unsupported);
+};
