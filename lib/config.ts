@@ -30,8 +30,17 @@ export const SwitchboardConfigSchema = z
         timeoutSeconds: z.number().int().min(5).max(900),
         batchSize: z.number().int().min(1).max(10),
         maxAttempts: z.number().int().min(1).max(10),
+        /**
+         * How long a worker's claim on a task (and on its queue message) holds without a
+         * heartbeat: a worker that dies frees its task after at most this. Renewed every third.
+         */
+        leaseSeconds: z.number().int().min(3).max(300).default(10),
       })
-      .strict(),
+      .strict()
+      .refine((worker) => worker.leaseSeconds <= worker.timeoutSeconds, {
+        message: 'leaseSeconds must not exceed timeoutSeconds',
+        path: ['leaseSeconds'],
+      }),
     agents: z
       .array(z.string())
       .min(1)

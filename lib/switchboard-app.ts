@@ -27,6 +27,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     workerTimeout: Duration.seconds(config.worker.timeoutSeconds),
     batchSize: config.worker.batchSize,
     maxAttempts: config.worker.maxAttempts,
+    lease: Duration.seconds(config.worker.leaseSeconds),
     removalPolicy,
   });
   const api = new ApiStack(app, name('Api'), {

@@ -103,6 +103,6 @@ export const taskQueue = (env: Env, aws: AwsClientConfig, tracer?: Tracer) => {
 };
 
 /** SDK calls as X-Ray subsegments when tracing is on. */
-const traced = <T>(client: T, tracer?: Tracer): T => (tracer ? tracer.captureAWSv3Client(client) : client);
+export const traced = <T>(client: T, tracer?: Tracer): T => (tracer ? tracer.captureAWSv3Client(client) : client);
 
 export const agentRegistry = (env: Env) => StaticAgentRegistry.fromNames(readEnv(env, AgentsEnvShape)[ENV.enabledAgents]);

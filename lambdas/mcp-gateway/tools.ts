@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { DomainError } from '../domain/errors';
 import type { TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
-import { cancelTask } from '../domain/use-cases/cancel-task';
+import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
 import { PrioritySchema, TaskErrorSchema, TaskStatusSchema } from '../domain/task';
@@ -108,7 +108,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
     {
       title: 'Cancel a task',
       description: 'Cancel a queued or running task. Cancelling twice is harmless; a finished task cannot be cancelled.',
-      inputSchema: GetTaskInputSchema,
+      inputSchema: CancelTaskInputSchema,
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },

@@ -1,37 +1,49 @@
-import type { SQSRecord } from 'aws-lambda';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock } from '../domain/ports';
 import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../domain/use-cases/process-task';
 import { TaskRecordSchema } from '../adapters/task-record';
+import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, traced, type AwsClientConfig, type Env } from '../adapters/runtime';
 
-/** Thrown to leave a message on the queue: it comes back after its visibility timeout. */
+/** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
 export class RetryLaterError extends Error {
   override name = 'RetryLaterError';
 }
 
 export interface WorkerDeps extends ProcessTaskDeps {
   options: ProcessTaskOptions;
+  visibility: MessageVisibility;
 }
 
 /**
  * FIFO batches with partial responses: a failed record fails the rest of its message group
- * (order is kept per tenant), other tenants' groups go on.
+ * (order is kept per tenant), other tenants' groups go on. The batch's messages stay hidden for
+ * one lease at a time, renewed while the invocation runs.
  */
-export const makeHandler = (deps: WorkerDeps) => {
+export const makeHandler = (deps: WorkerDeps) => async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  const hold = holdBatch(deps.visibility, event.Records, Math.ceil(deps.options.leaseMs / 1000), deps.logger);
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     // A body that is not a task message is poison: failing it sends it, in time, to the DLQ.
     const { body: message } = TaskRecordSchema.parse(record);
     const outcome = await processTask(deps, message, deps.options);
-    if (outcome === 'retry') throw new RetryLaterError(`task ${message.taskId} will be retried`);
+    if (outcome.kind === 'retry') {
+      hold.retryAfter(record, outcome.afterMs);
+      throw new RetryLaterError(`task ${message.taskId} will be retried`);
+    }
   };
-  return fifoBatchHandler(recordHandler);
+  try {
+    return await fifoBatchHandler(recordHandler)(event, context);
+  } finally {
+    await hold.stop();
+  }
 };
 
 const WorkerEnvShape = {
   [ENV.maxAttempts]: z.coerce.number().int().min(1).max(10),
-  [ENV.leaseMs]: z.coerce.number().int().positive(),
+  [ENV.leaseMs]: z.coerce.number().int().min(1000),
 };
 
 export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
@@ -44,6 +56,7 @@ export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
       clock: systemClock,
       logger: observability.logger,
       telemetry: observability.telemetry,
+      visibility: new SqsMessageVisibility(traced(new SQSClient(aws.sqs ?? {}), observability.tracer)),
       options: { maxAttempts: config[ENV.maxAttempts], leaseMs: config[ENV.leaseMs] },
     }),
     observability,

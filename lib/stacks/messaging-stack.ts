@@ -15,10 +15,15 @@ export interface MessagingStackProps extends StackProps {
   workerTimeout: Duration;
   batchSize: number;
   maxAttempts: number;
+  /** A worker's claim on a task and its message, renewed while the agent runs. */
+  lease: Duration;
   removalPolicy: RemovalPolicy;
 }
 
 const DEAD_LETTER_TIMEOUT = Duration.seconds(10);
+
+/** Receives of one task message before it moves to its dead-letter queue. */
+export const maxReceiveCount = (maxAttempts: number) => 2 * maxAttempts + 3;
 
 /** The task path after submit: priority queues, the worker that runs agents, the dispatch reconciler. */
 export class MessagingStack extends Stack {
@@ -30,8 +35,9 @@ export class MessagingStack extends Stack {
     this.queues = new PriorityQueues(this, 'TaskQueues', {
       encryptionKey: props.key,
       consumerTimeout: props.workerTimeout,
-      // A worker that dies mid-task still leaves one delivery to record ATTEMPTS_EXHAUSTED.
-      maxReceiveCount: props.maxAttempts + 2,
+      // Each attempt may take two receives (a redelivery that meets a lease still held waits it
+      // out), and a worker that dies mid-task still leaves deliveries to record ATTEMPTS_EXHAUSTED.
+      maxReceiveCount: maxReceiveCount(props.maxAttempts),
       deadLetterConsumerTimeout: DEAD_LETTER_TIMEOUT,
       removalPolicy: props.removalPolicy,
     });
@@ -44,7 +50,7 @@ export class MessagingStack extends Stack {
       environment: {
         [ENV.enabledAgents]: props.agents.join(','),
         [ENV.maxAttempts]: String(props.maxAttempts),
-        [ENV.leaseMs]: String(props.workerTimeout.toMilliseconds()),
+        [ENV.leaseMs]: String(props.lease.toMilliseconds()),
       },
     });
     props.tasks.bind(this.worker, 'readWrite');

@@ -69,7 +69,7 @@ describe('messaging stack', () => {
     for (const [, queue] of main) {
       const dlqId = queue['Properties'].RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
       expect(queues[dlqId]?.['Properties'].FifoQueue).toBe(true);
-      expect(queue['Properties'].RedrivePolicy.maxReceiveCount).toBe(config.worker.maxAttempts + 2);
+      expect(queue['Properties'].RedrivePolicy.maxReceiveCount).toBe(2 * config.worker.maxAttempts + 3);
     }
   });
 
@@ -109,6 +109,14 @@ describe('messaging stack', () => {
     for (const mapping of mappings) {
       expect(mapping['Properties']).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: config.worker.batchSize });
     }
+  });
+
+  it('gives the worker the configured lease, which it renews by heartbeat, and the right to change its messages\' visibility', () => {
+    const worker = templates.messaging.findResources('AWS::Lambda::Function')[functionId('Worker')]!;
+    expect(worker['Properties'].Environment.Variables.WORKER_LEASE_MS).toBe(String(config.worker.leaseSeconds * 1000));
+    templates.messaging.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl']) })]) },
+    });
   });
 
   it('consumes every dead-letter queue, so a dead-lettered task still ends, with a visibility of 6× that consumer\'s timeout', () => {
@@ -234,5 +242,7 @@ describe('construct guards', () => {
     const bad = { ...(context['switchboard'] as object), worker: { timeoutSeconds: 1, batchSize: 10, maxAttempts: 3 } };
     expect(() => parseConfig(bad)).toThrow(/switchboard\.worker\.timeoutSeconds/);
     expect(() => parseConfig({ ...(context['switchboard'] as object), agents: ['nope'] })).toThrow(/switchboard\.agents/);
+    const longLease = { ...(context['switchboard'] as object), worker: { timeoutSeconds: 30, batchSize: 10, maxAttempts: 3, leaseSeconds: 60 } };
+    expect(() => parseConfig(longLease)).toThrow(/switchboard\.worker\.leaseSeconds: leaseSeconds must not exceed timeoutSeconds/);
   });
 });

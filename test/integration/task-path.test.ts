@@ -58,8 +58,11 @@ const asEvent = (messages: Message[], priority: Priority): SQSEvent => ({
   })),
 });
 
+/** The worker's visibility changes are checked on their own below; here they are recorded only. */
+const visibility = { set: async () => undefined };
+
 const deps = (tasks: TaskRepository, clock = new ManualClock(new Date())) => ({
-  tasks, queue: env.queue, agents: new StaticAgentRegistry([echoAgent]), clock, logger: silentLogger,
+  tasks, queue: env.queue, agents: new StaticAgentRegistry([echoAgent]), clock, logger: silentLogger, visibility,
 });
 
 describe('task path on the emulators', () => {

@@ -72,6 +72,26 @@ describe('submitTask', () => {
     expect((await deps.tasks.get('acme', replay.taskId))?.dispatchPending).toBe(false);
   });
 
+  it('gives the creator its task id even when the worker moves the task on while the dispatch is being confirmed', async () => {
+    const deps = setup();
+    // Each time the submit tries to confirm its dispatch, the worker writes first (claim, then succeed).
+    const tasks = deps.tasks;
+    const update = tasks.update.bind(tasks);
+    let interleaved = 0;
+    tasks.update = async (task, patch, now) => {
+      if (patch.dispatchPending === false && interleaved < 2) {
+        interleaved += 1;
+        const stored = (await tasks.get(task.tenantId, task.taskId))!;
+        await update(stored, interleaved === 1 ? { status: 'running', attempts: 1 } : { status: 'succeeded', result: 1 }, now);
+      }
+      return update(task, patch, now);
+    };
+    const view = await submitTask(deps, principal(), { capability: 'echo', input: 1, idempotencyKey: 'raced' });
+    expect(view.taskId).toMatch(/^tsk_/);
+    expect(interleaved).toBe(2);
+    expect(await tasks.get('acme', view.taskId)).toMatchObject({ status: 'succeeded', dispatchPending: false });
+  });
+
   it('rejects a deadline in the past and an oversized input', async () => {
     const deps = setup();
     await expect(submitTask(deps, principal(), { capability: 'echo', input: 1, deadline: '2020-01-01T00:00:00Z' })).rejects.toBeInstanceOf(

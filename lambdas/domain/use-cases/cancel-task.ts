@@ -1,35 +1,29 @@
-import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../errors';
-import type { TaskServiceDeps } from '../ports';
+import { InvalidTransitionError, NotFoundError } from '../errors';
 import { authorize, type Principal } from '../principal';
-import { GetTaskInputSchema, type GetTaskInput } from './read-tasks';
-import { isTerminal, type TaskStatus } from '../task';
+import { TaskIdSchema, isTerminal, type TaskStatus } from '../task';
+import { cancel, retryOnConflict, type LifecycleDeps } from '../task-lifecycle';
+import * as z from 'zod';
 
-const MAX_RACES = 5;
+export const CancelTaskInputSchema = z.object({ taskId: TaskIdSchema.describe('The id submit_task returned.') }).strict();
+export type CancelTaskInput = z.infer<typeof CancelTaskInputSchema>;
 
 /**
  * Cancels a queued or running task. Cancelling a cancelled task answers the same again;
  * a task that already succeeded or failed cannot be cancelled.
  */
 export const cancelTask = async (
-  deps: Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>,
+  deps: LifecycleDeps,
   principal: Principal,
-  input: GetTaskInput,
+  input: CancelTaskInput,
 ): Promise<{ taskId: string; status: TaskStatus }> => {
   authorize(principal, 'cancel');
-  const { taskId } = GetTaskInputSchema.parse(input);
-  for (let race = 0; race < MAX_RACES; race += 1) {
+  const { taskId } = CancelTaskInputSchema.parse(input);
+  return retryOnConflict(async () => {
     const task = await deps.tasks.get(principal.tenantId, taskId);
     if (!task) throw new NotFoundError(`task ${taskId} not found`);
     if (task.status === 'cancelled') return { taskId, status: task.status };
     if (isTerminal(task.status)) throw new InvalidTransitionError(`task ${taskId} already ${task.status}`);
-    try {
-      const updated = await deps.tasks.update(task, { status: 'cancelled', removeLease: true }, deps.clock.now());
-      deps.telemetry?.record('cancelled', task);
-      deps.logger.info('task cancelled', { tenantId: task.tenantId, taskId, from: task.status });
-      return { taskId, status: updated.status };
-    } catch (error) {
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
-  }
-  throw new ConcurrencyError(`task ${taskId} is changing too fast; try again`);
+    const cancelled = await cancel(deps, task);
+    return { taskId, status: cancelled.status };
+  });
 };

@@ -1,6 +1,6 @@
-import { ConcurrencyError } from '../errors';
 import type { TaskServiceDeps } from '../ports';
 import type { Task } from '../task';
+import { confirmDispatch, retryOnConflict } from '../task-lifecycle';
 
 export type DispatchDeps = Omit<TaskServiceDeps, 'agents'>;
 
@@ -8,18 +8,22 @@ export type DispatchDeps = Omit<TaskServiceDeps, 'agents'>;
  * The outbox step: send the queue message, then clear the task's `dispatchPending` flag.
  * A crash between the two leaves the flag set, and the reconciler sends again; the FIFO
  * deduplication id (the task id) and the worker's conditional claim make the repeat harmless.
+ * Any number of callers may dispatch the same task at once (racing replays of one idempotency
+ * key, the reconciler, the worker's claim): whoever loses the race to clear the flag re-reads,
+ * and finds it cleared.
  */
 export const dispatch = async (deps: DispatchDeps, task: Task): Promise<Task> => {
   await deps.queue.send({ tenantId: task.tenantId, taskId: task.taskId, priority: task.priority }, task.priority);
-  try {
-    return await deps.tasks.update(task, { dispatchPending: false }, deps.clock.now());
-  } catch (error) {
-    if (!(error instanceof ConcurrencyError)) throw error;
-    // Someone moved the task on (the worker claimed it, or it was cancelled): the message is out, re-read.
-    const latest = await deps.tasks.get(task.tenantId, task.taskId);
-    if (latest?.dispatchPending) return deps.tasks.update(latest, { dispatchPending: false }, deps.clock.now());
-    return latest ?? task;
-  }
+  let latest = task;
+  return retryOnConflict(async () => {
+    if (!latest.dispatchPending) return latest;
+    try {
+      return await confirmDispatch(deps, latest);
+    } catch (error) {
+      latest = (await deps.tasks.get(task.tenantId, task.taskId)) ?? latest;
+      throw error;
+    }
+  }, 20);
 };
 
 /** Re-dispatches tasks whose dispatch was never confirmed. Returns how many it sent. */

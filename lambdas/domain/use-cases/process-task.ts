@@ -1,20 +1,29 @@
 import { ConcurrencyError } from '../errors';
 import type { TaskServiceDeps } from '../ports';
-import { isTerminal, type Task, type TaskError, type TaskMessage } from '../task';
+import { isTerminal, type Task, type TaskMessage } from '../task';
+import { claim, extendLease, fail, leaseRemainingMs, release, retryOnConflict, succeed, type LifecycleDeps } from '../task-lifecycle';
 
 export type ProcessTaskDeps = Omit<TaskServiceDeps, 'queue'>;
 
 export interface ProcessTaskOptions {
   /** Attempts before a failing agent fails the task for good. */
   maxAttempts: number;
-  /** How long a claim holds: the worker's timeout. A redelivery inside it is not run twice. */
+  /**
+   * How long a claim holds without a heartbeat. While the agent runs, the lease is renewed every
+   * third of it; a worker that dies frees its task at most this long after its last heartbeat.
+   */
   leaseMs: number;
+  /** Delay before a failed attempt runs again, per attempt already made (default 2 s). */
+  retryDelayMs?: number;
 }
 
-/** `done`: delete the message. `retry`: leave it for redelivery after the visibility timeout. */
-export type ProcessOutcome = 'done' | 'retry';
+/** `done`: delete the message. `retry`: let it come back after `afterMs`. */
+export type ProcessOutcome = { kind: 'done' } | { kind: 'retry'; afterMs: number };
 
-const MAX_RACES = 5;
+/** Come back a little after a held lease ends, so the redelivery does not meet it again. */
+const LEASE_MARGIN_MS = 500;
+const DONE: ProcessOutcome = { kind: 'done' };
+const retryAfter = (afterMs: number): ProcessOutcome => ({ kind: 'retry', afterMs: Math.max(0, Math.ceil(afterMs)) });
 const errorMessage = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error)).slice(0, 1000);
 
@@ -28,97 +37,116 @@ export const processTask = async (
   message: TaskMessage,
   options: ProcessTaskOptions,
 ): Promise<ProcessOutcome> => {
-  for (let race = 0; race < MAX_RACES; race += 1) {
-    try {
-      return await processOnce(deps, message, options);
-    } catch (error) {
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
+  try {
+    return await retryOnConflict(() => processOnce(deps, message, options));
+  } catch (error) {
+    if (!(error instanceof ConcurrencyError)) throw error;
+    return retryAfter(options.retryDelayMs ?? 2_000);
   }
-  return 'retry';
 };
 
-const processOnce = async (
-  deps: ProcessTaskDeps,
-  message: TaskMessage,
-  options: ProcessTaskOptions,
-): Promise<ProcessOutcome> => {
+const processOnce = async (deps: ProcessTaskDeps, message: TaskMessage, options: ProcessTaskOptions): Promise<ProcessOutcome> => {
   const log = { tenantId: message.tenantId, taskId: message.taskId };
   const task = await deps.tasks.get(message.tenantId, message.taskId);
   if (!task) {
     deps.logger.warn('message for a task that does not exist: dropped', log);
-    return 'done';
+    return DONE;
   }
-  if (isTerminal(task.status)) return 'done';
-  const now = deps.clock.now();
-  if (task.status === 'running' && task.leaseUntil && Date.parse(task.leaseUntil) > now.getTime()) {
-    deps.logger.warn('task is leased by another delivery: retry later', log);
-    return 'retry';
+  if (isTerminal(task.status)) return DONE;
+  const now = deps.clock.now().getTime();
+  const leased = leaseRemainingMs(task, now);
+  if (leased > 0) {
+    deps.logger.warn('task is leased by another delivery: retry when the lease ends', log);
+    return retryAfter(leased + LEASE_MARGIN_MS);
   }
-  if (task.deadline && Date.parse(task.deadline) <= now.getTime()) {
+  if (task.deadline && Date.parse(task.deadline) <= now) {
     await fail(deps, task, { code: 'DEADLINE_EXCEEDED', message: `deadline ${task.deadline} passed before the task ran` });
-    return 'done';
+    return DONE;
   }
   if (task.attempts >= options.maxAttempts) {
     await fail(deps, task, { code: 'ATTEMPTS_EXHAUSTED', message: `no attempt finished in ${task.attempts} tries` });
-    return 'done';
+    return DONE;
   }
   const agent = deps.agents.get(task.capability);
   if (!agent) {
     await fail(deps, task, { code: 'UNKNOWN_CAPABILITY', message: `capability "${task.capability}" is not enabled` });
-    return 'done';
+    return DONE;
   }
 
-  const claimed = await deps.tasks.update(
-    task,
-    { status: 'running', attempts: task.attempts + 1, leaseUntil: new Date(now.getTime() + options.leaseMs).toISOString() },
-    now,
-  );
-  deps.telemetry?.record('started', claimed);
-  deps.logger.info('task running', { ...log, attempt: claimed.attempts });
-
+  const claimed = await claim(deps, task, options.leaseMs);
+  const heartbeat = startHeartbeat(deps, claimed, options.leaseMs);
   let outcome: { result: unknown } | { error: unknown };
   try {
-    outcome = { result: await agent.run(claimed.input, { tenantId: task.tenantId, taskId: task.taskId, attempt: claimed.attempts }) };
+    outcome = {
+      result: await agent.run(claimed.input, {
+        tenantId: task.tenantId,
+        taskId: task.taskId,
+        attempt: claimed.attempts,
+        signal: heartbeat.signal,
+      }),
+    };
   } catch (error) {
     outcome = { error };
   }
+  const current = await heartbeat.stop();
 
   try {
+    if (!current) throw new ConcurrencyError('the task ended while the agent ran');
     if ('result' in outcome) {
-      await deps.tasks.update(claimed, { status: 'succeeded', result: outcome.result ?? null, removeLease: true }, deps.clock.now());
-      deps.telemetry?.record('succeeded', claimed);
-      deps.logger.info('task succeeded', log);
-      return 'done';
+      await succeed(deps, current, outcome.result);
+      return DONE;
     }
-    if (claimed.attempts >= options.maxAttempts) {
-      await fail(deps, claimed, { code: 'AGENT_ERROR', message: errorMessage(outcome.error) });
-      return 'done';
+    if (current.attempts >= options.maxAttempts) {
+      await fail(deps, current, { code: 'AGENT_ERROR', message: errorMessage(outcome.error) });
+      return DONE;
     }
-    // Give the lease back so the redelivery may claim it at once.
-    await deps.tasks.update(claimed, { leaseUntil: deps.clock.now().toISOString() }, deps.clock.now());
-    deps.telemetry?.record('retried', claimed);
-    deps.logger.warn('agent failed: will retry', { ...log, attempt: claimed.attempts, error: errorMessage(outcome.error) });
-    return 'retry';
+    await release(deps, current, errorMessage(outcome.error));
+    return retryAfter((options.retryDelayMs ?? 2_000) * current.attempts);
   } catch (error) {
     if (!(error instanceof ConcurrencyError)) throw error;
     // The task changed while the agent ran (cancelled): the result is discarded, the terminal state stands.
     const latest = await deps.tasks.get(task.tenantId, task.taskId);
     if (latest && isTerminal(latest.status)) {
       deps.logger.info('task ended elsewhere while running; result discarded', { ...log, status: latest.status });
-      return 'done';
+      return DONE;
     }
     throw error;
   }
 };
 
-/** Writes the failed terminal state, conditional on the task's version (ConcurrencyError if it moved). */
-export const fail = async (
-  deps: Pick<ProcessTaskDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>,
-  task: Task,
-  error: TaskError,
-): Promise<void> => {
-  await deps.tasks.update(task, { status: 'failed', error, removeLease: true }, deps.clock.now());
-  deps.telemetry?.record('failed', task, error.code);
-  deps.logger.warn('task failed', { tenantId: task.tenantId, taskId: task.taskId, code: error.code });
+/**
+ * Renews the claim every third of the lease while the agent runs. When a renewal finds the task
+ * changed (cancelled), it aborts the agent's signal and stops. `stop()` waits for a renewal in
+ * flight and returns the task as last written, or undefined when the task moved on.
+ */
+const startHeartbeat = (deps: LifecycleDeps, claimed: Task, leaseMs: number) => {
+  const controller = new AbortController();
+  let current: Task | undefined = claimed;
+  let beat: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    beat = beat.then(async () => {
+      if (!current) return;
+      try {
+        current = await extendLease(deps, current, leaseMs);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) {
+          // A failed write is retried at the next beat; the lease still holds until then.
+          deps.logger.warn('lease renewal failed: retrying at the next beat', { taskId: claimed.taskId, error: errorMessage(error) });
+          return;
+        }
+        // Cancelled, or claimed by another delivery after this lease ran out: stop the agent.
+        current = undefined;
+        clearInterval(timer);
+        controller.abort(new Error('the task ended or was claimed elsewhere while the agent ran'));
+      }
+    });
+  }, Math.max(1, Math.floor(leaseMs / 3)));
+  return {
+    signal: controller.signal,
+    stop: async (): Promise<Task | undefined> => {
+      clearInterval(timer);
+      await beat;
+      return current;
+    },
+  };
 };

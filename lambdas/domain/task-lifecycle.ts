@@ -1,0 +1,115 @@
+import { ConcurrencyError, InvalidTransitionError } from './errors';
+import type { TaskEvent, TaskServiceDeps } from './ports';
+import type { Task, TaskError, TaskStatus } from './task';
+
+/**
+ * Every change of a task's state, in one place. Each transition is one conditional write on the
+ * task's version (ConcurrencyError when the task moved meanwhile), allowed only from the states
+ * it names, and counted once. Use-cases decide *when*; this module decides *what* a change is.
+ * Workflows and agents add their states here, and only here.
+ */
+export type LifecycleDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>;
+
+/** Races lost in a row before a use-case gives up and reports the conflict. */
+export const MAX_RACES = 5;
+
+/**
+ * Runs `attempt` again each time it loses a race (ConcurrencyError), at most `maxRaces` times;
+ * `attempt` must re-read what it decides on. The last ConcurrencyError is rethrown.
+ */
+export const retryOnConflict = async <T>(attempt: () => Promise<T>, maxRaces = MAX_RACES): Promise<T> => {
+  for (let race = 1; ; race += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError) || race >= maxRaces) throw error;
+    }
+  }
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const allow = (task: Task, transition: string, from: readonly TaskStatus[]) => {
+  if (!from.includes(task.status)) {
+    throw new InvalidTransitionError(`task ${task.taskId} is ${task.status}: cannot ${transition}`);
+  }
+};
+
+const record = (deps: LifecycleDeps, event: TaskEvent, task: Task, code?: string) => deps.telemetry?.record(event, task, code);
+
+/** Whether a running task's lease still holds at `nowMs` (another delivery is running it). */
+export const leaseHeld = (task: Task, nowMs: number): boolean =>
+  task.status === 'running' && task.leaseUntil !== undefined && Date.parse(task.leaseUntil) > nowMs;
+
+/** Milliseconds until a held lease runs out (0 when it is not held). */
+export const leaseRemainingMs = (task: Task, nowMs: number): number =>
+  leaseHeld(task, nowMs) ? Date.parse(task.leaseUntil!) - nowMs : 0;
+
+/** queued, or running with an expired lease (its worker died) → running, one more attempt, leased. */
+export const claim = async (deps: LifecycleDeps, task: Task, leaseMs: number): Promise<Task> => {
+  allow(task, 'claim', ['queued', 'running']);
+  const now = deps.clock.now();
+  if (leaseHeld(task, now.getTime())) throw new InvalidTransitionError(`task ${task.taskId} is leased by another delivery`);
+  const claimed = await deps.tasks.update(
+    task,
+    {
+      status: 'running',
+      attempts: task.attempts + 1,
+      leaseUntil: iso(now.getTime() + leaseMs),
+      // A delivery proves the dispatch happened.
+      ...(task.dispatchPending ? { dispatchPending: false } : {}),
+    },
+    now,
+  );
+  record(deps, 'started', claimed);
+  deps.logger.info('task running', { tenantId: task.tenantId, taskId: task.taskId, attempt: claimed.attempts });
+  return claimed;
+};
+
+/** running → running with the lease pushed `leaseMs` from now (the worker's heartbeat). */
+export const extendLease = async (deps: LifecycleDeps, task: Task, leaseMs: number): Promise<Task> => {
+  allow(task, 'extend the lease of', ['running']);
+  const now = deps.clock.now();
+  return deps.tasks.update(task, { leaseUntil: iso(now.getTime() + leaseMs) }, now);
+};
+
+/** running → running with the lease given back, so a redelivery may claim it at once (a retry). */
+export const release = async (deps: LifecycleDeps, task: Task, reason: string): Promise<Task> => {
+  allow(task, 'release', ['running']);
+  const now = deps.clock.now();
+  const released = await deps.tasks.update(task, { leaseUntil: now.toISOString() }, now);
+  record(deps, 'retried', task);
+  deps.logger.warn('agent failed: will retry', { tenantId: task.tenantId, taskId: task.taskId, attempt: task.attempts, error: reason });
+  return released;
+};
+
+/** running → succeeded with the agent's result. */
+export const succeed = async (deps: LifecycleDeps, task: Task, result: unknown): Promise<Task> => {
+  allow(task, 'succeed', ['running']);
+  const done = await deps.tasks.update(task, { status: 'succeeded', result: result ?? null, removeLease: true }, deps.clock.now());
+  record(deps, 'succeeded', task);
+  deps.logger.info('task succeeded', { tenantId: task.tenantId, taskId: task.taskId });
+  return done;
+};
+
+/** queued or running → failed with a code. */
+export const fail = async (deps: LifecycleDeps, task: Task, error: TaskError): Promise<Task> => {
+  allow(task, 'fail', ['queued', 'running']);
+  const failed = await deps.tasks.update(task, { status: 'failed', error, removeLease: true }, deps.clock.now());
+  record(deps, 'failed', task, error.code);
+  deps.logger.warn('task failed', { tenantId: task.tenantId, taskId: task.taskId, code: error.code });
+  return failed;
+};
+
+/** queued or running → cancelled (a running agent's late result is then discarded). */
+export const cancel = async (deps: LifecycleDeps, task: Task): Promise<Task> => {
+  allow(task, 'cancel', ['queued', 'running']);
+  const cancelled = await deps.tasks.update(task, { status: 'cancelled', removeLease: true }, deps.clock.now());
+  record(deps, 'cancelled', task);
+  deps.logger.info('task cancelled', { tenantId: task.tenantId, taskId: task.taskId, from: task.status });
+  return cancelled;
+};
+
+/** The queue message is out: clear `dispatchPending` (any status; the flag is not a state). */
+export const confirmDispatch = async (deps: Pick<LifecycleDeps, 'tasks' | 'clock'>, task: Task): Promise<Task> =>
+  deps.tasks.update(task, { dispatchPending: false }, deps.clock.now());
