@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
@@ -60,11 +60,34 @@ export class DynamoDbTaskRepository implements TaskRepository {
         ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, tenantId, partition) } : {}),
       }),
     );
-    // The indexes project ALL attributes, so the items are whole tasks.
+    // Index rows can be stale (an index is eventually consistent on AWS; dynalite can keep an old
+    // row after a crash): each task is listed once, as its table item says now.
+    const seen = new Set<string>();
+    const ids = Items.map((item) => String(item['sk'])).filter((sk) => !seen.has(sk) && seen.add(sk));
+    const current = await this.getMany(tenantId, ids);
     return {
-      tasks: Items.map(fromItem),
+      tasks: ids.flatMap((sk) => {
+        const task = current.get(sk);
+        return task && (!byStatus || task.status === query.status) ? [task] : [];
+      }),
       ...(LastEvaluatedKey ? { nextCursor: encodeCursor(tenantId, LastEvaluatedKey) } : {}),
     };
+  }
+
+  /** Consistent reads of up to 100 of a tenant's tasks by sort key, in one BatchGetItem (plus retries of unprocessed keys). */
+  private async getMany(tenantId: string, sortKeys: string[]): Promise<Map<string, Task>> {
+    const found = new Map<string, Task>();
+    let keys: Item[] = sortKeys.map((sk) => ({ pk: tenantKey(tenantId), sk }));
+    for (let round = 0; keys.length > 0; round += 1) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round)));
+      const { Responses, UnprocessedKeys } = await this.doc.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      for (const item of Responses?.[this.tableName] ?? []) found.set(String(item['sk']), fromItem(item));
+      keys = (UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
+      if (round >= 8 && keys.length > 0) throw new Error('tasks table: unprocessed keys after 8 retries');
+    }
+    return found;
   }
 
   async update(task: Task, patch: TaskPatch, now: Date): Promise<Task> {

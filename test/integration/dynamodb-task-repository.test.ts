@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, ValidationError } from '../../lambdas/domain/errors';
 import { randomTaskId } from '../../lambdas/domain/ids';
 import type { Task } from '../../lambdas/domain/task';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbTaskRepository } from '../../lambdas/adapters/dynamodb-task-repository';
+import { ENV } from '../../lambdas/adapters/runtime';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
 
 let env: EmulatedPlatform;
@@ -76,5 +79,32 @@ describe('DynamoDbTaskRepository against dynalite (table created from the CDK te
     expect(pending.map((t) => t.taskId)).toContain(task.taskId);
     await env.tasks.update(task, { dispatchPending: false }, new Date());
     expect((await env.tasks.listDispatchPending(new Date(clock + 1), 1000)).map((t) => t.taskId)).not.toContain(task.taskId);
+  });
+
+  it('lists each task once, as it is now, even when the index still holds a stale row (as dynalite can after kill -9)', async () => {
+    const tenant = 'stale-index';
+    const task = newTask(tenant);
+    await env.tasks.create(task);
+    // Capture the task's index row while it is queued, then replay it into every later index query.
+    const client = new DynamoDBClient(env.emulators.aws.dynamodb!);
+    let staleRow: Record<string, unknown> | undefined;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'QueryCommand') {
+          const output = result.output as { Items?: Record<string, unknown>[] };
+          if (!staleRow) staleRow = output.Items?.[0];
+          else output.Items = [...(output.Items ?? []), staleRow];
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'replayStaleIndexRow' },
+    );
+    const repository = new DynamoDbTaskRepository(client, env.gatewayEnv[ENV.tasksTable]!);
+    expect((await repository.list(tenant, { limit: 10 })).tasks.map((t) => t.status)).toEqual(['queued']);
+    await env.tasks.update((await env.tasks.get(tenant, task.taskId))!, { status: 'succeeded', result: 1 }, new Date());
+    const all = await repository.list(tenant, { limit: 10 });
+    expect(all.tasks.map((t) => [t.taskId, t.status])).toEqual([[task.taskId, 'succeeded']]);
+    expect((await repository.list(tenant, { limit: 10, status: 'queued' })).tasks).toEqual([]);
   });
 });
