@@ -3,11 +3,13 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { ROLES } from '../lambdas/domain/principal';
 import { TenantIdSchema } from '../lambdas/domain/task';
-import { ensureIssuerKey, signLocalToken } from './local-cloud/issuer';
+import { DEFAULT_TOKEN_TTL_SECONDS, ensureIssuerKey, signLocalToken } from './local-cloud/issuer';
 import { readProjectConfig } from './local-cloud/synth';
 
 const usage = `Usage: npm run -s token -- --tenant <id> [--roles r1,r2] [--subject s] [--ttl seconds] [--data-dir dir]
-Prints a bearer token signed by the local issuer that \`npm start\` accepts. Roles: ${ROLES.join(', ')}.`;
+Prints a bearer token signed by the local issuer that \`npm start\` accepts (not \`npm start -- --in-memory\`,
+whose issuer key lives in its process: it prints a token itself). Roles: ${ROLES.join(', ')}.
+The token is valid for --ttl seconds: ${DEFAULT_TOKEN_TTL_SECONDS} (one hour) by default, at most 604800 (7 days).`;
 
 const main = async () => {
   const { values } = parseArgs({
@@ -15,7 +17,7 @@ const main = async () => {
       tenant: { type: 'string' },
       roles: { type: 'string', default: 'submitter' },
       subject: { type: 'string' },
-      ttl: { type: 'string', default: '3600' },
+      ttl: { type: 'string', default: String(DEFAULT_TOKEN_TTL_SECONDS) },
       'data-dir': { type: 'string', default: process.env['SWITCHBOARD_DATA_DIR'] ?? '.switchboard' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -1,22 +1,27 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { ENV } from '../../lambdas/adapters/runtime';
 import type { SwitchboardConfig } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 import { createApiGateway } from './api-gateway';
-import { startEmulators } from './emulators';
+import { LocalCloudError, lockDataDir, startEmulators } from './emulators';
 import { startQueuePoller } from './event-sources';
 import { LocalFunctions } from './functions';
-import { discoveryDocument, ensureIssuerKey, LOCAL_ISSUER } from './issuer';
+import { createIssuerKey, discoveryDocument, ensureIssuerKey, LOCAL_ISSUER, signLocalToken, type TokenRequest } from './issuer';
 import { provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
+
+export { LocalCloudError } from './emulators';
 
 export interface LocalCloudOptions {
   port?: number;
   host?: string;
-  /** Where emulator state and the issuer key live. */
+  /** Where emulator state and the issuer key live (locked while running). */
   dataDir: string;
-  /** Keep emulator state in memory only (the issuer key still lives in dataDir). */
+  /** Keep emulator state and the issuer key in memory only: nothing is written to dataDir. */
   inMemory?: boolean;
   /** Powertools log level of the functions (default WARN, so the console stays readable). */
   logLevel?: string;
@@ -31,12 +36,87 @@ export interface LocalCloud {
   platform: LocalPlatform;
   config: SwitchboardConfig;
   aws: Awaited<ReturnType<typeof startEmulators>>['aws'];
+  /** The command that prints a token for this cloud; undefined in memory (no other process can sign). */
+  tokenCommand: string | undefined;
+  /** Signs a token this cloud accepts (the local issuer's key, with the configured audience and claims). */
+  token(request: Pick<TokenRequest, 'tenant' | 'roles' | 'subject' | 'ttlSeconds'>): Promise<string>;
   invoke<T>(functionName: string, event: unknown): Promise<T>;
   stop(): Promise<void>;
 }
 
 /** Hostnames the local MCP endpoint accepts in `Host` (DNS-rebinding protection). */
 export const LOCAL_ALLOWED_HOSTS = ['localhost', '127.0.0.1', '::1'];
+
+const VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** A word a POSIX shell reads back as `value`. */
+const shellWord = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
+
+/** `npm run token` for a data folder: `--data-dir` only when it is not the default one. */
+export const tokenCommandFor = (dataDir: string) =>
+  `npm run -s token -- --tenant acme --roles submitter${resolve(dataDir) === join(PROJECT_ROOT, '.switchboard') ? '' : ` --data-dir ${shellWord(resolve(dataDir))}`}`;
+
+/**
+ * The request-target as a URL on a fixed origin: the client's Host never takes part in parsing
+ * (a bad one is the endpoint's to judge). Origin-form (`/mcp?x`) and absolute-form
+ * (`http://host/mcp`) are accepted; anything else (`*`, `http://[/mcp`) is undefined: a 400.
+ */
+export const parseRequestTarget = (target: string | undefined): URL | undefined => {
+  const base = 'http://localhost';
+  if (target?.startsWith('/')) return URL.canParse(`${base}${target}`) ? new URL(`${base}${target}`) : undefined;
+  if (!target || !/^https?:\/\//i.test(target) || !URL.canParse(target)) return undefined;
+  const absolute = new URL(target);
+  return new URL(`${base}${absolute.pathname}${absolute.search}`);
+};
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** What `GET /` shows: where the MCP endpoint is and how to get a token, as JSON or a small HTML page. */
+const landing = (baseUrl: string, ready: boolean, tokenCommand: string | undefined) => {
+  const document = {
+    name: 'Switchboard',
+    version: VERSION,
+    status: ready ? 'ready' : 'starting',
+    mcpEndpoint: `${baseUrl}/mcp`,
+    transport: 'Streamable HTTP, POST only, Authorization: Bearer <token>',
+    token: tokenCommand ?? 'printed by npm start when it is ready (--in-memory keeps the issuer key in memory, so npm run token cannot sign for it)',
+    health: `${baseUrl}/healthz`,
+    docs: 'docs/protocol.md',
+  };
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Switchboard ${escapeHtml(VERSION)}</title></head>
+<body>
+<h1>Switchboard ${escapeHtml(VERSION)}: ${document.status}</h1>
+<p>MCP endpoint (${escapeHtml(document.transport)}): <code>${escapeHtml(document.mcpEndpoint)}</code></p>
+<p>Token: ${tokenCommand ? `<code>${escapeHtml(tokenCommand)}</code>` : escapeHtml(document.token)}</p>
+<p>Health: <a href="/healthz"><code>${escapeHtml(document.health)}</code></a></p>
+<p>Clients and request rules: <code>${document.docs}</code> in the repository.</p>
+</body></html>
+`;
+  return { document, html };
+};
+
+const sendJson = (res: ServerResponse, status: number, body: unknown) => {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+  res.end(text);
+};
+
+/** A client that went away mid-request is no error of ours. */
+const isClientAbort = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET';
+
+/** Turns a listen failure into one line that says what to do. */
+const listenError = (error: NodeJS.ErrnoException, port: number, host: string): Error => {
+  if (error.code === 'EADDRINUSE') {
+    return new LocalCloudError(`port ${port} on ${host} is already in use (another npm start?): stop it, or pick another port with --port N or PORT=N`);
+  }
+  if (error.code === 'EACCES') return new LocalCloudError(`not allowed to listen on port ${port} on ${host}: pick a port above 1023 with --port N`);
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+    return new LocalCloudError(`--host ${host}: not an address of this machine (try 127.0.0.1)`);
+  }
+  return error;
+};
 
 /**
  * Starts Switchboard on this machine: the emulators, the resources and functions of the
@@ -45,51 +125,80 @@ export const LOCAL_ALLOWED_HOSTS = ['localhost', '127.0.0.1', '::1'];
 export const startLocalCloud = async (options: LocalCloudOptions): Promise<LocalCloud> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[local] ${message}\n`));
   const host = options.host ?? '127.0.0.1';
-  const issuerKey = await ensureIssuerKey(options.dataDir);
+  const port = options.port ?? 3000;
+  const projectConfig = readProjectConfig();
+  const unlock = options.inMemory ? () => undefined : lockDataDir(options.dataDir);
+  const tokenCommand = options.inMemory ? undefined : tokenCommandFor(options.dataDir);
   // No CloudWatch here: Powertools metrics (EMF on stdout) stay off unless asked for.
   process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 
   let gateway: ReturnType<typeof createApiGateway> | undefined;
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? host}`);
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method === 'GET' && url.pathname === '/.well-known/openid-configuration') return json(200, discoveryDocument(baseUrl));
-    if (req.method === 'GET' && url.pathname === '/.well-known/jwks.json') return json(200, { keys: [issuerKey.publicJwk] });
-    if (req.method === 'GET' && url.pathname === '/healthz') return json(gateway ? 200 : 503, { ready: Boolean(gateway) });
-    if (!gateway) return json(503, { message: 'starting' });
-    gateway(req, res, url)
-      .then((handled) => (handled ? undefined : json(404, { message: `no route for ${req.method} ${url.pathname}` })))
-      .catch((error: unknown) => {
-        log(`request failed: ${String(error)}`);
-        if (!res.headersSent) json(500, { message: 'Internal server error' });
+  let baseUrl = '';
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = parseRequestTarget(req.url);
+    if (!url) return sendJson(res, 400, { message: 'Bad Request: the request-target is not a path' });
+    const method = req.method ?? 'GET';
+    if ((method === 'GET' || method === 'HEAD') && url.pathname === '/') {
+      const { document, html } = landing(baseUrl, Boolean(gateway), tokenCommand);
+      const wantsJson = /\bapplication\/json\b/i.test(req.headers.accept ?? '');
+      const body = wantsJson ? JSON.stringify(document) : html;
+      res.writeHead(200, {
+        'content-type': wantsJson ? 'application/json' : 'text/html; charset=utf-8',
+        'content-length': String(Buffer.byteLength(body)),
+        vary: 'accept',
       });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 3000, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      return void res.end(body);
+    }
+    if (method === 'GET' && url.pathname === '/.well-known/openid-configuration') return sendJson(res, 200, discoveryDocument(baseUrl));
+    if (method === 'GET' && url.pathname === '/.well-known/jwks.json') return sendJson(res, 200, { keys: [issuerKey.publicJwk] });
+    if (method === 'GET' && url.pathname === '/healthz') return sendJson(res, gateway ? 200 : 503, { ready: Boolean(gateway) });
+    if (!gateway) return sendJson(res, 503, { message: 'starting' });
+    if (!(await gateway(req, res, url))) sendJson(res, 404, { message: `no route for ${method} ${url.pathname}` });
+  };
+  // One request never takes the platform down: whatever it throws is logged once and, if the
+  // answer has not started, answered with a JSON 500.
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!isClientAbort(error)) log(`${req.method} ${req.url}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      try {
+        if (!res.headersSent) sendJson(res, 500, { message: 'Internal server error' });
+        else res.destroy();
+      } catch {
+        res.destroy();
+      }
+    });
+  };
+  const server: Server = createServer(listener);
 
-  const projectConfig = readProjectConfig();
+  let issuerKey: Awaited<ReturnType<typeof createIssuerKey>>;
+  try {
+    issuerKey = options.inMemory ? await createIssuerKey() : await ensureIssuerKey(options.dataDir);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, port, host)));
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  const bound = (server.address() as AddressInfo).port;
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+
   // Same app, same config, except that tokens come from the local issuer.
   const config: SwitchboardConfig = {
     ...projectConfig,
     auth: { ...projectConfig.auth, issuer: LOCAL_ISSUER, jwksUri: `${baseUrl}/.well-known/jwks.json` },
   };
-  const emulators = await startEmulators({ region: config.primaryRegion, ...(options.inMemory ? {} : { dataDir: options.dataDir }) });
   const stoppers: (() => Promise<void>)[] = [];
+  let emulators: Awaited<ReturnType<typeof startEmulators>> | undefined;
   try {
+    emulators = await startEmulators({ region: config.primaryRegion, ...(options.inMemory ? {} : { dataDir: options.dataDir }) });
     log('synthesizing the CDK app');
     const platform = await provision(synthesizeTemplates(config), emulators.aws, config.primaryRegion, log);
     const functions = new LocalFunctions(config.primaryRegion);
     for (const fn of platform.functions.values()) {
       await functions.load(fn, emulators.aws, {
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
-        POWERTOOLS_DEV: 'true',
         [ENV.allowedHosts]: LOCAL_ALLOWED_HOSTS.join(','),
       });
     }
@@ -109,24 +218,31 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     }
     gateway = createApiGateway(platform, functions, config.primaryRegion);
     log(`${platform.functions.size} functions, ${platform.routes.length} routes, ${platform.eventSources.length} queue pollers`);
+    const running = emulators;
     return {
       url: baseUrl,
       mcpUrl: `${baseUrl}/mcp`,
       platform,
       config,
-      aws: emulators.aws,
+      aws: running.aws,
+      tokenCommand,
+      token: (request) =>
+        signLocalToken(issuerKey, { ...request, audience: config.auth.audience, tenantClaim: config.auth.tenantClaim, rolesClaim: config.auth.rolesClaim }),
       invoke: (name, event) => functions.invoke(name, event),
       stop: async () => {
         await Promise.all(stoppers.map((stop) => stop()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        await emulators.stop();
+        await running.stop();
+        unlock();
       },
     };
   } catch (error) {
     await Promise.all(stoppers.map((stop) => stop()));
     server.close();
-    await emulators.stop();
+    server.closeAllConnections();
+    await emulators?.stop();
+    unlock();
     throw error;
   }
 };

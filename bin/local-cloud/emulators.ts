@@ -1,5 +1,5 @@
 import { startFauxqs } from 'fauxqs';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 // @ts-expect-error dynalite ships no type declarations
@@ -13,6 +13,77 @@ export interface Emulators {
 }
 
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/**
+ * A failure the person running `npm start` can fix (a port in use, a data folder in use, …):
+ * bin/local.ts prints its message as one line, without a stack trace.
+ */
+export class LocalCloudError extends Error {
+  override name = 'LocalCloudError';
+}
+
+/** The data folder's lock file: it names the pid of the `npm start` that uses the folder. */
+export const LOCK_FILE = 'local.lock';
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Claims `dataDir` for this process, so that a second `npm start` on it fails with one clear
+ * line instead of inside the emulators (LevelDB: "Database is closed"). A lock left by a process
+ * that no longer runs (killed with -9, say) is taken over silently. Returns the release, which
+ * also runs when the process exits.
+ */
+export const lockDataDir = (dataDir: string): (() => void) => {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw new LocalCloudError(`cannot use ${dataDir} as the data folder: ${(error as Error).message}`);
+  }
+  const file = join(dataDir, LOCK_FILE);
+  const mine = `${process.pid}\n`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, mine, { flag: 'wx' });
+      const release = () => {
+        try {
+          if (readFileSync(file, 'utf8') === mine) rmSync(file);
+        } catch {
+          // already gone
+        }
+      };
+      process.once('exit', release);
+      return () => {
+        process.off('exit', release);
+        release();
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new LocalCloudError(`cannot use ${dataDir} as the data folder: ${(error as Error).message}`);
+      }
+    }
+    let holder: number;
+    try {
+      holder = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    } catch {
+      continue; // released in between: try again
+    }
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+      throw new LocalCloudError(
+        `the data folder ${dataDir} is in use by another npm start (pid ${holder}): stop that one, or start with --data-dir <another folder> or --in-memory`,
+      );
+    }
+    rmSync(file, { force: true }); // stale
+  }
+  throw new LocalCloudError(`could not lock the data folder ${dataDir} (${file}); is another npm start starting on it?`);
+};
 
 /**
  * Starts the embedded AWS-compatible emulators on loopback: dynalite (DynamoDB, LevelDB) and

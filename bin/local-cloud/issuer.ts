@@ -13,6 +13,20 @@ export interface IssuerKey {
   publicJwk: JWK;
 }
 
+const issuerKeyOf = (privateJwk: JWK & { kid: string }): IssuerKey => {
+  const { d: _private, ...publicJwk } = privateJwk;
+  return { kid: privateJwk.kid, privateJwk, publicJwk: { ...publicJwk, use: 'sig' } };
+};
+
+const generatePrivateJwk = async (): Promise<JWK & { kid: string }> => {
+  const { privateKey } = await generateKeyPair(ALG, { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: ALG };
+};
+
+/** A fresh signing key that lives in this process only (`npm start -- --in-memory`). */
+export const createIssuerKey = async (): Promise<IssuerKey> => issuerKeyOf(await generatePrivateJwk());
+
 /**
  * The local issuer's ES256 signing key, kept in `<dataDir>/issuer/signing-key.jwk.json` (0600) so
  * the token CLI and `npm start` share it across restarts. Created on first use.
@@ -22,18 +36,16 @@ export const ensureIssuerKey = async (dataDir: string): Promise<IssuerKey> => {
   const file = join(dir, 'signing-key.jwk.json');
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const { privateKey } = await generateKeyPair(ALG, { extractable: true });
-    const jwk = await exportJWK(privateKey);
-    const kid = await calculateJwkThumbprint(jwk);
     const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify({ ...jwk, kid, alg: ALG }), { mode: 0o600 });
+    writeFileSync(temporary, JSON.stringify(await generatePrivateJwk()), { mode: 0o600 });
     // Two processes racing here each write a whole key; the last rename wins and both re-read it.
     renameSync(temporary, file);
   }
-  const privateJwk = JSON.parse(readFileSync(file, 'utf8')) as JWK & { kid: string };
-  const { d: _private, ...publicJwk } = privateJwk;
-  return { kid: privateJwk.kid, privateJwk, publicJwk: { ...publicJwk, use: 'sig' } };
+  return issuerKeyOf(JSON.parse(readFileSync(file, 'utf8')) as JWK & { kid: string });
 };
+
+/** Tokens last this long unless asked otherwise (`npm run token -- --ttl SECONDS`). */
+export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 
 export interface TokenRequest {
   tenant: string;
@@ -55,7 +67,7 @@ export const signLocalToken = async (key: IssuerKey, request: TokenRequest): Pro
     .setSubject(request.subject ?? `local-user@${request.tenant}`)
     .setJti(randomUUID())
     .setIssuedAt()
-    .setExpirationTime(`${request.ttlSeconds ?? 3600}s`)
+    .setExpirationTime(`${request.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS}s`)
     .sign(privateKey);
 };
 
