@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { BUILT_IN_AGENTS } from '../lambdas/domain/agents/registry';
+import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES } from '../lambdas/contracts';
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
@@ -9,20 +9,14 @@ export const SwitchboardConfigSchema = z
     appName: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,30}$/, 'letters and digits, starting with a letter'),
     primaryRegion: RegionSchema,
     account: z.string().regex(/^\d{12}$/).optional(),
-    auth: z
-      .object({
-        issuer: z.string().url(),
-        audience: z.string().min(1),
-        jwksUri: z.string().url(),
-        tenantClaim: z.string().min(1).default('tenant_id'),
-        rolesClaim: z.string().min(1).default('roles'),
-      })
-      .strict(),
+    auth: AuthSettingsSchema,
     api: z
       .object({
         throttlingRateLimit: z.number().positive().max(10_000),
         throttlingBurstLimit: z.number().int().positive().max(5_000),
         maxRequestBodyBytes: z.number().int().min(1024).max(6 * 1024 * 1024),
+        /** Origins a browser-based MCP client may call from (Origin header); none by default. */
+        allowedOrigins: z.array(z.string().url()).optional(),
       })
       .strict(),
     worker: z
@@ -44,8 +38,8 @@ export const SwitchboardConfigSchema = z
     agents: z
       .array(z.string())
       .min(1)
-      .refine((names) => names.every((n) => BUILT_IN_AGENTS.has(n)), {
-        message: `every agent must be built in: ${[...BUILT_IN_AGENTS.keys()].join(', ')}`,
+      .refine((names) => names.every((n) => (BUILT_IN_AGENT_NAMES as readonly string[]).includes(n)), {
+        message: `every agent must be built in: ${BUILT_IN_AGENT_NAMES.join(', ')}`,
       }),
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })

@@ -5,15 +5,13 @@ import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
 import type { ListTasksQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
 import { TaskSchema, type Task } from '../domain/task';
-import { DISPATCH_SHARDS } from './tasks-table-schema';
+import { DISPATCH_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
 
 type Item = Record<string, unknown>;
 
-const tenantKey = (tenantId: string) => `TENANT#${tenantId}`;
-const taskKey = (taskId: string) => `TASK#${taskId}`;
-const statusKey = (tenantId: string, status: string) => `TENANT#${tenantId}#${status}`;
-const dispatchShard = (taskId: string) =>
-  `PENDING#${createHash('sha256').update(taskId).digest()[0]! % DISPATCH_SHARDS}`;
+const { tenant: tenantKey, task: taskKey, status: statusKey, order: orderKey } = taskKeys;
+const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex } = TASKS_TABLE.indexes;
+const dispatchShard = (taskId: string) => taskKeys.dispatchShard(createHash('sha256').update(taskId).digest()[0]! % DISPATCH_SHARDS);
 
 const CursorSchema = z.object({ t: z.string(), k: z.record(z.string(), z.string()) }).strict();
 
@@ -28,7 +26,7 @@ export class DynamoDbTaskRepository implements TaskRepository {
   async create(task: Task): Promise<{ created: boolean; task: Task }> {
     try {
       await this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: toItem(task), ConditionExpression: 'attribute_not_exists(pk)' }),
+        new PutCommand({ TableName: this.tableName, Item: toItem(task), ConditionExpression: `attribute_not_exists(${TASKS_TABLE.partitionKey})` }),
       );
       return { created: true, task };
     } catch (error) {
@@ -41,7 +39,7 @@ export class DynamoDbTaskRepository implements TaskRepository {
 
   async get(tenantId: string, taskId: string): Promise<Task | undefined> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: tenantKey(tenantId), sk: taskKey(taskId) }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: keyOf(tenantId, taskId), ConsistentRead: true }),
     );
     return Item ? fromItem(Item) : undefined;
   }
@@ -49,21 +47,22 @@ export class DynamoDbTaskRepository implements TaskRepository {
   async list(tenantId: string, query: ListTasksQuery): Promise<TaskPage> {
     const byStatus = query.status !== undefined;
     const partition = byStatus ? statusKey(tenantId, query.status!) : tenantKey(tenantId);
+    const index = byStatus ? byStatusIndex : byCreated;
     const { Items = [], LastEvaluatedKey } = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
-        IndexName: byStatus ? 'byStatus' : 'byCreated',
-        KeyConditionExpression: byStatus ? 'gsi2pk = :p' : 'gsi1pk = :p',
+        IndexName: index.indexName,
+        KeyConditionExpression: `${index.partitionKey} = :p`,
         ExpressionAttributeValues: { ':p': partition },
         ScanIndexForward: false,
         Limit: query.limit,
-        ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, tenantId, partition) } : {}),
+        ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, tenantId, index.partitionKey, partition) } : {}),
       }),
     );
     // Index rows can be stale (an index is eventually consistent on AWS; dynalite can keep an old
     // row after a crash): each task is listed once, as its table item says now.
     const seen = new Set<string>();
-    const ids = Items.map((item) => String(item['sk'])).filter((sk) => !seen.has(sk) && seen.add(sk));
+    const ids = Items.map((item) => String(item[TASKS_TABLE.sortKey])).filter((sk) => !seen.has(sk) && seen.add(sk));
     const current = await this.getMany(tenantId, ids);
     return {
       tasks: ids.flatMap((sk) => {
@@ -77,13 +76,13 @@ export class DynamoDbTaskRepository implements TaskRepository {
   /** Consistent reads of up to 100 of a tenant's tasks by sort key, in one BatchGetItem (plus retries of unprocessed keys). */
   private async getMany(tenantId: string, sortKeys: string[]): Promise<Map<string, Task>> {
     const found = new Map<string, Task>();
-    let keys: Item[] = sortKeys.map((sk) => ({ pk: tenantKey(tenantId), sk }));
+    let keys: Item[] = sortKeys.map((sk) => ({ [TASKS_TABLE.partitionKey]: tenantKey(tenantId), [TASKS_TABLE.sortKey]: sk }));
     for (let round = 0; keys.length > 0; round += 1) {
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round)));
       const { Responses, UnprocessedKeys } = await this.doc.send(
         new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
       );
-      for (const item of Responses?.[this.tableName] ?? []) found.set(String(item['sk']), fromItem(item));
+      for (const item of Responses?.[this.tableName] ?? []) found.set(String(item[TASKS_TABLE.sortKey]), fromItem(item));
       keys = (UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
       if (round >= 8 && keys.length > 0) throw new Error('tasks table: unprocessed keys after 8 retries');
     }
@@ -102,25 +101,25 @@ export class DynamoDbTaskRepository implements TaskRepository {
     };
     if (patch.status !== undefined) {
       set('status', patch.status);
-      set('gsi2pk', statusKey(task.tenantId, patch.status));
+      set(byStatusIndex.partitionKey, statusKey(task.tenantId, patch.status));
     }
     if (patch.attempts !== undefined) set('attempts', patch.attempts);
     if (patch.result !== undefined) set('resultJson', JSON.stringify(patch.result));
     if (patch.error !== undefined) set('error', patch.error);
     if (patch.leaseUntil !== undefined) set('leaseUntil', patch.leaseUntil);
     if (patch.removeLease) removes.push('leaseUntil');
-    if (patch.dispatchPending === false) removes.push('dpk', 'dsk');
+    if (patch.dispatchPending === false) removes.push(dispatchIndex.partitionKey, dispatchIndex.sortKey);
     if (patch.dispatchPending === true) {
-      set('dpk', dispatchShard(task.taskId));
-      set('dsk', `${task.createdAt}#${task.taskId}`);
+      set(dispatchIndex.partitionKey, dispatchShard(task.taskId));
+      set(dispatchIndex.sortKey, orderKey(task.createdAt, task.taskId));
     }
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: tenantKey(task.tenantId), sk: taskKey(task.taskId) },
+          Key: keyOf(task.tenantId, task.taskId),
           UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: 'attribute_exists(pk) AND #version = :expected',
+          ConditionExpression: `attribute_exists(${TASKS_TABLE.partitionKey}) AND #version = :expected`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
@@ -141,9 +140,9 @@ export class DynamoDbTaskRepository implements TaskRepository {
         this.doc.send(
           new QueryCommand({
             TableName: this.tableName,
-            IndexName: 'dispatchPending',
-            KeyConditionExpression: 'dpk = :p AND dsk < :before',
-            ExpressionAttributeValues: { ':p': `PENDING#${shard}`, ':before': before.toISOString() },
+            IndexName: dispatchIndex.indexName,
+            KeyConditionExpression: `${dispatchIndex.partitionKey} = :p AND ${dispatchIndex.sortKey} < :before`,
+            ExpressionAttributeValues: { ':p': taskKeys.dispatchShard(shard), ':before': before.toISOString() },
             Limit: limit,
           }),
         ),
@@ -156,30 +155,42 @@ export class DynamoDbTaskRepository implements TaskRepository {
   }
 }
 
+const keyOf = (tenantId: string, taskId: string): Item => ({
+  [TASKS_TABLE.partitionKey]: tenantKey(tenantId),
+  [TASKS_TABLE.sortKey]: taskKey(taskId),
+});
+
+/** Attributes that exist only for keys and indexes; the task itself never holds them. */
+const KEY_ATTRIBUTES = [
+  TASKS_TABLE.partitionKey,
+  TASKS_TABLE.sortKey,
+  ...Object.values(TASKS_TABLE.indexes).flatMap((index) => [index.partitionKey, index.sortKey]),
+];
+
 const toItem = (task: Task): Item => {
   const { input, result, dispatchPending, ...rest } = task;
-  const order = `${task.createdAt}#${task.taskId}`;
+  const order = orderKey(task.createdAt, task.taskId);
   return {
     ...rest,
-    pk: tenantKey(task.tenantId),
-    sk: taskKey(task.taskId),
-    gsi1pk: tenantKey(task.tenantId),
-    gsi1sk: order,
-    gsi2pk: statusKey(task.tenantId, task.status),
-    gsi2sk: order,
+    ...keyOf(task.tenantId, task.taskId),
+    [byCreated.partitionKey]: tenantKey(task.tenantId),
+    [byCreated.sortKey]: order,
+    [byStatusIndex.partitionKey]: statusKey(task.tenantId, task.status),
+    [byStatusIndex.sortKey]: order,
     inputJson: JSON.stringify(input ?? null),
     ...(result !== undefined ? { resultJson: JSON.stringify(result) } : {}),
-    ...(dispatchPending ? { dpk: dispatchShard(task.taskId), dsk: order } : {}),
+    ...(dispatchPending ? { [dispatchIndex.partitionKey]: dispatchShard(task.taskId), [dispatchIndex.sortKey]: order } : {}),
   };
 };
 
 const fromItem = (item: Item): Task => {
-  const { pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, dpk, dsk, inputJson, resultJson, ...rest } = item;
+  const { inputJson, resultJson, ...attributes } = item;
+  const rest = Object.fromEntries(Object.entries(attributes).filter(([name]) => !KEY_ATTRIBUTES.includes(name as never)));
   return TaskSchema.parse({
     ...rest,
     input: JSON.parse(String(inputJson ?? 'null')),
     ...(resultJson !== undefined ? { result: JSON.parse(String(resultJson)) } : {}),
-    dispatchPending: dpk !== undefined,
+    dispatchPending: item[dispatchIndex.partitionKey] !== undefined,
   });
 };
 
@@ -187,11 +198,10 @@ const encodeCursor = (tenantId: string, key: Item): string =>
   Buffer.from(JSON.stringify({ t: tenantId, k: key })).toString('base64url');
 
 /** A cursor is only good for the tenant and the listing (all, or one status) that produced it. */
-const decodeCursor = (cursor: string, tenantId: string, partition: string): Item => {
+const decodeCursor = (cursor: string, tenantId: string, partitionKey: string, partition: string): Item => {
   try {
     const { t, k } = CursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-    const samePartition = k['gsi1pk'] === partition || k['gsi2pk'] === partition;
-    if (t !== tenantId || k['pk'] !== tenantKey(tenantId) || !samePartition) throw new Error('foreign cursor');
+    if (t !== tenantId || k[TASKS_TABLE.partitionKey] !== tenantKey(tenantId) || k[partitionKey] !== partition) throw new Error('foreign cursor');
     return k;
   } catch {
     throw new ValidationError('invalid cursor');

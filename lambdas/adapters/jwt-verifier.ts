@@ -1,14 +1,10 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import * as z from 'zod';
+import type { AuthSettings } from '../contracts';
 import { PrincipalSchema, RoleSchema, type Principal } from '../domain/principal';
 
-export interface JwtVerifierConfig {
-  issuer: string;
-  audience: string;
-  jwksUri: string;
-  tenantClaim: string;
-  rolesClaim: string;
-}
+/** The contract's auth settings: issuer, audience, JWKS and claim names. */
+export type JwtVerifierConfig = AuthSettings;
 
 /** The token is missing, malformed, expired, signed by someone else, or lacks a tenant. */
 export class InvalidTokenError extends Error {

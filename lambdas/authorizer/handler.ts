@@ -4,7 +4,8 @@ import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent } from 
 import type { Logger } from '../domain/ports';
 import { createJwtVerifier, InvalidTokenError, type JwtVerifier } from '../adapters/jwt-verifier';
 import { lambdaEntry } from '../adapters/lambda-entry';
-import { AuthEnvShape, createLogger, ENV, readEnv, type Env } from '../adapters/runtime';
+import { createLogger } from '../adapters/runtime';
+import { AuthorizerEnvSchema, authSettingsOf, readEnv, type Env } from '../contracts';
 
 /** API Gateway turns exactly this error message into a 401 (the UNAUTHORIZED gateway response). */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -39,14 +40,7 @@ export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
 
 export const createHandler = (env: Env) => {
   const logger = createLogger('authorizer', env);
-  const auth = readEnv(env, AuthEnvShape);
-  const verify = createJwtVerifier({
-    issuer: auth[ENV.authIssuer],
-    audience: auth[ENV.authAudience],
-    jwksUri: auth[ENV.authJwksUri],
-    tenantClaim: auth[ENV.authTenantClaim],
-    rolesClaim: auth[ENV.authRolesClaim],
-  });
+  const verify = createJwtVerifier(authSettingsOf(readEnv(AuthorizerEnvSchema, env)));
   return middy(makeHandler({ verify, logger })).use(injectLambdaContext(logger));
 };
 

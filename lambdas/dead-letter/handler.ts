@@ -3,7 +3,8 @@ import { systemClock, type TaskServiceDeps } from '../domain/ports';
 import { failDeadLettered } from '../domain/use-cases/fail-dead-lettered';
 import { TaskRecordSchema } from '../adapters/task-record';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { createObservability, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
+import { DeadLetterEnvSchema, ENV, readEnv, type Env } from '../contracts';
 
 export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>;
 
@@ -27,10 +28,14 @@ export const makeHandler = (deps: DeadLetterDeps) => {
   return fifoBatchHandler(recordHandler);
 };
 
-export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const observability = createObservability('dead-letter', env);
+export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
+  const observability = createObservability('dead-letter', rawEnv);
   const { logger, tracer, telemetry } = observability;
-  return instrument(makeHandler({ tasks: tasksRepository(env, aws, tracer), clock: systemClock, logger, telemetry }), observability);
+  const env = readEnv(DeadLetterEnvSchema, rawEnv);
+  return instrument(
+    makeHandler({ tasks: tasksRepository(env[ENV.tasksTable], aws, tracer), clock: systemClock, logger, telemetry }),
+    observability,
+  );
 };
 
 export const handler = lambdaEntry(() => createHandler(process.env));

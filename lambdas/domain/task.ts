@@ -1,9 +1,10 @@
 import * as z from 'zod';
 
-/** Priorities, highest first. Each maps to its own FIFO queue. */
-export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
+import { PRIORITIES, type Priority } from '../contracts/priorities';
+
+export { PRIORITIES, type Priority } from '../contracts/priorities';
+/** Priorities, highest first (the contract's list). Each maps to its own FIFO queue. */
 export const PrioritySchema = z.enum(PRIORITIES);
-export type Priority = z.infer<typeof PrioritySchema>;
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const TaskStatusSchema = z.enum(TASK_STATUSES);

@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentRegistry, createObservability, ENV, readEnv, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { agentRegistry, createObservability, taskQueue, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
+import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
@@ -17,8 +18,9 @@ const AuthorizerContextSchema = z
   })
   .transform(({ tenantId, subject, roles }) => PrincipalSchema.parse({ tenantId, subject, roles }));
 
+/** The same answer API Gateway gives a request without a valid token (its UNAUTHORIZED gateway response). */
 const unauthorized = () =>
-  toProxyResult(jsonRpcError(401, RPC.invalidRequest, 'Unauthorized', { 'www-authenticate': 'Bearer realm="switchboard"' }));
+  toProxyResult(jsonRpcError(UNAUTHORIZED.status, UNAUTHORIZED.code, UNAUTHORIZED.message, { 'www-authenticate': UNAUTHORIZED.challenge }));
 
 export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger }) =>
   async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
@@ -34,30 +36,23 @@ export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger }) =>
     return toProxyResult(await deps.endpoint(request, principal.data, token));
   };
 
-const EndpointEnvShape = {
-  [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
-  [ENV.allowedHosts]: z.string().optional(),
-  [ENV.allowedOrigins]: z.string().optional(),
-};
-const list = (value: string | undefined) => value?.split(',').map((s) => s.trim()).filter(Boolean);
-
-/** Composition root: SDK clients and the JWKS-free endpoint, built once per container. */
-export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const observability = createObservability('mcp-gateway', env);
+/** Composition root: SDK clients and the endpoint, built once per container. */
+export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
+  const observability = createObservability('mcp-gateway', rawEnv);
   const { logger, tracer, telemetry } = observability;
-  const config = readEnv(env, EndpointEnvShape);
+  const env = readEnv(GatewayEnvSchema, rawEnv);
   const deps = {
-    tasks: tasksRepository(env, aws, tracer),
-    queue: taskQueue(env, aws, tracer),
-    agents: agentRegistry(env),
+    tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+    queue: taskQueue(queueUrlsOf(env), aws, tracer),
+    agents: agentRegistry(env[ENV.enabledAgents]),
     clock: systemClock,
     logger,
     telemetry,
   };
-  const allowedHosts = list(config[ENV.allowedHosts]);
-  const allowedOrigins = list(config[ENV.allowedOrigins]);
+  const allowedHosts = env[ENV.allowedHosts];
+  const allowedOrigins = env[ENV.allowedOrigins];
   const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
-    maxBodyBytes: config[ENV.maxBodyBytes],
+    maxBodyBytes: env[ENV.maxBodyBytes],
     logger,
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(allowedOrigins ? { allowedOrigins } : {}),

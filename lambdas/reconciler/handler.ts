@@ -2,7 +2,8 @@ import type { ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../domain/ports';
 import { redispatchPending, type DispatchDeps } from '../domain/use-cases/dispatch';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, taskQueue, tasksRepository, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { createObservability, taskQueue, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
+import { ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
 
 /** A task whose dispatch is unconfirmed after this long is assumed orphaned by a crash. */
 export const ORPHAN_AFTER_MS = 30_000;
@@ -12,11 +13,18 @@ export const makeHandler = (deps: DispatchDeps) => async (_event: ScheduledEvent
   redispatched: await redispatchPending(deps, { olderThanMs: ORPHAN_AFTER_MS, limit: 100 }),
 });
 
-export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const observability = createObservability('reconciler', env);
+export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
+  const observability = createObservability('reconciler', rawEnv);
   const { logger, tracer, telemetry } = observability;
+  const env = readEnv(ReconcilerEnvSchema, rawEnv);
   return instrument(
-    makeHandler({ tasks: tasksRepository(env, aws, tracer), queue: taskQueue(env, aws, tracer), clock: systemClock, logger, telemetry }),
+    makeHandler({
+      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+      queue: taskQueue(queueUrlsOf(env), aws, tracer),
+      clock: systemClock,
+      logger,
+      telemetry,
+    }),
     observability,
   );
 };

@@ -1,12 +1,12 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
 import { systemClock } from '../domain/ports';
 import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../domain/use-cases/process-task';
 import { TaskRecordSchema } from '../adapters/task-record';
 import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, ENV, readEnv, tasksRepository, traced, type AwsClientConfig, type Env } from '../adapters/runtime';
+import { agentRegistry, createObservability, tasksRepository, traced, type AwsClientConfig } from '../adapters/runtime';
+import { ENV, readEnv, WorkerEnvSchema, type Env } from '../contracts';
 
 /** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
 export class RetryLaterError extends Error {
@@ -41,23 +41,18 @@ export const makeHandler = (deps: WorkerDeps) => async (event: SQSEvent, context
   }
 };
 
-const WorkerEnvShape = {
-  [ENV.maxAttempts]: z.coerce.number().int().min(1).max(10),
-  [ENV.leaseMs]: z.coerce.number().int().min(1000),
-};
-
-export const createHandler = (env: Env, aws: AwsClientConfig = {}) => {
-  const observability = createObservability('worker', env);
-  const config = readEnv(env, WorkerEnvShape);
+export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
+  const observability = createObservability('worker', rawEnv);
+  const env = readEnv(WorkerEnvSchema, rawEnv);
   return instrument(
     makeHandler({
-      tasks: tasksRepository(env, aws, observability.tracer),
-      agents: agentRegistry(env),
+      tasks: tasksRepository(env[ENV.tasksTable], aws, observability.tracer),
+      agents: agentRegistry(env[ENV.enabledAgents]),
       clock: systemClock,
       logger: observability.logger,
       telemetry: observability.telemetry,
       visibility: new SqsMessageVisibility(traced(new SQSClient(aws.sqs ?? {}), observability.tracer)),
-      options: { maxAttempts: config[ENV.maxAttempts], leaseMs: config[ENV.leaseMs] },
+      options: { maxAttempts: env[ENV.maxAttempts], leaseMs: env[ENV.leaseMs] },
     }),
     observability,
   );

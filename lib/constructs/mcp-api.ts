@@ -14,6 +14,7 @@ import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
+import { edgeErrorBody, FORBIDDEN, UNAUTHORIZED } from '../../lambdas/contracts';
 
 /** The MCP endpoint's path. */
 export const MCP_PATH = 'mcp';
@@ -23,11 +24,11 @@ export const MCP_PATH = 'mcp';
  * challenge. The local cloud serves the same responses, read from the synthesized template.
  */
 export const AUTH_GATEWAY_RESPONSES = [
-  { type: ResponseType.UNAUTHORIZED, status: '401', code: -32001, message: 'Unauthorized: a valid bearer token is required' },
+  { type: ResponseType.UNAUTHORIZED, answer: UNAUTHORIZED },
   // The only validated request parameter is the Authorization header: missing, it is a 401 too,
   // whether API Gateway validates parameters before or after running the authorizer.
-  { type: ResponseType.BAD_REQUEST_PARAMETERS, status: '401', code: -32001, message: 'Unauthorized: a valid bearer token is required' },
-  { type: ResponseType.ACCESS_DENIED, status: '403', code: -32003, message: 'Forbidden' },
+  { type: ResponseType.BAD_REQUEST_PARAMETERS, answer: UNAUTHORIZED },
+  { type: ResponseType.ACCESS_DENIED, answer: FORBIDDEN },
 ] as const;
 
 export interface McpApiProps {
@@ -74,14 +75,12 @@ export class McpApi extends Construct {
     for (const response of AUTH_GATEWAY_RESPONSES) {
       this.api.addGatewayResponse(`${response.type.responseType}Response`, {
         type: response.type,
-        statusCode: response.status,
+        statusCode: String(response.answer.status),
         responseHeaders: {
-          'WWW-Authenticate': `'Bearer realm="switchboard"'`,
+          'WWW-Authenticate': `'${UNAUTHORIZED.challenge}'`,
           'Content-Type': `'application/json'`,
         },
-        templates: {
-          'application/json': JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: response.code, message: response.message } }),
-        },
+        templates: { 'application/json': edgeErrorBody(response.answer) },
       });
     }
     const authorizer = new TokenAuthorizer(this, 'JwtAuthorizer', {

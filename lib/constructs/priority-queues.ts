@@ -5,8 +5,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
-import { PRIORITIES, type Priority } from '../../lambdas/domain/task';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV, PRIORITIES, type Priority } from '../../lambdas/contracts';
 
 /** AWS's advice for SQS event sources: visibility timeout at least six times the function timeout. */
 export const VISIBILITY_TO_TIMEOUT_RATIO = 6;

@@ -4,8 +4,7 @@ import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { TASKS_TABLE_SCHEMA } from '../../lambdas/adapters/tasks-table-schema';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV, TASKS_TABLE, TASKS_TABLE_INDEXES } from '../../lambdas/contracts';
 
 export interface TasksTableProps {
   encryptionKey: IKey;
@@ -14,7 +13,7 @@ export interface TasksTableProps {
 
 /**
  * The tasks table: on-demand, encrypted with the platform's customer-managed key, point-in-time
- * recovery on, deletion protection whenever it is retained. Keys come from TASKS_TABLE_SCHEMA,
+ * recovery on, deletion protection whenever it is retained. Keys come from TASKS_TABLE,
  * the definition the repository and the local cloud use too.
  */
 export class TasksTable extends Construct {
@@ -24,8 +23,8 @@ export class TasksTable extends Construct {
     super(scope, id);
     const retained = props.removalPolicy === RemovalPolicy.RETAIN;
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: TASKS_TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: TASKS_TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
+      partitionKey: { name: TASKS_TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TASKS_TABLE.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: props.encryptionKey,
@@ -33,7 +32,7 @@ export class TasksTable extends Construct {
       deletionProtection: retained,
       removalPolicy: props.removalPolicy,
     });
-    for (const index of TASKS_TABLE_SCHEMA.globalIndexes) {
+    for (const index of TASKS_TABLE_INDEXES) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.indexName,
         partitionKey: { name: index.partitionKey, type: AttributeType.STRING },

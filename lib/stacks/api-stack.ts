@@ -1,6 +1,6 @@
 import { RemovalPolicy, Stack, type StackProps, CfnOutput, Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { authEnvironment, ENV } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../config';
 import { McpApi, MCP_PATH } from '../constructs/mcp-api';
 import type { PriorityQueues } from '../constructs/priority-queues';
@@ -31,6 +31,7 @@ export class ApiStack extends Stack {
       environment: {
         [ENV.enabledAgents]: props.agents.join(','),
         [ENV.maxBodyBytes]: String(props.api.maxRequestBodyBytes),
+        ...(props.api.allowedOrigins?.length ? { [ENV.allowedOrigins]: props.api.allowedOrigins.join(',') } : {}),
       },
     });
     props.tasks.bind(gateway, 'readWrite');
@@ -41,13 +42,7 @@ export class ApiStack extends Stack {
       description: 'Verifies bearer JWTs against the issuer JWKS; yields tenant and roles',
       timeout: Duration.seconds(10),
       removalPolicy: props.removalPolicy,
-      environment: {
-        [ENV.authIssuer]: props.auth.issuer,
-        [ENV.authAudience]: props.auth.audience,
-        [ENV.authJwksUri]: props.auth.jwksUri,
-        [ENV.authTenantClaim]: props.auth.tenantClaim,
-        [ENV.authRolesClaim]: props.auth.rolesClaim,
-      },
+      environment: authEnvironment(props.auth),
     });
 
     this.mcpApi = new McpApi(this, 'Mcp', {

@@ -3,7 +3,7 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV } from '../../lambdas/contracts';
 import { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';

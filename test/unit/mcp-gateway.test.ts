@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { edgeErrorBody, UNAUTHORIZED } from '../../lambdas/contracts';
 import { principal } from '../support/fakes';
 import { apiGatewayFetch, toProxyEvent, type EventStyle } from '../support/api-gateway-fetch';
 import { gatewayWithFakes } from '../support/gateway';
@@ -128,6 +129,8 @@ describe('MCP gateway edge rules', () => {
     const result = await handler(await toProxyEvent(post(initialize), undefined));
     expect(result.statusCode).toBe(401);
     expect(result.headers?.['www-authenticate']).toMatch(/^Bearer /);
+    // The same body as API Gateway's UNAUTHORIZED gateway response (one JSON-RPC code everywhere).
+    expect(JSON.parse(result.body)).toEqual(JSON.parse(edgeErrorBody(UNAUTHORIZED)));
   });
 
   it('answers malformed JSON with a JSON-RPC parse error, not a 500', async () => {

@@ -1,0 +1,99 @@
+import * as z from 'zod';
+import type { AuthSettings } from './auth';
+import { PRIORITIES, type Priority } from './priorities';
+
+/**
+ * The environment contract between the CDK app and the functions: variable names, and one
+ * validated schema per function. Constructs set the variables (and grant what they name) from
+ * here; each function's composition root parses its own schema once, at start.
+ */
+export const ENV = {
+  tasksTable: 'TASKS_TABLE_NAME',
+  queueUrl: (priority: Priority) => `QUEUE_URL_${priority.toUpperCase()}`,
+  enabledAgents: 'ENABLED_AGENTS',
+  maxAttempts: 'WORKER_MAX_ATTEMPTS',
+  leaseMs: 'WORKER_LEASE_MS',
+  authIssuer: 'AUTH_ISSUER',
+  authAudience: 'AUTH_AUDIENCE',
+  authJwksUri: 'AUTH_JWKS_URI',
+  authTenantClaim: 'AUTH_TENANT_CLAIM',
+  authRolesClaim: 'AUTH_ROLES_CLAIM',
+  maxBodyBytes: 'MCP_MAX_BODY_BYTES',
+  allowedHosts: 'MCP_ALLOWED_HOSTS',
+  allowedOrigins: 'MCP_ALLOWED_ORIGINS',
+  logLevel: 'POWERTOOLS_LOG_LEVEL',
+} as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const optionalList = list.optional();
+// Not z.url(): the SQS emulator's URLs (sqs.<region>.127.0.0.1:port) are not WHATWG-valid hosts.
+const queueUrl = z.string().regex(/^https?:\/\/\S+$/, 'an http(s) URL');
+
+const tasks = { [ENV.tasksTable]: z.string().min(1) };
+const queues = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), queueUrl])) as Record<string, typeof queueUrl>;
+const agents = { [ENV.enabledAgents]: list };
+
+/** Each function's variables, as its composition root reads them. */
+export const GatewayEnvSchema = z.object({
+  ...tasks,
+  ...queues,
+  ...agents,
+  [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
+  [ENV.allowedHosts]: optionalList,
+  [ENV.allowedOrigins]: optionalList,
+});
+export const WorkerEnvSchema = z.object({
+  ...tasks,
+  ...agents,
+  [ENV.maxAttempts]: z.coerce.number().int().min(1).max(10),
+  [ENV.leaseMs]: z.coerce.number().int().min(1000),
+});
+export const AuthorizerEnvSchema = z.object({
+  [ENV.authIssuer]: z.string().url(),
+  [ENV.authAudience]: z.string().min(1),
+  [ENV.authJwksUri]: z.string().url(),
+  [ENV.authTenantClaim]: z.string().min(1),
+  [ENV.authRolesClaim]: z.string().min(1),
+});
+export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues });
+export const DeadLetterEnvSchema = z.object({ ...tasks });
+
+export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;
+export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
+export type AuthorizerEnv = z.infer<typeof AuthorizerEnvSchema>;
+export type ReconcilerEnv = z.infer<typeof ReconcilerEnvSchema>;
+export type DeadLetterEnv = z.infer<typeof DeadLetterEnvSchema>;
+
+/** Parses a function's environment, failing fast with the name of each bad variable. */
+export const readEnv = <S extends z.ZodType>(schema: S, env: Env): z.infer<S> => {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const names = parsed.error.issues.map((issue) => `${issue.path.join('.')} (${issue.message})`);
+    throw new Error(`invalid configuration: ${names.join('; ')}`);
+  }
+  return parsed.data;
+};
+
+/** The queue URL of each priority, from a parsed environment that carries them. */
+export const queueUrlsOf = (env: Record<string, unknown>): Record<Priority, string> =>
+  Object.fromEntries(PRIORITIES.map((p) => [p, String(env[ENV.queueUrl(p)])])) as Record<Priority, string>;
+
+/** The authorizer's variables, from the auth settings (what the CDK app sets). */
+export const authEnvironment = (auth: AuthSettings): Record<string, string> => ({
+  [ENV.authIssuer]: auth.issuer,
+  [ENV.authAudience]: auth.audience,
+  [ENV.authJwksUri]: auth.jwksUri,
+  [ENV.authTenantClaim]: auth.tenantClaim,
+  [ENV.authRolesClaim]: auth.rolesClaim,
+});
+
+/** The auth settings, back from the authorizer's parsed variables (what the function reads). */
+export const authSettingsOf = (env: AuthorizerEnv): AuthSettings => ({
+  issuer: env[ENV.authIssuer],
+  audience: env[ENV.authAudience],
+  jwksUri: env[ENV.authJwksUri],
+  tenantClaim: env[ENV.authTenantClaim],
+  rolesClaim: env[ENV.authRolesClaim],
+});

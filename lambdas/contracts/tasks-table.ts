@@ -1,0 +1,35 @@
+/**
+ * The tasks table's schema: the one definition the CDK construct (keys, indexes), the repository
+ * (keys, index names, key prefixes) and the local cloud (through the template) share.
+ *
+ * Item:    pk = TENANT#<tenant>  sk = TASK#<taskId>
+ * byCreated   (gsi1): gsi1pk = TENANT#<tenant>            gsi1sk = <createdAt>#<taskId>
+ * byStatus    (gsi2): gsi2pk = TENANT#<tenant>#<status>   gsi2sk = <createdAt>#<taskId>
+ * dispatchPending (gsi3, sparse): dpk = PENDING#<shard>   dsk = <createdAt>#<taskId>, present only while
+ *   the queue message of a task is not confirmed sent.
+ */
+export const TASKS_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  indexes: {
+    byCreated: { indexName: 'byCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+    byStatus: { indexName: 'byStatus', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    dispatchPending: { indexName: 'dispatchPending', partitionKey: 'dpk', sortKey: 'dsk' },
+  },
+} as const;
+
+export type TasksTableIndex = (typeof TASKS_TABLE.indexes)[keyof typeof TASKS_TABLE.indexes];
+export const TASKS_TABLE_INDEXES: readonly TasksTableIndex[] = Object.values(TASKS_TABLE.indexes);
+
+/** Shards of the sparse dispatchPending index (so one hot partition never takes every pending task). */
+export const DISPATCH_SHARDS = 8;
+
+/** Key values, built in one place. */
+export const taskKeys = {
+  tenant: (tenantId: string) => `TENANT#${tenantId}`,
+  task: (taskId: string) => `TASK#${taskId}`,
+  status: (tenantId: string, status: string) => `TENANT#${tenantId}#${status}`,
+  /** Newest-first order within a partition: creation time, then id. */
+  order: (createdAt: string, taskId: string) => `${createdAt}#${taskId}`,
+  dispatchShard: (shard: number) => `PENDING#${shard}`,
+} as const;
