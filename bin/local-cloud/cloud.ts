@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 import { createApiGateway } from './api-gateway';
 import { LocalCloudError, lockDataDir, startEmulators } from './emulators';
-import { startQueuePoller } from './event-sources';
+import { releaseHeldMessages, startQueuePoller } from './event-sources';
 import { LocalFunctions } from './functions';
 import { createIssuerKey, discoveryDocument, ensureIssuerKey, LOCAL_ISSUER, signLocalToken, type TokenRequest } from './issuer';
 import { provision, type LocalPlatform } from './provision';
@@ -204,6 +204,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     }
     const sqs = new SQSClient(emulators.aws.sqs ?? {});
     for (const source of platform.eventSources) {
+      const released = await releaseHeldMessages(sqs, source.queueUrl, emulators.heldReceipts(source.queueUrl.split('/').pop()!));
+      if (released > 0) log(`${released} message(s) held by a process that stopped without finishing them: visible again`);
       const poller = startQueuePoller(source, functions, sqs, config.primaryRegion, log);
       stoppers.push(poller.stop);
     }

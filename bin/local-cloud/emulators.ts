@@ -9,6 +9,8 @@ import type { AwsClientConfig } from '../../lambdas/adapters/runtime';
 export interface Emulators {
   aws: AwsClientConfig;
   region: string;
+  /** Receipt handles of the messages of a queue (by name) that some consumer holds right now. */
+  heldReceipts(queueName: string): string[];
   stop(): Promise<void>;
 }
 
@@ -108,6 +110,7 @@ export const startEmulators = async (options: { dataDir?: string; region: string
       dynamodb: { endpoint: `http://127.0.0.1:${dynamoPort}`, region: options.region, credentials: CREDENTIALS },
       sqs: { endpoint: sqs.address, region: options.region, credentials: CREDENTIALS, useQueueUrlAsEndpoint: false },
     },
+    heldReceipts: (queueName) => sqs.inspectQueue(queueName)?.messages.inflight.map((entry) => entry.receiptHandle) ?? [],
     stop: async () => {
       await sqs.stop();
       await new Promise<void>((resolve) => dynamo.close(() => resolve()));

@@ -9,8 +9,6 @@ import { DynamoDbTaskRepository } from './dynamodb-task-repository';
 import { PowertoolsTaskTelemetry } from './powertools-telemetry';
 import { SqsTaskQueue } from './sqs-task-queue';
 
-export { ENV, type Env } from '../contracts';
-
 /** SDK client settings; the local cloud passes endpoint overrides, Lambda passes nothing. */
 export interface AwsClientConfig {
   dynamodb?: DynamoDBClientConfig;

@@ -67,7 +67,7 @@ export const holdBatch = (visibility: MessageVisibility, records: readonly SQSRe
     /** This record comes back after `afterMs` (rounded up to whole seconds), not after the lease. */
     retryAfter(record: SQSRecord, afterMs: number) {
       held.delete(record);
-      chain = chain.then(apply([record], Math.min(43_200, Math.ceil(afterMs / 1000))));
+      chain = chain.then(apply([record], Math.min(43_200, Math.max(1, Math.ceil(afterMs / 1000)))));
     },
     async stop() {
       clearInterval(timer);

@@ -4,7 +4,7 @@ import { randomTaskId } from '../../lambdas/domain/ids';
 import type { Task } from '../../lambdas/domain/task';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbTaskRepository } from '../../lambdas/adapters/dynamodb-task-repository';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV } from '../../lambdas/contracts';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
 
 let env: EmulatedPlatform;

@@ -10,7 +10,7 @@ import type { Priority, Task } from '../../lambdas/domain/task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { makeHandler as makeDeadLetterHandler } from '../../lambdas/dead-letter/handler';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV } from '../../lambdas/contracts';
 import { lambdaContext } from '../support/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
 import { ManualClock, principal, silentLogger } from '../support/fakes';

@@ -1,9 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { ENV } from '../../lambdas/adapters/runtime';
+import { ENV } from '../../lambdas/contracts';
 import { DynamoDbTaskRepository } from '../../lambdas/adapters/dynamodb-task-repository';
 import { SqsTaskQueue } from '../../lambdas/adapters/sqs-task-queue';
-import { PRIORITIES, type Priority } from '../../lambdas/domain/task';
+import { PRIORITIES, type Priority } from '../../lambdas/contracts';
 import { startEmulators } from '../../bin/local-cloud/emulators';
 import { provision } from '../../bin/local-cloud/provision';
 import { readProjectConfig, synthesizeTemplates } from '../../bin/local-cloud/synth';

@@ -1,9 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
+import { LOCK_FILE } from '../../bin/local-cloud/emulators';
 
 const run = promisify(execFile);
 const TSX = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
@@ -91,6 +92,8 @@ export interface LocalCloudProcess {
   /** A token for `tenant`; with `inMemory`, only the one the process printed (acme, submitter). */
   token(tenant: string, roles?: string): Promise<string>;
   process: LocalProcess;
+  /** `kill -9` of the server itself (tsx runs it as a child process, whose pid the data folder's lock names). */
+  crash(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -126,6 +129,13 @@ export const startLocalCloudProcess = async (
         return printedToken;
       }
       return (await run(TSX, ['bin/token.ts', '--tenant', tenant, '--roles', roles, '--data-dir', dataDir], { cwd: PROJECT_ROOT })).stdout.trim();
+    },
+    crash: async () => {
+      const pid = Number.parseInt(readFileSync(join(dataDir, LOCK_FILE), 'utf8'), 10);
+      process.kill(pid, 'SIGKILL');
+      const wrapperGone = setTimeout(() => local.child.kill('SIGKILL'), 2_000);
+      await local.exited;
+      clearTimeout(wrapperGone);
     },
     stop: local.stop,
   };
