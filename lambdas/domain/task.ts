@@ -1,6 +1,6 @@
 import * as z from 'zod';
 
-import { PRIORITIES, type Priority } from '../contracts/priorities';
+import { PRIORITIES } from '../contracts/priorities';
 
 export { PRIORITIES, type Priority } from '../contracts/priorities';
 /** Priorities, highest first (the contract's list). Each maps to its own FIFO queue. */
@@ -56,18 +56,19 @@ export const TaskMessageSchema = z
   .strict();
 export type TaskMessage = z.infer<typeof TaskMessageSchema>;
 
-/** What a caller may see of a task. */
-export interface TaskView {
-  taskId: string;
-  capability: string;
-  status: TaskStatus;
-  priority: Priority;
-  result?: unknown;
-  error?: TaskError;
-  deadline?: string;
-  createdAt: string;
-  updatedAt: string;
-}
+/** What a caller may see of a task: the tools' output schema and the use-cases' result, in one. */
+export const TaskViewSchema = z.object({
+  taskId: z.string(),
+  capability: z.string(),
+  status: TaskStatusSchema,
+  priority: PrioritySchema,
+  result: z.unknown().optional(),
+  error: TaskErrorSchema.optional(),
+  deadline: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type TaskView = z.infer<typeof TaskViewSchema>;
 
 export const toView = (task: Task): TaskView => ({
   taskId: task.taskId,

@@ -6,23 +6,12 @@ import type { Principal } from '../domain/principal';
 import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
-import { PrioritySchema, TaskErrorSchema, TaskStatusSchema } from '../domain/task';
+import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
 
 export type ToolDeps = TaskServiceDeps;
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
-const TaskViewSchema = z.object({
-  taskId: z.string(),
-  capability: z.string(),
-  status: TaskStatusSchema,
-  priority: PrioritySchema,
-  result: z.unknown().optional(),
-  error: TaskErrorSchema.optional(),
-  deadline: z.string().optional(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
 const SubmitOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
 const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
 const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
