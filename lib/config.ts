@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES } from '../lambdas/contracts';
+import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, type BuiltInAgentName } from '../lambdas/contracts';
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
@@ -40,7 +40,8 @@ export const SwitchboardConfigSchema = z
       .min(1)
       .refine((names) => names.every((n) => (BUILT_IN_AGENT_NAMES as readonly string[]).includes(n)), {
         message: `every agent must be built in: ${BUILT_IN_AGENT_NAMES.join(', ')}`,
-      }),
+      })
+      .transform((names) => names as BuiltInAgentName[]),
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
   .strict();

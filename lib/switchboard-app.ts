@@ -1,4 +1,5 @@
 import { Aspects, Duration, RemovalPolicy, type App, type Environment } from 'aws-cdk-lib';
+import { AGENT_MANIFESTS } from '../lambdas/contracts';
 import { AwsSolutionsChecks } from './nag';
 import type { SwitchboardConfig } from './config';
 import { applyNagSuppressions } from './nag-suppressions';
@@ -23,7 +24,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     env,
     key: stateful.key,
     tasks: stateful.tasks,
-    agents: config.agents,
+    agents: config.agents.map((name) => AGENT_MANIFESTS[name]),
     workerTimeout: Duration.seconds(config.worker.timeoutSeconds),
     batchSize: config.worker.batchSize,
     maxAttempts: config.worker.maxAttempts,

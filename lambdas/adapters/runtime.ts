@@ -3,7 +3,7 @@ import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { StaticAgentRegistry } from '../domain/agents/registry';
+import { StaticAgentRegistry } from '../agents/registry';
 import { ENV, type Env, type Priority } from '../contracts';
 import { DynamoDbTaskRepository } from './dynamodb-task-repository';
 import { PowertoolsTaskTelemetry } from './powertools-telemetry';

@@ -1,3 +1,4 @@
+import type * as z from 'zod';
 import type { Priority, Task, TaskMessage, TaskStatus } from './task';
 
 export interface ListTasksQuery {
@@ -45,6 +46,8 @@ export interface AgentContext {
 export interface Agent {
   readonly capability: string;
   readonly description: string;
+  /** What the agent accepts; a task whose input does not fit is refused at submit. Absent: any JSON. */
+  readonly input?: z.ZodType;
   run(input: unknown, context: AgentContext): Promise<unknown>;
 }
 

@@ -3,7 +3,8 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/contracts';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { ENV, type AgentManifest } from '../../lambdas/contracts';
 import { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';
@@ -11,7 +12,8 @@ import type { TasksTable } from '../constructs/tasks-table';
 export interface MessagingStackProps extends StackProps {
   key: IKey;
   tasks: TasksTable;
-  agents: readonly string[];
+  /** The enabled agents: the worker runs them, with their permissions, within its timeout. */
+  agents: readonly AgentManifest[];
   workerTimeout: Duration;
   batchSize: number;
   maxAttempts: number;
@@ -48,11 +50,21 @@ export class MessagingStack extends Stack {
       timeout: props.workerTimeout,
       removalPolicy: props.removalPolicy,
       environment: {
-        [ENV.enabledAgents]: props.agents.join(','),
+        [ENV.enabledAgents]: props.agents.map((agent) => agent.name).join(','),
         [ENV.maxAttempts]: String(props.maxAttempts),
         [ENV.leaseMs]: String(props.lease.toMilliseconds()),
       },
     });
+    for (const agent of props.agents) {
+      if (agent.timeoutSeconds > props.workerTimeout.toSeconds()) {
+        throw new Error(
+          `MessagingStack: agent "${agent.name}" may run ${agent.timeoutSeconds}s, longer than the worker timeout (${props.workerTimeout.toSeconds()}s): raise worker.timeoutSeconds`,
+        );
+      }
+      for (const permission of agent.permissions) {
+        this.worker.addToRolePolicy(new PolicyStatement({ actions: [...permission.actions], resources: [...permission.resources] }));
+      }
+    }
     props.tasks.bind(this.worker, 'readWrite');
     this.queues.addConsumer(this.worker, { batchSize: props.batchSize });
 

@@ -13,7 +13,7 @@ import {
   ReconcilerEnvSchema,
   WorkerEnvSchema,
 } from '../../lambdas/contracts';
-import { BUILT_IN_AGENTS } from '../../lambdas/domain/agents/registry';
+import { BUILT_IN_AGENTS } from '../../lambdas/agents/registry';
 import { parseConfig } from '../../lib/config';
 import { ENTRY_METADATA, PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 import { buildSwitchboard } from '../../lib/switchboard-app';

@@ -7,6 +7,9 @@ import { PriorityQueues } from '../../lib/constructs/priority-queues';
 import { SwitchboardFunction } from '../../lib/constructs/switchboard-function';
 import { readCdkContext } from '../../bin/local-cloud/synth';
 import { buildSwitchboard, type SwitchboardStacks } from '../../lib/switchboard-app';
+import { MessagingStack } from '../../lib/stacks/messaging-stack';
+import { StatefulStack } from '../../lib/stacks/stateful-stack';
+import { AGENT_MANIFESTS, type AgentManifest } from '../../lambdas/contracts';
 
 const context = readCdkContext();
 const config = parseConfig(context['switchboard']);
@@ -232,6 +235,34 @@ describe('construct guards', () => {
     });
     const fn = new SwitchboardFunction(stack, 'F', { entry: 'lambdas/worker/handler.ts', description: 'w', timeout: Duration.seconds(60) });
     expect(() => queues.addConsumer(fn, { batchSize: 10 })).toThrow(/too long/);
+  });
+
+  describe('agents on the worker', () => {
+    const messaging = (agents: AgentManifest[]) => {
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const stateful = new StatefulStack(app, 'S', { removalPolicy: RemovalPolicy.DESTROY });
+      return new MessagingStack(app, 'M', {
+        key: stateful.key, tasks: stateful.tasks, agents, workerTimeout: Duration.seconds(30), batchSize: 10, maxAttempts: 3,
+        lease: Duration.seconds(10), removalPolicy: RemovalPolicy.DESTROY,
+      });
+    };
+    const translator: AgentManifest = {
+      name: 'translate', timeoutSeconds: 20,
+      permissions: [{ actions: ['bedrock:InvokeModel'], resources: ['arn:aws:bedrock:us-east-1::foundation-model/example'] }],
+    };
+
+    it('grants the worker the permissions each enabled agent declares, and names the agents in its environment', () => {
+      const template = Template.fromStack(messaging([AGENT_MANIFESTS.echo, translator]));
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'bedrock:InvokeModel', Resource: translator.permissions[0]!.resources[0] })]) },
+      });
+      const worker = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f['Metadata']['switchboard:entry'] === 'lambdas/worker/handler.ts')!;
+      expect(worker['Properties'].Environment.Variables.ENABLED_AGENTS).toBe('echo,translate');
+    });
+
+    it('refuses an agent that may run longer than the worker', () => {
+      expect(() => messaging([{ ...translator, timeoutSeconds: 60 }])).toThrow(/agent "translate" may run 60s, longer than the worker timeout \(30s\)/);
+    });
   });
 
   it('SwitchboardFunction refuses an entry that does not exist', () => {

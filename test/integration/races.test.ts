@@ -1,8 +1,8 @@
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoAgent } from '../../lambdas/domain/agents/echo';
-import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { echoAgent } from '../../lambdas/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { IdempotencyConflictError, InvalidTransitionError } from '../../lambdas/domain/errors';
 import { taskIdFor } from '../../lambdas/domain/ids';
 import type { Agent, TaskEvent, TaskPatch, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';

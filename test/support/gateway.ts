@@ -1,5 +1,5 @@
-import { echoAgent } from '../../lambdas/domain/agents/echo';
-import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { echoAgent } from '../../lambdas/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';

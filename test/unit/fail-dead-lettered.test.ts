@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { failDeadLettered } from '../../lambdas/domain/use-cases/fail-dead-lettered';
-import { echoAgent } from '../../lambdas/domain/agents/echo';
-import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { echoAgent } from '../../lambdas/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, RecordingTelemetry, silentLogger } from '../support/fakes';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { echoAgent } from '../../lambdas/domain/agents/echo';
-import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { echoAgent } from '../../lambdas/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { systemClock, type Agent } from '../../lambdas/domain/ports';
 import { cancelTask } from '../../lambdas/domain/use-cases/cancel-task';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { ForbiddenError, IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../../lambdas/domain/errors';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../support/fakes';

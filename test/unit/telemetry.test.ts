@@ -1,7 +1,7 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { echoAgent } from '../../lambdas/domain/agents/echo';
-import { StaticAgentRegistry } from '../../lambdas/domain/agents/registry';
+import { echoAgent } from '../../lambdas/agents/echo';
+import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { cancelTask } from '../../lambdas/domain/use-cases/cancel-task';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';

@@ -45,11 +45,16 @@ export const submitTask = async (
 ): Promise<TaskView> => {
   authorize(principal, 'submit');
   const request = SubmitTaskInputSchema.parse(rawInput);
-  if (!deps.agents.get(request.capability)) {
-    throw new UnknownCapabilityError(request.capability, deps.agents.capabilities());
-  }
+  const agent = deps.agents.get(request.capability);
+  if (!agent) throw new UnknownCapabilityError(request.capability, deps.agents.capabilities());
   if (nestsDeeperThan(request.input, MAX_INPUT_DEPTH)) {
     throw new ValidationError(`input is nested deeper than ${MAX_INPUT_DEPTH} levels`);
+  }
+  const fits = agent.input?.safeParse(request.input ?? null);
+  if (fits && !fits.success) {
+    const issue = fits.error.issues[0]!;
+    const where = issue.path.length ? `input.${issue.path.join('.')}` : 'input';
+    throw new ValidationError(`${where} does not fit capability "${request.capability}": ${issue.message}`.slice(0, 300));
   }
   const serializedInput = JSON.stringify(request.input ?? null);
   if (Buffer.byteLength(serializedInput) > MAX_INPUT_BYTES) {

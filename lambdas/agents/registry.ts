@@ -1,8 +1,12 @@
-import type { Agent, AgentRegistry } from '../ports';
-import { echoAgent } from './echo';
+import type { Agent, AgentRegistry } from '../domain/ports';
+import type { AgentModule } from './agent';
+import { echoModule } from './echo';
+import { toAgent } from './agent';
 
-/** Every agent this build ships, by capability. Deployments enable a subset by name. */
-export const BUILT_IN_AGENTS: ReadonlyMap<string, Agent> = new Map([[echoAgent.capability, echoAgent]]);
+/** Every agent module this build ships, by name. Deployments enable a subset (cdk.json `agents`). */
+export const BUILT_IN_AGENTS: ReadonlyMap<string, AgentModule> = new Map(
+  [echoModule].map((module) => [module.manifest.name, module as AgentModule]),
+);
 
 export class StaticAgentRegistry implements AgentRegistry {
   private readonly agents: ReadonlyMap<string, Agent>;
@@ -15,9 +19,9 @@ export class StaticAgentRegistry implements AgentRegistry {
   static fromNames(names: readonly string[]): StaticAgentRegistry {
     return new StaticAgentRegistry(
       names.map((name) => {
-        const agent = BUILT_IN_AGENTS.get(name);
-        if (!agent) throw new Error(`unknown agent "${name}"; built-in agents: ${[...BUILT_IN_AGENTS.keys()].join(', ')}`);
-        return agent;
+        const module = BUILT_IN_AGENTS.get(name);
+        if (!module) throw new Error(`unknown agent "${name}"; built-in agents: ${[...BUILT_IN_AGENTS.keys()].join(', ')}`);
+        return toAgent(module);
       }),
     );
   }
