@@ -198,3 +198,24 @@ describe('cancelTask', () => {
     await expect(cancelTask(deps, principal('globex'), { taskId: message.taskId })).rejects.toBeInstanceOf(NotFoundError);
   });
 });
+
+describe('cancelTask under constant races', () => {
+  it('answers CONFLICT with "try again" after losing five races in a row, and writes nothing', async () => {
+    const { deps, submit } = setup();
+    const message = await submit();
+    const tasks = deps.tasks;
+    const update = tasks.update.bind(tasks);
+    let lost = 0;
+    // Another writer always moves the task on between cancel's read and its write.
+    tasks.update = async (task, patch, now) => {
+      if (patch.status === 'cancelled') {
+        lost += 1;
+        await update((await tasks.get(task.tenantId, task.taskId))!, { attempts: task.attempts }, now);
+      }
+      return update(task, patch, now);
+    };
+    await expect(cancelTask(deps, principal(), { taskId: message.taskId })).rejects.toThrow(`task ${message.taskId} is changing too fast; try again`);
+    expect(lost).toBe(5);
+    expect((await tasks.get('acme', message.taskId))?.status).toBe('queued');
+  });
+});

@@ -1,4 +1,4 @@
-import { InvalidTransitionError, NotFoundError } from '../errors';
+import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../errors';
 import { authorize, type Principal } from '../principal';
 import { TaskIdSchema, isTerminal, type TaskStatus } from '../task';
 import { cancel, retryOnConflict, type LifecycleDeps } from '../task-lifecycle';
@@ -25,5 +25,8 @@ export const cancelTask = async (
     if (isTerminal(task.status)) throw new InvalidTransitionError(`task ${taskId} already ${task.status}`);
     const cancelled = await cancel(deps, task);
     return { taskId, status: cancelled.status };
+  }).catch((error: unknown) => {
+    if (error instanceof ConcurrencyError) throw new ConcurrencyError(`task ${taskId} is changing too fast; try again`);
+    throw error;
   });
 };
