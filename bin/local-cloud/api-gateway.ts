@@ -60,8 +60,10 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
       send(res, 413, { 'content-type': 'application/json' }, '{"message":"Request Entity Too Large"}');
       return true;
     }
-    const multiValueHeaders: Record<string, string[]> = {};
-    const headers: Record<string, string> = {};
+    // Prototype-free records: a header or query parameter named "__proto__" is just a name (as in
+    // the JSON event API Gateway sends), never the object's prototype.
+    const multiValueHeaders: Record<string, string[]> = Object.create(null);
+    const headers: Record<string, string> = Object.create(null);
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i]!;
       const value = req.rawHeaders[i + 1]!;
@@ -104,7 +106,7 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
       }
     }
 
-    const multiValueQueryStringParameters: Record<string, string[]> = {};
+    const multiValueQueryStringParameters: Record<string, string[]> = Object.create(null);
     for (const [k, v] of url.searchParams) (multiValueQueryStringParameters[k] ??= []).push(v);
     const hasQuery = url.searchParams.size > 0;
     const textual = /json|text|xml|form-urlencoded/i.test(header('content-type') ?? '');

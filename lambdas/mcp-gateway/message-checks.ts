@@ -56,7 +56,8 @@ const MAX_DETAIL = 160;
  */
 export const invalidParams = (era: Era, message: { method?: unknown; params?: unknown; id?: unknown }): string | undefined => {
   if (typeof message.method !== 'string' || message.id === undefined) return undefined;
-  const name = REQUEST_SCHEMAS[era][message.method];
+  // Own keys only: a method named "constructor" or "__proto__" names no schema.
+  const name = Object.hasOwn(REQUEST_SCHEMAS[era], message.method) ? REQUEST_SCHEMAS[era][message.method] : undefined;
   if (!name) return undefined;
   const outcome = specTypeSchemas[name]['~standard'].validate({
     method: message.method,

@@ -167,6 +167,12 @@ describe('npm start on a data folder, default log level', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
+  it('takes a query parameter or header named "__proto__" as a plain name, not a 500', async () => {
+    const headers: [string, string][] = [['Host', `127.0.0.1:${port}`], ['Authorization', `Bearer ${token}`], ['__proto__', 'x'], ...MCP_HEADERS];
+    const answer = await rawRequest(port, 'POST /mcp?__proto__=1&constructor=2 HTTP/1.1', headers, INITIALIZE);
+    expect(answer.status).toBe(200);
+  });
+
   it('answers GET /mcp with 401 without a token and 405 with one, as docs/protocol.md says', async () => {
     const url = `http://127.0.0.1:${port}/mcp`;
     expect((await fetch(url)).status).toBe(401);

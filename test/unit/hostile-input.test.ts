@@ -122,3 +122,13 @@ describe('hostile requests at the gateway: a 4xx or a JSON-RPC error, never a 5x
     }
   });
 });
+
+describe('names that are also Object.prototype members', () => {
+  it('answers a method named "constructor", "__proto__" or "toString" with -32601, not a 500', async () => {
+    const { send } = setup();
+    for (const method of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const result = await send(post(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: {} })));
+      expect([method, result.statusCode, result.json.error.code]).toEqual([method, 200, -32601]);
+    }
+  });
+});
