@@ -207,6 +207,7 @@ describe('npm start on a data folder, default log level', () => {
   it('stays quiet at the default level: no metrics warning, no INFO lines, no request failures', () => {
     const output = local.stdout() + local.stderr();
     expect(output).not.toContain('No application metrics to publish');
+    expect(output).not.toContain("responseMode: 'json'");
     expect(output).not.toContain('"level":"INFO"');
     expect(output).not.toContain('token rejected');
     expect(local.stdout()).toBe(`Switchboard MCP endpoint: http://127.0.0.1:${port}/mcp\n`);
