@@ -4,7 +4,6 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 /**
@@ -48,14 +47,32 @@ export const lambdaEntry = <E, R>(create: () => (event: E, context: Context) => 
 };
 
 /**
- * An SQS FIFO batch handler with partial batch responses: a record that throws fails the rest of
- * its message group (order is kept per tenant) while other groups go on.
+ * An SQS FIFO batch handler with partial batch responses. The batch's message groups run
+ * concurrently; the records of one group run one after another, in batch order, and a record
+ * that throws fails the rest of its group (they come back after it, in order) while the other
+ * groups go on. (Powertools' SqsFifoPartialProcessorAsync keeps the same per-group rule but runs
+ * the whole batch one record at a time.) Records without a MessageGroupId form one group.
  */
 export const fifoBatchHandler =
   (recordHandler: (record: SQSRecord) => Promise<void>) =>
-  (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
-      context,
-      skipGroupOnError: true,
-      throwOnFullBatchFailure: false,
-    });
+  async (event: SQSEvent, _context?: Context): Promise<SQSBatchResponse> => {
+    const groups = new Map<string, SQSRecord[]>();
+    for (const record of event.Records) {
+      const group = record.attributes?.MessageGroupId ?? '';
+      groups.set(group, [...(groups.get(group) ?? []), record]);
+    }
+    const failed = new Set<SQSRecord>();
+    await Promise.all(
+      [...groups.values()].map(async (records) => {
+        for (const [index, record] of records.entries()) {
+          try {
+            await recordHandler(record);
+          } catch {
+            for (const unprocessed of records.slice(index)) failed.add(unprocessed);
+            return;
+          }
+        }
+      }),
+    );
+    return { batchItemFailures: event.Records.filter((r) => failed.has(r)).map((r) => ({ itemIdentifier: r.messageId })) };
+  };

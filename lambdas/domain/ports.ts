@@ -32,8 +32,11 @@ export interface TaskRepository {
 }
 
 export interface TaskQueue {
-  /** Sends to the FIFO queue of `priority`; deduplication id = task id, message group = tenant. */
-  send(message: TaskMessage, priority: Priority): Promise<void>;
+  /**
+   * Sends to the FIFO queue of `priority`; deduplication id = task id, message group =
+   * `messageGroup` (`messageGroupOf` in message-group.ts).
+   */
+  send(message: TaskMessage, priority: Priority, messageGroup: string): Promise<void>;
 }
 
 export interface AgentContext {

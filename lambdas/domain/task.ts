@@ -18,6 +18,8 @@ export const TaskIdSchema = z.string().regex(/^tsk_[a-z2-7]{26}$/, 'not a task i
 export const TenantIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'tenant ids are lowercase letters, digits and dashes');
 export const CapabilitySchema = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'capabilities are lowercase identifiers');
 export const IdempotencyKeySchema = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+/** Tasks of a tenant that share an ordering key run one after another, in submission order. */
+export const OrderingKeySchema = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 export const TaskErrorSchema = z.object({ code: z.string(), message: z.string() }).strict();
 export type TaskError = z.infer<typeof TaskErrorSchema>;
@@ -36,6 +38,7 @@ export const TaskSchema = z
     requestHash: z.string(),
     submittedBy: z.string(),
     deadline: z.string().datetime({ offset: true }).optional(),
+    orderingKey: OrderingKeySchema.optional(),
     result: z.unknown().optional(),
     error: TaskErrorSchema.optional(),
     leaseUntil: z.string().optional(),
@@ -65,6 +68,7 @@ export const TaskViewSchema = z.object({
   result: z.unknown().optional(),
   error: TaskErrorSchema.optional(),
   deadline: z.string().optional(),
+  orderingKey: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -78,6 +82,7 @@ export const toView = (task: Task): TaskView => ({
   ...(task.result !== undefined ? { result: task.result } : {}),
   ...(task.error ? { error: task.error } : {}),
   ...(task.deadline ? { deadline: task.deadline } : {}),
+  ...(task.orderingKey ? { orderingKey: task.orderingKey } : {}),
   createdAt: task.createdAt,
   updatedAt: task.updatedAt,
 });

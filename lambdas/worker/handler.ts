@@ -19,9 +19,10 @@ export interface WorkerDeps extends ProcessTaskDeps {
 }
 
 /**
- * FIFO batches with partial responses: a failed record fails the rest of its message group
- * (order is kept per tenant), other tenants' groups go on. The batch's messages stay hidden for
- * one lease at a time, renewed while the invocation runs.
+ * FIFO batches with partial responses: the batch's message groups run concurrently, each group's
+ * records in order, and a failed record fails the rest of its group (tasks that share an ordering
+ * key keep their order) while the other groups go on. The batch's messages stay hidden for one
+ * lease at a time, renewed while the invocation runs.
  */
 export const makeHandler = (deps: WorkerDeps) => async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   const hold = holdBatch(deps.visibility, event.Records, Math.ceil(deps.options.leaseMs / 1000), deps.logger);

@@ -3,6 +3,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
+import { messageGroupOf } from '../../lambdas/domain/message-group';
 import type { TaskPatch, TaskRepository } from '../../lambdas/domain/ports';
 import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
@@ -66,11 +67,14 @@ const deps = (tasks: TaskRepository, clock = new ManualClock(new Date())) => ({
 });
 
 describe('task path on the emulators', () => {
-  it('puts the message on the queue of its priority, grouped by tenant, deduplicated by task id', async () => {
+  it('puts the message on the queue of its priority, in its message group, deduplicated by task id', async () => {
     const view = await submitTask(deps(env.tasks), principal('fifo-tenant'), { capability: 'echo', input: 1, priority: 'critical' });
     const [message] = await receive('critical');
     expect(JSON.parse(message!.Body!)).toEqual({ tenantId: 'fifo-tenant', taskId: view.taskId, priority: 'critical' });
-    expect(message!.Attributes).toMatchObject({ MessageGroupId: 'fifo-tenant', MessageDeduplicationId: view.taskId });
+    expect(message!.Attributes).toMatchObject({
+      MessageGroupId: messageGroupOf({ tenantId: 'fifo-tenant', taskId: view.taskId }),
+      MessageDeduplicationId: view.taskId,
+    });
   });
 
   it('runs a submitted task through the worker handler to succeeded, and a redelivery changes nothing', async () => {

@@ -1,9 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context } from 'aws-lambda';
+import type { Context, SQSRecord } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { instrument } from '../../lambdas/adapters/lambda-entry';
+import { fifoBatchHandler, instrument } from '../../lambdas/adapters/lambda-entry';
 import { PowertoolsTaskTelemetry } from '../../lambdas/adapters/powertools-telemetry';
 import { createLogger, LOG_LEVELS } from '../../lambdas/adapters/runtime';
 
@@ -77,5 +77,51 @@ describe('createLogger(): the log level', () => {
     for (const level of LOG_LEVELS) {
       expect(createLogger('t', { POWERTOOLS_LOG_LEVEL: level.toLowerCase() }).getLevelName()).toBe(level);
     }
+  });
+});
+
+describe('fifoBatchHandler(): message groups of a batch', () => {
+  const record = (messageId: string, group: string): SQSRecord => ({
+    messageId, receiptHandle: messageId, body: messageId, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:1:q.fifo', awsRegion: 'us-east-1',
+    attributes: { MessageGroupId: group } as SQSRecord['attributes'],
+  });
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+  it('runs the records of one group one after another, in batch order', async () => {
+    const log: string[] = [];
+    const handler = fifoBatchHandler(async (r) => {
+      log.push(`start ${r.messageId}`);
+      await tick();
+      log.push(`end ${r.messageId}`);
+    });
+    const response = await handler({ Records: ['a1', 'a2', 'a3'].map((id) => record(id, 'a')) });
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(log).toEqual(['start a1', 'end a1', 'start a2', 'end a2', 'start a3', 'end a3']);
+  });
+
+  it('runs different groups at the same time', async () => {
+    let running = 0;
+    let most = 0;
+    const handler = fifoBatchHandler(async () => {
+      most = Math.max(most, (running += 1));
+      await tick();
+      running -= 1;
+    });
+    await handler({ Records: ['a', 'b', 'c', 'd'].flatMap((g) => [record(`${g}1`, g), record(`${g}2`, g)]) });
+    expect(most).toBe(4);
+  });
+
+  it('on a failure fails the rest of that group only, and reports them in batch order', async () => {
+    const ran: string[] = [];
+    const handler = fifoBatchHandler(async (r) => {
+      await tick();
+      if (r.messageId === 'a2') throw new Error('boom');
+      ran.push(r.messageId);
+    });
+    const records = [record('a1', 'a'), record('b1', 'b'), record('a2', 'a'), record('b2', 'b'), record('a3', 'a'), record('b3', 'b')];
+    const response = await handler({ Records: records });
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'a2' }, { itemIdentifier: 'a3' }]);
+    expect(ran.sort()).toEqual(['a1', 'b1', 'b2', 'b3']);
   });
 });

@@ -1,3 +1,4 @@
+import { messageGroupOf } from '../message-group';
 import type { TaskServiceDeps } from '../ports';
 import type { Task } from '../task';
 import { confirmDispatch, retryOnConflict } from '../task-lifecycle';
@@ -13,7 +14,7 @@ export type DispatchDeps = Omit<TaskServiceDeps, 'agents'>;
  * and finds it cleared.
  */
 export const dispatch = async (deps: DispatchDeps, task: Task): Promise<Task> => {
-  await deps.queue.send({ tenantId: task.tenantId, taskId: task.taskId, priority: task.priority }, task.priority);
+  await deps.queue.send({ tenantId: task.tenantId, taskId: task.taskId, priority: task.priority }, task.priority, messageGroupOf(task));
   let latest = task;
   return retryOnConflict(async () => {
     if (!latest.dispatchPending) return latest;

@@ -7,6 +7,7 @@ import { authorize, type Principal } from '../principal';
 import {
   CapabilitySchema,
   IdempotencyKeySchema,
+  OrderingKeySchema,
   PrioritySchema,
   toView,
   type Task,
@@ -32,6 +33,10 @@ export const SubmitTaskInputSchema = z
       .datetime({ offset: true })
       .optional()
       .describe('ISO-8601 time after which the task fails instead of running.'),
+    orderingKey: OrderingKeySchema.optional().describe(
+      'Tasks of yours with the same ordering key (and priority) run one after another, in submission order. ' +
+        'Without one, a task runs as soon as a worker is free, alongside your other tasks.',
+    ),
   })
   .strict();
 export type SubmitTaskInput = z.input<typeof SubmitTaskInputSchema>;
@@ -70,6 +75,7 @@ export const submitTask = async (
     input: request.input ?? null,
     priority: request.priority,
     deadline: request.deadline,
+    orderingKey: request.orderingKey,
   });
   const task: Task = {
     tenantId: principal.tenantId,
@@ -83,6 +89,7 @@ export const submitTask = async (
     requestHash,
     submittedBy: principal.subject,
     ...(request.deadline ? { deadline: new Date(request.deadline).toISOString() } : {}),
+    ...(request.orderingKey !== undefined ? { orderingKey: request.orderingKey } : {}),
     dispatchPending: true,
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
