@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Measures the MCP gateway handler in-process (API Gateway event in, proxy result out, in-memory
- * ports) for each era side by side, then, with --http, the local cloud end to end.
+ * ports) for each era side by side, then, with --http, the local cloud end to end, and with
+ * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts).
  * Bounded: a fixed number of requests, loopback only.
  */
 import { execFileSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readProjectConfig, synthesizeBundles } from '../bin/local-cloud/synth';
+import { parallelBench } from './parallel';
 import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
 import { apiGatewayFetch } from '../test/support/api-gateway-fetch';
 import { principal } from '../test/support/fakes';
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     http: { type: 'boolean' },
     tasks: { type: 'string', default: '30' },
     bundles: { type: 'boolean' },
+    parallel: { type: 'boolean' },
   },
 });
 const N = Number(values.requests);
@@ -106,6 +109,7 @@ const main = async () => {
   }
 
   if (values.bundles) bundles();
+  if (values.parallel) await parallelBench(Number(values.tasks));
   if (!values.http) return;
   const tasks = Number(values.tasks);
   console.log(`\n# npm start, over HTTP on loopback: submit → succeeded (${tasks} tasks per client, sequential)\n`);
