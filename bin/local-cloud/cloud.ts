@@ -2,6 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { ENV } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../../lib/config';
@@ -169,6 +170,18 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     });
   };
   const server: Server = createServer(listener);
+  // Node hands CONNECT to a 'connect' listener instead of the request listener, and closes the
+  // connection when there is none: answer it like any other method the endpoint does not take.
+  const tunnels = new Set<Duplex>(); // CONNECT sockets leave the server's own bookkeeping
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const body = JSON.stringify({ message: 'Method Not Allowed: this endpoint accepts POST only' });
+    tunnels.add(socket);
+    socket.on('close', () => tunnels.delete(socket));
+    socket.on('error', () => undefined);
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nAllow: POST\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 
   let issuerKey: Awaited<ReturnType<typeof createIssuerKey>>;
   try {
@@ -233,8 +246,12 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       invoke: (name, event) => functions.invoke(name, event),
       stop: async () => {
         await Promise.all(stoppers.map((stop) => stop()));
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        // close() waits for every connection to end: end them now, or one idle keep-alive (or a
+        // half-open raw socket) holds the stop for ever.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
+        for (const socket of tunnels) socket.destroy();
+        await closed;
         await running.stop();
         unlock();
       },

@@ -56,7 +56,7 @@ export class DynamoDbTaskRepository implements TaskRepository {
         ExpressionAttributeValues: { ':p': partition },
         ScanIndexForward: false,
         Limit: query.limit,
-        ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, tenantId, index.partitionKey, partition) } : {}),
+        ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, tenantId, index, partition) } : {}),
       }),
     );
     // Index rows can be stale (an index is eventually consistent on AWS; dynalite can keep an old
@@ -198,10 +198,18 @@ const encodeCursor = (tenantId: string, key: Item): string =>
   Buffer.from(JSON.stringify({ t: tenantId, k: key })).toString('base64url');
 
 /** A cursor is only good for the tenant and the listing (all, or one status) that produced it. */
-const decodeCursor = (cursor: string, tenantId: string, partitionKey: string, partition: string): Item => {
+const decodeCursor = (
+  cursor: string,
+  tenantId: string,
+  index: { partitionKey: string; sortKey: string },
+  partition: string,
+): Item => {
   try {
     const { t, k } = CursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-    if (t !== tenantId || k[TASKS_TABLE.partitionKey] !== tenantKey(tenantId) || k[partitionKey] !== partition) throw new Error('foreign cursor');
+    if (t !== tenantId || k[TASKS_TABLE.partitionKey] !== tenantKey(tenantId) || k[index.partitionKey] !== partition) throw new Error('foreign cursor');
+    // Exactly the keys of the table and the index, as DynamoDB requires of ExclusiveStartKey.
+    const expected = [TASKS_TABLE.partitionKey, TASKS_TABLE.sortKey, index.partitionKey, index.sortKey].sort();
+    if (JSON.stringify(Object.keys(k).sort()) !== JSON.stringify(expected)) throw new Error('not a key of this listing');
     return k;
   } catch {
     throw new ValidationError('invalid cursor');

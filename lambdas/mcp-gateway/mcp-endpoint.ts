@@ -90,7 +90,8 @@ const withoutJsonModeWarning = <T>(build: () => T): T => {
  * a stream: a buffered Lambda response cannot stream.
  */
 export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOptions) => {
-  const onerror = (error: Error) => options.logger.warn('mcp request rejected', { error: error.message });
+  // A client's bad request is the client's problem: INFO, so a hostile caller cannot flood WARN.
+  const onerror = (error: Error) => options.logger.info('mcp request rejected', { error: error.message });
   const modern = withoutJsonModeWarning(() =>
     createMcpHandler((ctx) => factory(principalOf(ctx.authInfo)), {
       legacy: 'reject',

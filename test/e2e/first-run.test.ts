@@ -167,6 +167,14 @@ describe('npm start on a data folder, default log level', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
+  it('answers CONNECT (which Node does not hand to the request listener) with 405, and keeps running', async () => {
+    for (const target of ['/mcp', `127.0.0.1:${port}`]) {
+      const answer = await rawRequest(port, `CONNECT ${target} HTTP/1.1`, [['Host', `127.0.0.1:${port}`], ['Authorization', `Bearer ${token}`]]);
+      expect([target, answer.status]).toEqual([target, 405]);
+    }
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+
   it('takes a query parameter or header named "__proto__" as a plain name, not a 500', async () => {
     const headers: [string, string][] = [['Host', `127.0.0.1:${port}`], ['Authorization', `Bearer ${token}`], ['__proto__', 'x'], ...MCP_HEADERS];
     const answer = await rawRequest(port, 'POST /mcp?__proto__=1&constructor=2 HTTP/1.1', headers, INITIALIZE);

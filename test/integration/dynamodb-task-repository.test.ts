@@ -70,6 +70,12 @@ describe('DynamoDbTaskRepository against dynalite (table created from the CDK te
     await expect(env.tasks.list('cursor-b', { limit: 1, cursor: page.nextCursor! })).rejects.toBeInstanceOf(ValidationError);
     await expect(env.tasks.list('cursor-a', { limit: 1, status: 'queued', cursor: page.nextCursor! })).rejects.toBeInstanceOf(ValidationError);
     await expect(env.tasks.list('cursor-a', { limit: 1, cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
+    // A forged cursor of the right tenant and partition that lacks (or adds) a key: refused, never sent to DynamoDB.
+    const forge = (k: Record<string, string>) => Buffer.from(JSON.stringify({ t: 'cursor-a', k })).toString('base64url');
+    const base = { pk: 'TENANT#cursor-a', sk: 'TASK#x', gsi1pk: 'TENANT#cursor-a' };
+    await expect(env.tasks.list('cursor-a', { limit: 1, cursor: forge(base) })).rejects.toBeInstanceOf(ValidationError);
+    await expect(env.tasks.list('cursor-a', { limit: 1, cursor: forge({ ...base, gsi1sk: 'a', extra: 'b' }) })).rejects.toBeInstanceOf(ValidationError);
+    expect((await env.tasks.list('cursor-a', { limit: 1, cursor: forge({ ...base, gsi1sk: '9999' }) })).tasks.length).toBeGreaterThan(0);
   });
 
   it('finds tasks whose dispatch is unconfirmed, and forgets them once confirmed', async () => {
