@@ -13,9 +13,9 @@ import { submitTask } from '../lambdas/domain/use-cases/submit-task';
 import { makeHandler as makeWorker } from '../lambdas/worker/handler';
 import { startQueuePoller } from '../bin/local-cloud/event-sources';
 import type { LocalFunctions } from '../bin/local-cloud/functions';
-import { lambdaContext } from '../test/support/api-gateway-fetch';
-import { startEmulatedPlatform } from '../test/support/emulated-platform';
-import { principal, silentLogger } from '../test/support/fakes';
+import { lambdaContext } from '../bin/harness/api-gateway-fetch';
+import { startEmulatedPlatform } from '../bin/harness/emulated-platform';
+import { principal, silentLogger } from '../bin/harness/in-memory';
 
 const sleepAgent = toAgent({
   manifest: { name: 'sleep', timeoutSeconds: 5, permissions: [] },

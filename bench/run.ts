@@ -12,11 +12,11 @@ import { parseArgs } from 'node:util';
 import { readProjectConfig, synthesizeBundles } from '../bin/local-cloud/synth';
 import { parallelBench } from './parallel';
 import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
-import { apiGatewayFetch } from '../test/support/api-gateway-fetch';
-import { principal } from '../test/support/fakes';
-import { gatewayWithFakes } from '../test/support/gateway';
-import { startLocalCloudProcess } from '../test/support/local-cloud-process';
-import { connectV1, connectV2, waitForTerminal, type Era } from '../test/support/mcp-clients';
+import { apiGatewayFetch } from '../bin/harness/api-gateway-fetch';
+import { principal } from '../bin/harness/in-memory';
+import { gatewayWithFakes } from '../bin/harness/in-memory-gateway';
+import { startLocalCloudProcess } from '../bin/harness/local-cloud-process';
+import { connectV1, connectV2, waitForTerminal, type Era } from '../bin/harness/mcp-clients';
 
 const { values } = parseArgs({
   options: {

@@ -3,10 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalCloudProcess } from '../test/support/local-cloud-process';
-import { startTokenProxy } from '../test/support/token-proxy';
+import { startLocalCloudProcess } from './harness/local-cloud-process';
+import { startTokenProxy } from './harness/token-proxy';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { DOCS_FILE, formatTable, runSuite, SUITES, verdicts, withDocsTable } from '../test/conformance/suites';
+import { DOCS_FILE, formatTable, runSuite, SUITES, verdicts, withDocsTable } from './harness/conformance-suites';
 
 const usage = `Usage: npm run conformance [-- --url URL --token TOKEN] [--verbose] [--write-docs]
 Runs the official MCP conformance suites (2025-11-25 and 2026-07-28) against a fresh local cloud,

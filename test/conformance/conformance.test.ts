@@ -2,10 +2,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalCloudProcess, type LocalCloudProcess } from '../support/local-cloud-process';
-import { startTokenProxy } from '../support/token-proxy';
+import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harness/local-cloud-process';
+import { startTokenProxy } from '../../bin/harness/token-proxy';
 import { readFileSync } from 'node:fs';
-import { docsTable, DOCS_FILE, formatTable, runSuite, SUITES, verdicts, type SuiteRun } from './suites';
+import { docsTable, DOCS_FILE, formatTable, runSuite, SUITES, verdicts, type SuiteRun } from '../../bin/harness/conformance-suites';
 
 let cloud: LocalCloudProcess;
 let proxy: Awaited<ReturnType<typeof startTokenProxy>>;

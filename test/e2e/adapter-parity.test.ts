@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiGatewayFetch, type EventStyle } from '../support/api-gateway-fetch';
-import { principal } from '../support/fakes';
-import { gatewayWithFakes } from '../support/gateway';
-import { startLocalCloudProcess, type LocalCloudProcess } from '../support/local-cloud-process';
-import { connectV1, connectV2, waitForTerminal } from '../support/mcp-clients';
+import { apiGatewayFetch, type EventStyle } from '../../bin/harness/api-gateway-fetch';
+import { principal } from '../../bin/harness/in-memory';
+import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
+import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harness/local-cloud-process';
+import { connectV1, connectV2, waitForTerminal } from '../../bin/harness/mcp-clients';
 
 let cloud: LocalCloudProcess;
 let token: string;

@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startLocalCloudProcess } from '../support/local-cloud-process';
-import { connectV1, waitForTerminal, type ToolClient } from '../support/mcp-clients';
+import { startLocalCloudProcess } from '../../bin/harness/local-cloud-process';
+import { connectV1, waitForTerminal, type ToolClient } from '../../bin/harness/mcp-clients';
 
 /** The recovery bound docs/reliability.md states for a restart of npm start after kill -9. */
 const RECOVERY_BOUND_MS = 30_000;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
-import { runLocal, spawnLocal, startLocalCloudProcess, type LocalCloudProcess, type LocalProcess } from '../support/local-cloud-process';
+import { runLocal, spawnLocal, startLocalCloudProcess, type LocalCloudProcess, type LocalProcess } from '../../bin/harness/local-cloud-process';
 
 const VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `switchboard-${name}-`));

@@ -36,7 +36,7 @@
 import fc from 'fast-check';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, it } from 'vitest';
-import { startLocalCloudProcess, type LocalCloudProcess } from '../support/local-cloud-process';
+import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harness/local-cloud-process';
 import { NoResponseError, rawHttp, type RawResponse } from '../support/raw-http';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 1_302_026);

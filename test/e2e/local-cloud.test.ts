@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
-import { startLocalCloudProcess, type LocalCloudProcess } from '../support/local-cloud-process';
-import { connectV1, connectV2, waitForTerminal, type ToolClient } from '../support/mcp-clients';
+import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harness/local-cloud-process';
+import { connectV1, connectV2, waitForTerminal, type ToolClient } from '../../bin/harness/mcp-clients';
 
 const run = promisify(execFile);
 let cloud: LocalCloudProcess;

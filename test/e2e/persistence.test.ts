@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startLocalCloudProcess } from '../support/local-cloud-process';
-import { connectV1, waitForTerminal } from '../support/mcp-clients';
+import { startLocalCloudProcess } from '../../bin/harness/local-cloud-process';
+import { connectV1, waitForTerminal } from '../../bin/harness/mcp-clients';
 
 describe('npm start state', () => {
   it('survives a restart with the default data folder', async () => {

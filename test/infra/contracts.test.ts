@@ -48,6 +48,19 @@ describe('the contract between the CDK app and the functions', () => {
     expect(foreign).toEqual([]);
   });
 
+  it('bin/ and bench/ import nothing from test/ (what they share with the tests lives in bin/harness)', () => {
+    const offending = ['bin', 'bench'].flatMap((dir) =>
+      filesUnder(dir).flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => spec.startsWith('.'))
+          .map((spec) => relative(PROJECT_ROOT, join(PROJECT_ROOT, file, '..', spec)))
+          .filter((target) => target.startsWith('test'))
+          .map((target) => `${file} → ${target}`),
+      ),
+    );
+    expect(offending).toEqual([]);
+  });
+
   it('names exactly the agents the registry ships', () => {
     expect([...BUILT_IN_AGENT_NAMES].sort()).toEqual([...BUILT_IN_AGENTS.keys()].sort());
   });

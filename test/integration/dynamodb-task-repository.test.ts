@@ -5,7 +5,7 @@ import type { Task } from '../../lambdas/domain/task';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbTaskRepository } from '../../lambdas/adapters/dynamodb-task-repository';
 import { ENV } from '../../lambdas/contracts';
-import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
 
 let env: EmulatedPlatform;
 beforeAll(async () => {

@@ -8,9 +8,9 @@ import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { systemClock } from '../../lambdas/domain/ports';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
-import { lambdaContext } from '../support/api-gateway-fetch';
-import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
-import { principal, silentLogger } from '../support/fakes';
+import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
+import { principal, silentLogger } from '../../bin/harness/in-memory';
 
 let env: EmulatedPlatform;
 beforeAll(async () => {

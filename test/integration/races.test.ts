@@ -12,9 +12,9 @@ import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
-import { lambdaContext } from '../support/api-gateway-fetch';
-import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
-import { ManualClock, principal, silentLogger } from '../support/fakes';
+import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
+import { ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
 
 /**
  * Racing clients and crashes on the emulators (dynalite + fauxqs, the real adapters): every

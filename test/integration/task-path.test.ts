@@ -12,9 +12,9 @@ import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { makeHandler as makeDeadLetterHandler } from '../../lambdas/dead-letter/handler';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ENV } from '../../lambdas/contracts';
-import { lambdaContext } from '../support/api-gateway-fetch';
-import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
-import { ManualClock, principal, silentLogger } from '../support/fakes';
+import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
+import { ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
 
 class ProcessDied extends Error {}
 

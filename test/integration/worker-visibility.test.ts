@@ -2,8 +2,8 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { holdBatch, SqsMessageVisibility } from '../../lambdas/adapters/sqs-visibility';
-import { startEmulatedPlatform, type EmulatedPlatform } from '../support/emulated-platform';
-import { silentLogger } from '../support/fakes';
+import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
+import { silentLogger } from '../../bin/harness/in-memory';
 
 let env: EmulatedPlatform;
 beforeAll(async () => {

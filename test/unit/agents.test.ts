@@ -6,7 +6,7 @@ import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { ValidationError } from '../../lambdas/domain/errors';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
-import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../support/fakes';
+import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../../bin/harness/in-memory';
 
 const context = { tenantId: 'acme', taskId: `tsk_${'a'.repeat(26)}`, attempt: 1 };
 

@@ -2,7 +2,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createJwtVerifier } from '../../lambdas/adapters/jwt-verifier';
 import { makeHandler } from '../../lambdas/authorizer/handler';
-import { silentLogger } from '../support/fakes';
+import { silentLogger } from '../../bin/harness/in-memory';
 
 const config = {
   issuer: 'https://issuer.test/',

@@ -4,7 +4,7 @@ import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
-import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, RecordingTelemetry, silentLogger } from '../support/fakes';
+import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, RecordingTelemetry, silentLogger } from '../../bin/harness/in-memory';
 
 const setup = () => {
   const telemetry = new RecordingTelemetry();

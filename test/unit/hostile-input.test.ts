@@ -1,9 +1,9 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { MAX_INPUT_DEPTH } from '../../lambdas/domain/use-cases/submit-task';
-import { principal } from '../support/fakes';
-import { toProxyEvent } from '../support/api-gateway-fetch';
-import { gatewayWithFakes } from '../support/gateway';
+import { principal } from '../../bin/harness/in-memory';
+import { toProxyEvent } from '../../bin/harness/api-gateway-fetch';
+import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
 
 const URL_ = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
 const API_HOST = 'abc123.execute-api.us-east-1.amazonaws.com';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { edgeErrorBody, UNAUTHORIZED } from '../../lambdas/contracts';
-import { principal } from '../support/fakes';
-import { apiGatewayFetch, toProxyEvent, type EventStyle } from '../support/api-gateway-fetch';
-import { gatewayWithFakes } from '../support/gateway';
-import { connectV1, connectV2, type ToolClient } from '../support/mcp-clients';
+import { principal } from '../../bin/harness/in-memory';
+import { apiGatewayFetch, toProxyEvent, type EventStyle } from '../../bin/harness/api-gateway-fetch';
+import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
+import { connectV1, connectV2, type ToolClient } from '../../bin/harness/mcp-clients';
 
 const URL_ = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
 const TOOLS = ['cancel_task', 'get_task', 'list_tasks', 'submit_task'];

@@ -4,7 +4,7 @@ import { IdempotencyConflictError } from '../../lambdas/domain/errors';
 import { messageGroupOf } from '../../lambdas/domain/message-group';
 import type { TaskQueue } from '../../lambdas/domain/ports';
 import { SubmitTaskInputSchema, submitTask } from '../../lambdas/domain/use-cases/submit-task';
-import { InMemoryTaskRepository, ManualClock, principal, silentLogger } from '../support/fakes';
+import { InMemoryTaskRepository, ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
 
 const taskId = (n: number) => `tsk_${'a'.repeat(25)}${'abcdefghijklmnopqrstuvwxyz234567'[n]}`;
 

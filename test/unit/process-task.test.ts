@@ -6,7 +6,7 @@ import { cancelTask } from '../../lambdas/domain/use-cases/cancel-task';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { InvalidTransitionError, NotFoundError } from '../../lambdas/domain/errors';
-import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../support/fakes';
+import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../../bin/harness/in-memory';
 
 const options = { maxAttempts: 3, leaseMs: 30_000 };
 

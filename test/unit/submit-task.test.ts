@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { ForbiddenError, IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../../lambdas/domain/errors';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
-import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../support/fakes';
+import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, silentLogger } from '../../bin/harness/in-memory';
 
 const setup = () => {
   const deps = {

@@ -6,7 +6,7 @@ import { cancelTask } from '../../lambdas/domain/use-cases/cancel-task';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { PowertoolsTaskTelemetry } from '../../lambdas/adapters/powertools-telemetry';
-import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, RecordingTelemetry, silentLogger } from '../support/fakes';
+import { InMemoryTaskRepository, ManualClock, principal, RecordingQueue, RecordingTelemetry, silentLogger } from '../../bin/harness/in-memory';
 
 const setup = () => {
   const telemetry = new RecordingTelemetry();

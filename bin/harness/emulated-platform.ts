@@ -4,9 +4,9 @@ import { ENV } from '../../lambdas/contracts';
 import { DynamoDbTaskRepository } from '../../lambdas/adapters/dynamodb-task-repository';
 import { SqsTaskQueue } from '../../lambdas/adapters/sqs-task-queue';
 import { PRIORITIES, type Priority } from '../../lambdas/contracts';
-import { startEmulators } from '../../bin/local-cloud/emulators';
-import { provision } from '../../bin/local-cloud/provision';
-import { readProjectConfig, synthesizeTemplates } from '../../bin/local-cloud/synth';
+import { startEmulators } from '../local-cloud/emulators';
+import { provision } from '../local-cloud/provision';
+import { readProjectConfig, synthesizeTemplates } from '../local-cloud/synth';
 
 /**
  * The emulators with the tables and queues of the synthesized CDK app, and the real adapters

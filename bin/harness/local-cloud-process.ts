@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
-import { LOCK_FILE } from '../../bin/local-cloud/emulators';
+import { LOCK_FILE } from '../local-cloud/emulators';
 
 const run = promisify(execFile);
 const TSX = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');

@@ -4,7 +4,7 @@ import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
-import { InMemoryTaskRepository, ManualClock, RecordingQueue, silentLogger } from './fakes';
+import { InMemoryTaskRepository, ManualClock, RecordingQueue, silentLogger } from './in-memory';
 
 /** The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. */
 export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[] } = {}) => {
