@@ -3,6 +3,9 @@ import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, type BuiltInAgentName } from 
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
+/** Lambda's bounds for an SQS event source mapping's ScalingConfig.MaximumConcurrency. */
+const ConcurrencyBudget = z.number().int().min(2).max(1000);
+
 /** The `switchboard` key of cdk.json context: validated once, at the app's entry. */
 export const SwitchboardConfigSchema = z
   .object({
@@ -29,6 +32,14 @@ export const SwitchboardConfigSchema = z
          * heartbeat: a worker that dies frees its task after at most this. Renewed every third.
          */
         leaseSeconds: z.number().int().min(3).max(300).default(10),
+        /**
+         * Per priority, how many worker invocations its queue may keep running at once (the event
+         * source mapping's maximum concurrency, 2–1000): a flood of one priority uses its own
+         * budget only. PriorityQueues checks the weights (critical ≥ high ≥ normal ≥ low).
+         */
+        concurrency: z
+          .object({ critical: ConcurrencyBudget, high: ConcurrencyBudget, normal: ConcurrencyBudget, low: ConcurrencyBudget })
+          .strict(),
       })
       .strict()
       .refine((worker) => worker.leaseSeconds <= worker.timeoutSeconds, {

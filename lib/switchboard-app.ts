@@ -27,6 +27,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     agents: config.agents.map((name) => AGENT_MANIFESTS[name]),
     workerTimeout: Duration.seconds(config.worker.timeoutSeconds),
     batchSize: config.worker.batchSize,
+    concurrency: config.worker.concurrency,
     maxAttempts: config.worker.maxAttempts,
     lease: Duration.seconds(config.worker.leaseSeconds),
     removalPolicy,

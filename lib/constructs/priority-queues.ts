@@ -10,6 +10,23 @@ import { ENV, PRIORITIES, type Priority } from '../../lambdas/contracts';
 /** AWS's advice for SQS event sources: visibility timeout at least six times the function timeout. */
 export const VISIBILITY_TO_TIMEOUT_RATIO = 6;
 
+/** Lambda's bounds for an SQS event source mapping's maximum concurrency (ScalingConfig.MaximumConcurrency). */
+export const MIN_CONCURRENCY = 2;
+export const MAX_CONCURRENCY = 1000;
+
+/** The dead-letter handler's budget per DLQ: dead-lettered tasks are few, and must not crowd out the worker. */
+export const DEAD_LETTER_CONCURRENCY = 2;
+
+export interface ConsumerOptions {
+  /** Messages per invocation (1–10: FIFO mappings take no batching window). */
+  batchSize: number;
+  /**
+   * Per priority, the invocations its queue may keep running at once, 2–1000, each at least the
+   * next lower priority's: a flood of low work fills the low budget and nothing else.
+   */
+  concurrency: Readonly<Record<Priority, number>>;
+}
+
 export interface PriorityQueuesProps {
   encryptionKey: IKey;
   /** The timeout of the function that consumes the queues. */
@@ -95,23 +112,50 @@ export class PriorityQueues extends Construct {
     }
   }
 
-  /** Subscribes `fn` to every priority with partial batch responses. */
-  addConsumer(fn: LambdaFunction, options: { batchSize: number }): void {
-    this.subscribe(fn, this.queues, this.visibilityTimeout, options.batchSize);
+  /**
+   * Subscribes `fn` to every priority with partial batch responses, one event source mapping per
+   * queue, each capped at its priority's concurrency budget. The fast lane: a batch comes from
+   * one queue, so critical work never shares an invocation with lower work, and a FIFO mapping
+   * has no batching window, so it invokes as soon as its receive returns.
+   */
+  addConsumer(fn: LambdaFunction, options: ConsumerOptions): void {
+    PRIORITIES.forEach((priority, rank) => {
+      const budget = options.concurrency[priority];
+      if (!Number.isInteger(budget) || budget < MIN_CONCURRENCY || budget > MAX_CONCURRENCY) {
+        throw new Error(
+          `PriorityQueues: concurrency.${priority} ${budget} must be an integer from ${MIN_CONCURRENCY} to ${MAX_CONCURRENCY} (an event source mapping's maximum concurrency)`,
+        );
+      }
+      const lower = PRIORITIES[rank + 1];
+      if (lower !== undefined && options.concurrency[lower] > budget) {
+        throw new Error(
+          `PriorityQueues: concurrency.${lower} ${options.concurrency[lower]} exceeds concurrency.${priority} ${budget}: a higher priority never gets a smaller budget`,
+        );
+      }
+    });
+    this.subscribe(fn, this.queues, this.visibilityTimeout, options.batchSize, (priority) => options.concurrency[priority]);
   }
 
   /** Subscribes `fn` to every dead-letter queue: it must give each dead-lettered task its terminal state. */
   addDeadLetterConsumer(fn: LambdaFunction, options: { batchSize: number }): void {
-    this.subscribe(fn, this.deadLetterQueues, this.deadLetterVisibilityTimeout, options.batchSize);
+    this.subscribe(fn, this.deadLetterQueues, this.deadLetterVisibilityTimeout, options.batchSize, () => DEAD_LETTER_CONCURRENCY);
   }
 
-  private subscribe(fn: LambdaFunction, queues: Readonly<Record<Priority, Queue>>, visibility: Duration, batchSize: number): void {
+  private subscribe(
+    fn: LambdaFunction,
+    queues: Readonly<Record<Priority, Queue>>,
+    visibility: Duration,
+    batchSize: number,
+    maxConcurrency: (priority: Priority) => number,
+  ): void {
     const timeout = fn.timeout?.toSeconds() ?? 3;
     if (timeout * VISIBILITY_TO_TIMEOUT_RATIO > visibility.toSeconds()) {
       throw new Error(`PriorityQueues: consumer timeout ${timeout}s is too long for visibility ${visibility.toSeconds()}s`);
     }
     for (const priority of PRIORITIES) {
-      fn.addEventSource(new SqsEventSource(queues[priority], { batchSize, reportBatchItemFailures: true }));
+      fn.addEventSource(
+        new SqsEventSource(queues[priority], { batchSize, reportBatchItemFailures: true, maxConcurrency: maxConcurrency(priority) }),
+      );
     }
   }
 }

@@ -4,7 +4,7 @@ import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { ENV, type AgentManifest } from '../../lambdas/contracts';
+import { ENV, type AgentManifest, type Priority } from '../../lambdas/contracts';
 import { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';
@@ -16,6 +16,8 @@ export interface MessagingStackProps extends StackProps {
   agents: readonly AgentManifest[];
   workerTimeout: Duration;
   batchSize: number;
+  /** Per priority, the worker invocations its queue may run at once. */
+  concurrency: Readonly<Record<Priority, number>>;
   maxAttempts: number;
   /** A worker's claim on a task and its message, renewed while the agent runs. */
   lease: Duration;
@@ -66,7 +68,7 @@ export class MessagingStack extends Stack {
       }
     }
     props.tasks.bind(this.worker, 'readWrite');
-    this.queues.addConsumer(this.worker, { batchSize: props.batchSize });
+    this.queues.addConsumer(this.worker, { batchSize: props.batchSize, concurrency: props.concurrency });
 
     const deadLetter = new SwitchboardFunction(this, 'DeadLetterHandler', {
       entry: 'lambdas/dead-letter/handler.ts',

@@ -114,6 +114,17 @@ describe('messaging stack', () => {
     }
   });
 
+  it('caps each priority queue\'s mapping at that priority\'s concurrency budget, with no batching window (the fast lane)', () => {
+    const byQueue = Object.fromEntries(mappingsOf(functionId('Worker')).map((m) => [queueIdOf(m as never), m['Properties']]));
+    const { critical, high, normal, low } = config.worker.concurrency;
+    expect(byQueue['TaskQueuesCritical363D1DCE'].ScalingConfig).toEqual({ MaximumConcurrency: critical });
+    expect(byQueue['TaskQueuesHighE3C152E1'].ScalingConfig).toEqual({ MaximumConcurrency: high });
+    expect(byQueue['TaskQueuesNormal031D6C55'].ScalingConfig).toEqual({ MaximumConcurrency: normal });
+    expect(byQueue['TaskQueuesLow44F8937B'].ScalingConfig).toEqual({ MaximumConcurrency: low });
+    expect(critical).toBeGreaterThan(low);
+    for (const mapping of Object.values(byQueue)) expect(mapping.MaximumBatchingWindowInSeconds).toBeUndefined();
+  });
+
   it('gives the worker the configured lease, which it renews by heartbeat, and the right to change its messages\' visibility', () => {
     const worker = templates.messaging.findResources('AWS::Lambda::Function')[functionId('Worker')]!;
     expect(worker['Properties'].Environment.Variables.WORKER_LEASE_MS).toBe(String(config.worker.leaseSeconds * 1000));
@@ -132,6 +143,7 @@ describe('messaging stack', () => {
     const queues = templates.messaging.findResources('AWS::SQS::Queue');
     for (const mapping of mappings) {
       expect(mapping['Properties'].FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(mapping['Properties'].ScalingConfig).toEqual({ MaximumConcurrency: 2 });
       expect(queues[queueIdOf(mapping as never)]!['Properties'].VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
     }
   });
@@ -234,7 +246,33 @@ describe('construct guards', () => {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const fn = new SwitchboardFunction(stack, 'F', { entry: 'lambdas/worker/handler.ts', description: 'w', timeout: Duration.seconds(60) });
-    expect(() => queues.addConsumer(fn, { batchSize: 10 })).toThrow(/too long/);
+    expect(() => queues.addConsumer(fn, { batchSize: 10, concurrency: config.worker.concurrency })).toThrow(/too long/);
+  });
+
+  describe('PriorityQueues concurrency budgets', () => {
+    const consumerWith = (concurrency: Record<string, number>) => () => {
+      const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }));
+      const queues = new PriorityQueues(stack, 'Q', {
+        encryptionKey: new Key(stack, 'K'), consumerTimeout: Duration.seconds(10), maxReceiveCount: 5, removalPolicy: RemovalPolicy.DESTROY,
+      });
+      const fn = new SwitchboardFunction(stack, 'F', { entry: 'lambdas/worker/handler.ts', description: 'w', timeout: Duration.seconds(10) });
+      queues.addConsumer(fn, { batchSize: 10, concurrency: concurrency as never });
+    };
+
+    it('refuses a budget below 2 or above 1000, naming the priority, the number and the range', () => {
+      expect(consumerWith({ critical: 20, high: 10, normal: 5, low: 1 })).toThrow('concurrency.low 1 must be an integer from 2 to 1000');
+      expect(consumerWith({ critical: 1001, high: 10, normal: 5, low: 2 })).toThrow('concurrency.critical 1001 must be an integer from 2 to 1000');
+    });
+
+    it('refuses a lower priority with a larger budget than the one above it', () => {
+      expect(consumerWith({ critical: 20, high: 10, normal: 12, low: 2 })).toThrow(
+        'concurrency.normal 12 exceeds concurrency.high 10: a higher priority never gets a smaller budget',
+      );
+    });
+
+    it('accepts equal budgets', () => {
+      expect(consumerWith({ critical: 5, high: 5, normal: 5, low: 5 })).not.toThrow();
+    });
   });
 
   describe('agents on the worker', () => {
@@ -242,7 +280,7 @@ describe('construct guards', () => {
       const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
       const stateful = new StatefulStack(app, 'S', { removalPolicy: RemovalPolicy.DESTROY });
       return new MessagingStack(app, 'M', {
-        key: stateful.key, tasks: stateful.tasks, agents, workerTimeout: Duration.seconds(30), batchSize: 10, maxAttempts: 3,
+        key: stateful.key, tasks: stateful.tasks, agents, workerTimeout: Duration.seconds(30), batchSize: 10, concurrency: config.worker.concurrency, maxAttempts: 3,
         lease: Duration.seconds(10), removalPolicy: RemovalPolicy.DESTROY,
       });
     };
@@ -273,7 +311,9 @@ describe('construct guards', () => {
     const bad = { ...(context['switchboard'] as object), worker: { timeoutSeconds: 1, batchSize: 10, maxAttempts: 3 } };
     expect(() => parseConfig(bad)).toThrow(/switchboard\.worker\.timeoutSeconds/);
     expect(() => parseConfig({ ...(context['switchboard'] as object), agents: ['nope'] })).toThrow(/switchboard\.agents/);
-    const longLease = { ...(context['switchboard'] as object), worker: { timeoutSeconds: 30, batchSize: 10, maxAttempts: 3, leaseSeconds: 60 } };
+    const longLease = { ...(context['switchboard'] as object), worker: { ...config.worker, leaseSeconds: 60 } };
     expect(() => parseConfig(longLease)).toThrow(/switchboard\.worker\.leaseSeconds: leaseSeconds must not exceed timeoutSeconds/);
+    const lowBudget = { ...(context['switchboard'] as object), worker: { ...config.worker, concurrency: { ...config.worker.concurrency, low: 1 } } };
+    expect(() => parseConfig(lowBudget)).toThrow(/switchboard\.worker\.concurrency\.low: Too small: expected number to be >=2/);
   });
 });
