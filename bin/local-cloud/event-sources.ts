@@ -23,7 +23,9 @@ export const releaseHeldMessages = async (sqs: SQSClient, queueUrl: string, rece
 /**
  * Emulates Lambda's SQS event source mapping: long-polls the queue, invokes the function with a
  * batch, deletes what succeeded (honouring `batchItemFailures`), and leaves the rest to come
- * back after the visibility timeout, as on AWS.
+ * back after the visibility timeout, as on AWS. Up to `source.maxConcurrency` invocations run at
+ * once (the mapping's ScalingConfig.MaximumConcurrency): while all are busy it receives nothing,
+ * so the queue's backlog waits for its own budget and never takes another queue's.
  */
 export const startQueuePoller = (
   source: LocalEventSource,
@@ -33,8 +35,43 @@ export const startQueuePoller = (
   log: (message: string) => void,
 ): { stop(): Promise<void> } => {
   let running = true;
+  const inFlight = new Set<Promise<void>>();
+
+  const invokeBatch = async (messages: Message[]): Promise<void> => {
+    const event: SQSEvent = {
+      Records: messages.map((m) => ({
+        messageId: m.MessageId!,
+        receiptHandle: m.ReceiptHandle!,
+        body: m.Body ?? '',
+        attributes: m.Attributes as SQSEvent['Records'][number]['attributes'],
+        messageAttributes: {},
+        md5OfBody: m.MD5OfBody ?? '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: source.queueArn,
+        awsRegion: region,
+      })),
+    };
+    let failed = new Set<string>(messages.map((m) => m.MessageId!));
+    try {
+      const response = await functions.invoke<SQSBatchResponse | undefined>(source.functionName, event);
+      failed = new Set(source.reportBatchItemFailures ? (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : []);
+    } catch (error) {
+      log(`function ${source.functionName} failed on a batch of ${messages.length}: ${String(error)}`);
+    }
+    const done = messages.filter((m) => !failed.has(m.MessageId!));
+    if (done.length > 0) {
+      await sqs
+        .send(new DeleteMessageBatchCommand({ QueueUrl: source.queueUrl, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }))
+        .catch((error: unknown) => log(`poller: delete failed: ${String(error)}`));
+    }
+  };
+
   const loop = (async () => {
     while (running) {
+      if (inFlight.size >= Math.max(1, source.maxConcurrency)) {
+        await Promise.race(inFlight);
+        continue;
+      }
       let messages: Message[] = [];
       try {
         ({ Messages: messages = [] } = await sqs.send(
@@ -53,38 +90,15 @@ export const startQueuePoller = (
         continue;
       }
       if (messages.length === 0) continue;
-      const event: SQSEvent = {
-        Records: messages.map((m) => ({
-          messageId: m.MessageId!,
-          receiptHandle: m.ReceiptHandle!,
-          body: m.Body ?? '',
-          attributes: m.Attributes as SQSEvent['Records'][number]['attributes'],
-          messageAttributes: {},
-          md5OfBody: m.MD5OfBody ?? '',
-          eventSource: 'aws:sqs',
-          eventSourceARN: source.queueArn,
-          awsRegion: region,
-        })),
-      };
-      let failed = new Set<string>(messages.map((m) => m.MessageId!));
-      try {
-        const response = await functions.invoke<SQSBatchResponse | undefined>(source.functionName, event);
-        failed = new Set(source.reportBatchItemFailures ? (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : []);
-      } catch (error) {
-        log(`function ${source.functionName} failed on a batch of ${messages.length}: ${String(error)}`);
-      }
-      const done = messages.filter((m) => !failed.has(m.MessageId!));
-      if (done.length > 0) {
-        await sqs
-          .send(new DeleteMessageBatchCommand({ QueueUrl: source.queueUrl, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }))
-          .catch((error: unknown) => log(`poller: delete failed: ${String(error)}`));
-      }
+      const invocation: Promise<void> = invokeBatch(messages).finally(() => inFlight.delete(invocation));
+      inFlight.add(invocation);
     }
   })();
   return {
     stop: async () => {
       running = false;
       await loop;
+      await Promise.all(inFlight);
     },
   };
 };

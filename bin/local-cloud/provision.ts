@@ -11,6 +11,7 @@ export interface LocalFunction {
   entry: string;
   environment: Record<string, string>;
   timeoutMs: number;
+  memoryMb: number;
 }
 export interface LocalRoute {
   path: string;
@@ -28,6 +29,8 @@ export interface LocalEventSource {
   queueArn: string;
   functionName: string;
   batchSize: number;
+  /** Invocations the mapping may run at once (its ScalingConfig.MaximumConcurrency). */
+  maxConcurrency: number;
   reportBatchItemFailures: boolean;
 }
 export interface LocalSchedule {

@@ -1,8 +1,15 @@
 import { propertiesOf, type ResourceHandler } from './resource-handler';
 
 /**
+ * A mapping without ScalingConfig: on AWS its pollers scale up by themselves; locally it runs one
+ * invocation at a time (every mapping of this app sets its own maximum).
+ */
+export const UNSCALED_CONCURRENCY = 1;
+
+/**
  * `AWS::Lambda::EventSourceMapping` from an SQS queue → a local queue poller (event-sources.ts):
- * queue, function, batch size, and whether the function reports partial batch failures.
+ * queue, function, batch size, maximum concurrency, and whether the function reports partial
+ * batch failures.
  */
 export const lambdaEventSourceMapping = {
   type: 'AWS::Lambda::EventSourceMapping',
@@ -18,6 +25,7 @@ export const lambdaEventSourceMapping = {
         queueArn,
         functionName: ctx.resolver.string(mapping.stackName, p['FunctionName']),
         batchSize: Number(p['BatchSize'] ?? 10),
+        maxConcurrency: Number((p['ScalingConfig'] as { MaximumConcurrency?: unknown } | undefined)?.MaximumConcurrency ?? UNSCALED_CONCURRENCY),
         reportBatchItemFailures: ((p['FunctionResponseTypes'] as string[] | undefined) ?? []).includes('ReportBatchItemFailures'),
       });
     }
