@@ -2,7 +2,8 @@
 /**
  * Measures the MCP gateway handler in-process (API Gateway event in, proxy result out, in-memory
  * ports) for each era side by side, then, with --http, the local cloud end to end, and with
- * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts).
+ * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts), and with --cost,
+ * the AWS requests of a one-step task and their price per million tasks (bench/cost.ts).
  * Bounded: a fixed number of requests, loopback only.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,7 +11,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readProjectConfig, synthesizeBundles } from '../bin/local-cloud/synth';
+import { costBench } from './cost';
 import { parallelBench } from './parallel';
+import { priorityBench } from './priority';
 import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
 import { apiGatewayFetch } from '../bin/harness/api-gateway-fetch';
 import { principal } from '../bin/harness/in-memory';
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '30' },
     bundles: { type: 'boolean' },
     parallel: { type: 'boolean' },
+    cost: { type: 'boolean' },
   },
 });
 const N = Number(values.requests);
@@ -110,6 +114,8 @@ const main = async () => {
 
   if (values.bundles) bundles();
   if (values.parallel) await parallelBench(Number(values.tasks));
+  if (values.priority) await priorityBench(20);
+  if (values.cost) await costBench(Number(values.tasks));
   if (!values.http) return;
   const tasks = Number(values.tasks);
   console.log(`\n# npm start, over HTTP on loopback: submit → succeeded (${tasks} tasks per client, sequential)\n`);

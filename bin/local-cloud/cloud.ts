@@ -1,4 +1,3 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +5,9 @@ import type { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { ENV } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../../lib/config';
+import { sqsClient } from '../../lambdas/adapters/runtime';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
+import type { CostMeter } from './cost-meter';
 import { createApiGateway } from './api-gateway';
 import { LocalCloudError, lockDataDir, startEmulators } from './emulators';
 import { releaseHeldMessages, startQueuePoller } from './event-sources';
@@ -29,6 +30,8 @@ export interface LocalCloudOptions {
   /** Run scheduled functions this often instead of their template rate (tests use it). */
   scheduleOverrideMs?: number;
   log?: (message: string) => void;
+  /** Counts requests, invocations and API Gateway requests (`npm run bench -- --cost`). */
+  meter?: CostMeter;
 }
 
 export interface LocalCloud {
@@ -154,7 +157,9 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     if (method === 'GET' && url.pathname === '/.well-known/jwks.json') return sendJson(res, 200, { keys: [issuerKey.publicJwk] });
     if (method === 'GET' && url.pathname === '/healthz') return sendJson(res, gateway ? 200 : 503, { ready: Boolean(gateway) });
     if (!gateway) return sendJson(res, 503, { message: 'starting' });
-    if (!(await gateway(req, res, url))) sendJson(res, 404, { message: `no route for ${method} ${url.pathname}` });
+    const routed = await gateway(req, res, url);
+    if (routed) options.meter?.apiRequest();
+    if (!routed) sendJson(res, 404, { message: `no route for ${method} ${url.pathname}` });
   };
   // One request never takes the platform down: whatever it throws is logged once and, if the
   // answer has not started, answered with a JSON 500.
@@ -208,14 +213,15 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     emulators = await startEmulators({ region: config.primaryRegion, ...(options.inMemory ? {} : { dataDir: options.dataDir }) });
     log('synthesizing the CDK app');
     const platform = await provision(synthesizeTemplates(config), emulators.aws, config.primaryRegion, log);
-    const functions = new LocalFunctions(config.primaryRegion);
+    const functions = new LocalFunctions(config.primaryRegion, options.meter);
+    const aws = { ...emulators.aws, ...(options.meter ? { plugins: [options.meter.sdkPlugin] } : {}) };
     for (const fn of platform.functions.values()) {
-      await functions.load(fn, emulators.aws, {
+      await functions.load(fn, aws, {
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
         [ENV.allowedHosts]: LOCAL_ALLOWED_HOSTS.join(','),
       });
     }
-    const sqs = new SQSClient(emulators.aws.sqs ?? {});
+    const sqs = sqsClient(aws);
     for (const source of platform.eventSources) {
       const released = await releaseHeldMessages(sqs, source.queueUrl, emulators.heldReceipts(source.queueUrl.split('/').pop()!));
       if (released > 0) log(`${released} message(s) held by a process that stopped without finishing them: visible again`);

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { AwsClientConfig } from '../../lambdas/adapters/runtime';
 import type { Env } from '../../lambdas/contracts';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
+import type { CostMeter } from './cost-meter';
 import type { LocalFunction } from './provision';
 import { LOCAL_ACCOUNT } from './provision';
 
@@ -21,7 +22,11 @@ export class FunctionTimeoutError extends Error {
 export class LocalFunctions {
   private readonly handlers = new Map<string, { fn: LocalFunction; handler: Handler }>();
 
-  constructor(private readonly region: string) {}
+  /** With a `meter`, each invocation is counted and timed, and what it asks of AWS is its own. */
+  constructor(
+    private readonly region: string,
+    private readonly meter?: CostMeter,
+  ) {}
 
   async load(fn: LocalFunction, aws: AwsClientConfig, overrides: Record<string, string>): Promise<void> {
     const module = (await import(pathToFileURL(join(PROJECT_ROOT, fn.entry)).href)) as Partial<HandlerModule>;
@@ -38,7 +43,7 @@ export class LocalFunctions {
       functionName: name,
       functionVersion: '$LATEST',
       invokedFunctionArn: `arn:aws:lambda:${this.region}:${LOCAL_ACCOUNT}:function:${name}`,
-      memoryLimitInMB: '512',
+      memoryLimitInMB: String(loaded.fn.memoryMb),
       awsRequestId: randomUUID(),
       logGroupName: `/aws/lambda/${name}`,
       logStreamName: 'local',
@@ -48,13 +53,15 @@ export class LocalFunctions {
       succeed: () => undefined,
     };
     let timer: NodeJS.Timeout | undefined;
-    try {
-      return (await Promise.race([
+    const run = () =>
+      Promise.race([
         loaded.handler(event, context),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new FunctionTimeoutError(`${name}: task timed out after ${loaded.fn.timeoutMs} ms`)), loaded.fn.timeoutMs);
         }),
-      ])) as T;
+      ]);
+    try {
+      return (await (this.meter ? this.meter.invocation(name, loaded.fn.memoryMb, run) : run())) as T;
     } finally {
       clearTimeout(timer);
     }

@@ -9,10 +9,20 @@ import { DynamoDbTaskRepository } from './dynamodb-task-repository';
 import { PowertoolsTaskTelemetry } from './powertools-telemetry';
 import { SqsTaskQueue } from './sqs-task-queue';
 
-/** SDK client settings; the local cloud passes endpoint overrides, Lambda passes nothing. */
+/** Something that adds middleware to an SDK client's stack (the SDK's `Pluggable`, whatever the client). */
+export interface SdkPlugin {
+  applyToStack(stack: Parameters<SQSClient['middlewareStack']['use']>[0] extends { applyToStack(s: infer S): void } ? S : never): void;
+}
+
+/**
+ * SDK client settings; the local cloud passes endpoint overrides (and, for `npm run bench -- --cost`,
+ * a plugin that counts requests), Lambda passes nothing.
+ */
 export interface AwsClientConfig {
   dynamodb?: DynamoDBClientConfig;
   sqs?: SQSClientConfig;
+  /** Added to every client the factories below build. */
+  plugins?: readonly SdkPlugin[];
 }
 
 /** The log levels a function accepts in POWERTOOLS_LOG_LEVEL (any case); others fall back to INFO. */
@@ -41,11 +51,20 @@ export const createObservability = (serviceName: string, env: Env) => {
 };
 export const METRICS_NAMESPACE = 'Switchboard';
 
+const withPlugins = <T extends { middlewareStack: { use(plugin: never): void } }>(client: T, aws: AwsClientConfig): T => {
+  for (const plugin of aws.plugins ?? []) client.middlewareStack.use(plugin as never);
+  return client;
+};
+
+export const dynamoDbClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new DynamoDBClient(aws.dynamodb ?? {}), aws), tracer);
+
+export const sqsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new SQSClient(aws.sqs ?? {}), aws), tracer);
+
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
-  new DynamoDbTaskRepository(traced(new DynamoDBClient(aws.dynamodb ?? {}), tracer), tableName);
+  new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName);
 
 export const taskQueue = (queueUrls: Record<Priority, string>, aws: AwsClientConfig, tracer?: Tracer) =>
-  new SqsTaskQueue(traced(new SQSClient(aws.sqs ?? {}), tracer), queueUrls);
+  new SqsTaskQueue(sqsClient(aws, tracer), queueUrls);
 
 /** SDK calls as X-Ray subsegments when tracing is on. */
 export const traced = <T>(client: T, tracer?: Tracer): T => (tracer ? tracer.captureAWSv3Client(client) : client);

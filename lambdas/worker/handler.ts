@@ -1,11 +1,10 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { systemClock } from '../domain/ports';
 import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../domain/use-cases/process-task';
 import { TaskRecordSchema } from '../adapters/task-record';
 import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, tasksRepository, traced, type AwsClientConfig } from '../adapters/runtime';
+import { agentRegistry, createObservability, sqsClient, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, readEnv, WorkerEnvSchema, type Env } from '../contracts';
 
 /** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
@@ -52,7 +51,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       clock: systemClock,
       logger: observability.logger,
       telemetry: observability.telemetry,
-      visibility: new SqsMessageVisibility(traced(new SQSClient(aws.sqs ?? {}), observability.tracer)),
+      visibility: new SqsMessageVisibility(sqsClient(aws, observability.tracer)),
       options: { maxAttempts: env[ENV.maxAttempts], leaseMs: env[ENV.leaseMs] },
     }),
     observability,

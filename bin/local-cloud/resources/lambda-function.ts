@@ -25,6 +25,7 @@ export const lambdaFunction = {
         entry: source,
         environment: Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, ctx.resolver.string(fn.stackName, v)])),
         timeoutMs: Number(p['Timeout'] ?? 3) * 1000,
+        memoryMb: Number(p['MemorySize'] ?? 128),
       });
     }
   },
