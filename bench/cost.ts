@@ -12,7 +12,7 @@ import { CostMeter, difference, PLATFORM_CALLER, type MeterReading } from '../bi
 import { connectV2, waitForTerminal, type ToolClient } from '../bin/harness/mcp-clients';
 
 /** us-east-1 list prices, USD, as of PRICES_AS_OF (docs/performance.md names the pages). */
-export const PRICES_AS_OF = '2026-05';
+export const PRICES_AS_OF = '2026-11-26';
 export const PRICES = {
   lambdaRequest: 0.2 / 1e6,
   lambdaGbSecondArm: 0.0000133334,
@@ -147,7 +147,7 @@ export const costBench = async (tasks: number, lanes = 1) => {
     const perTask = scale(minus(measured, scale(perPoll, extraPolls)), 1 / tasks);
     await client.close();
 
-    console.log(`\n# What a one-step task costs: ${tasks} echo tasks through npm start (${lanes} clients side by side), prices ${PRICES_AS_OF}, us-east-1`);
+    console.log(`\n# What a one-step task costs: ${tasks} echo tasks through npm start (${lanes === 1 ? 'one client, one task at a time' : `${lanes} clients side by side`}), prices ${PRICES_AS_OF}, us-east-1`);
     printReading(
       `Requests per task, by caller and kind (the task's own: submit, the worker, one get_task that reads the result; ${extraPolls} further polls (${(extraPolls / tasks).toFixed(1)} a task) taken out at the per-poll cost measured on its own)`,
       perTask,
