@@ -33,7 +33,7 @@ export const parallelBench = async (tasks: number) => {
     const worker = makeWorker({ ...deps, visibility: new SqsMessageVisibility(env.sqs), options: { maxAttempts: 3, leaseMs: 10_000 } });
     const functions = { invoke: async (_name: string, event: SQSEvent) => worker(event, lambdaContext) } as unknown as LocalFunctions;
     /** Before: every task of a tenant in the tenant's one message group. */
-    const oneGroupPerTenant: TaskQueue = { send: (message, priority) => env.queue.send(message, priority, message.tenantId) };
+    const oneGroupPerTenant: TaskQueue = { send: (message, priority, _group, deduplicationId) => env.queue.send(message, priority, message.tenantId, deduplicationId) };
 
     const run = async (label: string, queue: TaskQueue, count: number, pollers: number) => {
       const tenant = principal(`bench-${label.replace(/\W+/g, '-').toLowerCase()}`.slice(0, 60));

@@ -1,5 +1,6 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
-import type { Clock, ListTasksQuery, Logger, TaskPage, TaskPatch, TaskQueue, TaskRepository } from '../../lambdas/domain/ports';
+import type { Clock, ListTasksQuery, Logger, RedrivableQuery, TaskPage, TaskPatch, TaskQueue, TaskRepository } from '../../lambdas/domain/ports';
+import { isRedrivable } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
 
@@ -35,9 +36,10 @@ export class InMemoryTaskRepository implements TaskRepository {
   async update(task: Task, patch: TaskPatch, now: Date) {
     const stored = this.items.get(this.key(task.tenantId, task.taskId));
     if (!stored || stored.version !== task.version) throw new ConcurrencyError('version changed');
-    const { removeLease, ...changes } = patch;
+    const { removeLease, removeError, ...changes } = patch;
     const next: Task = { ...stored, ...changes, version: stored.version + 1, updatedAt: now.toISOString() };
     if (removeLease) delete next.leaseUntil;
+    if (removeError) delete next.error;
     this.writes += 1;
     this.items.set(this.key(task.tenantId, task.taskId), next);
     return structuredClone(next);
@@ -46,18 +48,26 @@ export class InMemoryTaskRepository implements TaskRepository {
   async listDispatchPending(before: Date, limit: number) {
     return [...this.items.values()].filter((t) => t.dispatchPending && t.createdAt < before.toISOString()).slice(0, limit);
   }
+
+  async listRedrivable(query: RedrivableQuery) {
+    return [...this.items.values()]
+      .filter((t) => t.priority === query.priority && (query.tenantId === undefined || t.tenantId === query.tenantId) && isRedrivable(t))
+      .sort((a, b) => (`${a.tenantId}#${a.createdAt}#${a.taskId}` < `${b.tenantId}#${b.createdAt}#${b.taskId}` ? -1 : 1))
+      .slice(0, query.limit)
+      .map((t) => structuredClone(t));
+  }
 }
 
 export class RecordingQueue implements TaskQueue {
-  readonly sent: { message: TaskMessage; priority: Priority }[] = [];
+  readonly sent: { message: TaskMessage; priority: Priority; deduplicationId?: string }[] = [];
   failNext = 0;
 
-  async send(message: TaskMessage, priority: Priority) {
+  async send(message: TaskMessage, priority: Priority, _messageGroup?: string, deduplicationId?: string) {
     if (this.failNext > 0) {
       this.failNext -= 1;
       throw new Error('queue unavailable');
     }
-    this.sent.push({ message, priority });
+    this.sent.push({ message, priority, ...(deduplicationId !== undefined ? { deduplicationId } : {}) });
   }
 }
 

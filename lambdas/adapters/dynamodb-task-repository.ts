@@ -3,14 +3,19 @@ import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryC
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
-import type { ListTasksQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
-import { TaskSchema, type Task } from '../domain/task';
+import type { ListTasksQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
+import { isRedrivable, TaskSchema, type Task } from '../domain/task';
 import { DISPATCH_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
 
 type Item = Record<string, unknown>;
 
 const { tenant: tenantKey, task: taskKey, status: statusKey, order: orderKey } = taskKeys;
-const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex } = TASKS_TABLE.indexes;
+const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex } = TASKS_TABLE.indexes;
+/** The deadLettered index's keys of a task, present only while it is redrivable. */
+const deadLetterKeys = (task: Task): Item => ({
+  [deadLetterIndex.partitionKey]: taskKeys.deadLettered(task.priority),
+  [deadLetterIndex.sortKey]: taskKeys.deadLetteredOrder(task.tenantId, task.createdAt, task.taskId),
+});
 const dispatchShard = (taskId: string) => taskKeys.dispatchShard(createHash('sha256').update(taskId).digest()[0]! % DISPATCH_SHARDS);
 
 const CursorSchema = z.object({ t: z.string(), k: z.record(z.string(), z.string()) }).strict();
@@ -106,6 +111,11 @@ export class DynamoDbTaskRepository implements TaskRepository {
     if (patch.attempts !== undefined) set('attempts', patch.attempts);
     if (patch.result !== undefined) set('resultJson', JSON.stringify(patch.result));
     if (patch.error !== undefined) set('error', patch.error);
+    if (patch.removeError) {
+      names['#error'] = 'error';
+      removes.push('#error');
+    }
+    if (patch.redrivenAt !== undefined) set('redrivenAt', patch.redrivenAt);
     if (patch.leaseUntil !== undefined) set('leaseUntil', patch.leaseUntil);
     if (patch.removeLease) removes.push('leaseUntil');
     if (patch.dispatchPending === false) removes.push(dispatchIndex.partitionKey, dispatchIndex.sortKey);
@@ -113,6 +123,10 @@ export class DynamoDbTaskRepository implements TaskRepository {
       set(dispatchIndex.partitionKey, dispatchShard(task.taskId));
       set(dispatchIndex.sortKey, orderKey(task.createdAt, task.taskId));
     }
+    // The task after this write (the write is conditional on `task` being the stored version).
+    const next = { ...task, ...patch, ...(patch.removeError ? { error: undefined } : {}) };
+    if (isRedrivable(next)) Object.entries(deadLetterKeys(next)).forEach(([name, value]) => set(name, value));
+    else if (isRedrivable(task)) removes.push(deadLetterIndex.partitionKey, deadLetterIndex.sortKey);
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
@@ -153,6 +167,25 @@ export class DynamoDbTaskRepository implements TaskRepository {
     const fresh = await Promise.all(candidates.map((task) => this.get(task.tenantId, task.taskId)));
     return fresh.filter((task): task is Task => task?.dispatchPending === true);
   }
+
+  async listRedrivable(query: RedrivableQuery): Promise<Task[]> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: deadLetterIndex.indexName,
+        KeyConditionExpression:
+          `${deadLetterIndex.partitionKey} = :p` + (query.tenantId !== undefined ? ` AND begins_with(${deadLetterIndex.sortKey}, :tenant)` : ''),
+        ExpressionAttributeValues: {
+          ':p': taskKeys.deadLettered(query.priority),
+          ...(query.tenantId !== undefined ? { ':tenant': taskKeys.deadLetteredTenant(query.tenantId) } : {}),
+        },
+        Limit: query.limit,
+      }),
+    );
+    // Index reads are eventually consistent: re-read each task so the caller acts on the latest version.
+    const fresh = await Promise.all(Items.map((item) => this.get(String(item['tenantId']), String(item['taskId']))));
+    return fresh.filter((task): task is Task => task !== undefined && isRedrivable(task));
+  }
 }
 
 const keyOf = (tenantId: string, taskId: string): Item => ({
@@ -180,6 +213,7 @@ const toItem = (task: Task): Item => {
     inputJson: JSON.stringify(input ?? null),
     ...(result !== undefined ? { resultJson: JSON.stringify(result) } : {}),
     ...(dispatchPending ? { [dispatchIndex.partitionKey]: dispatchShard(task.taskId), [dispatchIndex.sortKey]: order } : {}),
+    ...(isRedrivable(task) ? deadLetterKeys(task) : {}),
   };
 };
 

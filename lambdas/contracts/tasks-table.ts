@@ -7,6 +7,9 @@
  * byStatus    (gsi2): gsi2pk = TENANT#<tenant>#<status>   gsi2sk = <createdAt>#<taskId>
  * dispatchPending (gsi3, sparse): dpk = PENDING#<shard>   dsk = <createdAt>#<taskId>, present only while
  *   the queue message of a task is not confirmed sent.
+ * deadLettered (gsi4, sparse): dlpk = DEAD#<priority>      dlsk = <tenant>#<createdAt>#<taskId>, present only while
+ *   the task is failed with DEAD_LETTERED and may still be redriven (never redriven before). Across tenants, so
+ *   an operator redrives a priority's dead letters in one query; `begins_with(dlsk, <tenant>#)` keeps one tenant's.
  */
 export const TASKS_TABLE = {
   partitionKey: 'pk',
@@ -15,6 +18,7 @@ export const TASKS_TABLE = {
     byCreated: { indexName: 'byCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
     byStatus: { indexName: 'byStatus', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     dispatchPending: { indexName: 'dispatchPending', partitionKey: 'dpk', sortKey: 'dsk' },
+    deadLettered: { indexName: 'deadLettered', partitionKey: 'dlpk', sortKey: 'dlsk' },
   },
 } as const;
 
@@ -32,4 +36,8 @@ export const taskKeys = {
   /** Newest-first order within a partition: creation time, then id. */
   order: (createdAt: string, taskId: string) => `${createdAt}#${taskId}`,
   dispatchShard: (shard: number) => `PENDING#${shard}`,
+  deadLettered: (priority: string) => `DEAD#${priority}`,
+  /** Tenant ids hold no `#`, so `<tenant>#` prefixes that tenant's rows and no other's. */
+  deadLetteredTenant: (tenantId: string) => `${tenantId}#`,
+  deadLetteredOrder: (tenantId: string, createdAt: string, taskId: string) => `${tenantId}#${createdAt}#${taskId}`,
 } as const;

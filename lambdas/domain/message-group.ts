@@ -21,3 +21,11 @@ export const messageGroupOf = (task: Pick<Task, 'tenantId' | 'taskId' | 'orderin
 
 /** 132 bits of SHA-256, base64url: a group id stays under SQS's 128 characters whatever the key. */
 const keyHash = (orderingKey: string): string => createHash('sha256').update(orderingKey).digest('base64url').slice(0, 22);
+
+/**
+ * The FIFO deduplication id of a task's message: the task id, so every re-send of one dispatch
+ * (reconciler, replays) is dropped within SQS's 5-minute window; after a redrive, the task id
+ * with `.redrive`, so the redriven message is not taken for a repeat of the first one.
+ */
+export const deduplicationIdOf = (task: Pick<Task, 'taskId' | 'redrivenAt'>): string =>
+  task.redrivenAt === undefined ? task.taskId : `${task.taskId}.redrive`;

@@ -14,8 +14,16 @@ export interface TaskPage {
 
 /** Changes a state transition may make; the repository bumps `version` and `updatedAt` itself. */
 export type TaskPatch = Partial<
-  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending'>
-> & { removeLease?: boolean };
+  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt'>
+> & { removeLease?: boolean; removeError?: boolean };
+
+/** Which redrivable tasks to find: one priority's, across tenants or of one tenant. */
+export interface RedrivableQuery {
+  priority: Priority;
+  /** Absent: every tenant's. */
+  tenantId?: string;
+  limit: number;
+}
 
 export interface TaskRepository {
   /** Creates the task unless one with the same id exists; returns the stored task either way. */
@@ -29,14 +37,16 @@ export interface TaskRepository {
   update(task: Task, patch: TaskPatch, now: Date): Promise<Task>;
   /** Tasks whose dispatch to the queue is not yet confirmed and that were created before `before`. */
   listDispatchPending(before: Date, limit: number): Promise<Task[]>;
+  /** Up to `limit` tasks that are redrivable (`isRedrivable`) now, oldest first, re-read after the index. */
+  listRedrivable(query: RedrivableQuery): Promise<Task[]>;
 }
 
 export interface TaskQueue {
   /**
-   * Sends to the FIFO queue of `priority`; deduplication id = task id, message group =
-   * `messageGroup` (`messageGroupOf` in message-group.ts).
+   * Sends to the FIFO queue of `priority` with message group `messageGroup` and deduplication id
+   * `deduplicationId` (`messageGroupOf`, `deduplicationIdOf` in message-group.ts).
    */
-  send(message: TaskMessage, priority: Priority, messageGroup: string): Promise<void>;
+  send(message: TaskMessage, priority: Priority, messageGroup: string, deduplicationId: string): Promise<void>;
 }
 
 export interface AgentContext {
@@ -72,7 +82,7 @@ export interface Logger {
 export const systemClock: Clock = { now: () => new Date() };
 
 /** What happened to a task, for metrics. */
-export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled';
+export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled' | 'redriven';
 
 /** Counts task events (on AWS: CloudWatch metrics by priority and capability, failures by code). */
 export interface TaskTelemetry {

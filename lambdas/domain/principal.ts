@@ -2,7 +2,12 @@ import * as z from 'zod';
 import { ForbiddenError } from './errors';
 import { TenantIdSchema } from './task';
 
-export const ROLES = ['admin', 'submitter', 'viewer'] as const;
+/**
+ * `admin`, `submitter`, `viewer` act within their token's tenant. `operator` is the platform's
+ * on-call: it redrives dead letters across tenants (a priority's dead-letter queue is shared by
+ * every tenant) and may do nothing else; grant it only to the platform's own people.
+ */
+export const ROLES = ['admin', 'operator', 'submitter', 'viewer'] as const;
 export const RoleSchema = z.enum(ROLES);
 export type Role = z.infer<typeof RoleSchema>;
 
@@ -21,6 +26,10 @@ export const ACTION_ROLES = {
   submit: ['admin', 'submitter'],
   cancel: ['admin', 'submitter'],
   read: ['admin', 'submitter', 'viewer'],
+  /** Send dead-lettered tasks back to their queue: an admin its own tenant's. */
+  redrive: ['admin', 'operator'],
+  /** Redrive every tenant's dead-lettered tasks, not only the token's tenant's. */
+  redriveAnyTenant: ['operator'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Action = keyof typeof ACTION_ROLES;
 

@@ -1,6 +1,6 @@
 import { ConcurrencyError, InvalidTransitionError } from './errors';
 import type { TaskEvent, TaskServiceDeps } from './ports';
-import type { Task, TaskError, TaskStatus } from './task';
+import { isRedrivable, type Task, type TaskError, type TaskStatus } from './task';
 
 /**
  * Every change of a task's state, in one place. Each transition is one conditional write on the
@@ -108,6 +108,28 @@ export const cancel = async (deps: LifecycleDeps, task: Task): Promise<Task> => 
   record(deps, 'cancelled', task);
   deps.logger.info('task cancelled', { tenantId: task.tenantId, taskId: task.taskId, from: task.status });
   return cancelled;
+};
+
+/**
+ * failed with DEAD_LETTERED, never redriven → queued, once: attempts start again from 0, the error
+ * goes, `redrivenAt` marks it (a second redrive is refused, a second dead-lettering is final), and
+ * the dispatch is pending again (the caller dispatches; the reconciler finishes a dispatch it could
+ * not). The one transition out of a terminal state.
+ */
+export const redrive = async (deps: LifecycleDeps, task: Task): Promise<Task> => {
+  if (!isRedrivable(task)) {
+    const why = task.redrivenAt !== undefined ? 'it was redriven before' : `it is ${task.status}${task.error ? ` (${task.error.code})` : ''}, not failed with DEAD_LETTERED`;
+    throw new InvalidTransitionError(`task ${task.taskId} cannot be redriven: ${why}`);
+  }
+  const now = deps.clock.now();
+  const redriven = await deps.tasks.update(
+    task,
+    { status: 'queued', attempts: 0, removeError: true, removeLease: true, redrivenAt: now.toISOString(), dispatchPending: true },
+    now,
+  );
+  record(deps, 'redriven', task);
+  deps.logger.warn('dead-lettered task redriven', { tenantId: task.tenantId, taskId: task.taskId });
+  return redriven;
 };
 
 /** The queue message is out: clear `dispatchPending` (any status; the flag is not a state). */

@@ -24,6 +24,9 @@ export const OrderingKeySchema = z.string().min(1).max(128).regex(/^[\x21-\x7e]+
 export const TaskErrorSchema = z.object({ code: z.string(), message: z.string() }).strict();
 export type TaskError = z.infer<typeof TaskErrorSchema>;
 
+/** The error code of a task whose queue message reached its dead-letter queue. */
+export const DEAD_LETTERED = 'DEAD_LETTERED';
+
 /** The task as the domain sees it (storage keys are the repository's business). */
 export const TaskSchema = z
   .object({
@@ -43,11 +46,20 @@ export const TaskSchema = z
     error: TaskErrorSchema.optional(),
     leaseUntil: z.string().optional(),
     dispatchPending: z.boolean(),
+    /** When an operator sent the task back to its queue after it was dead-lettered (at most once). */
+    redrivenAt: z.string().optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
   .strict();
 export type Task = z.infer<typeof TaskSchema>;
+
+/**
+ * Whether a redrive may send the task back to its queue: failed with DEAD_LETTERED, and never
+ * redriven before (a redriven task that is dead-lettered again stays failed for good).
+ */
+export const isRedrivable = (task: Pick<Task, 'status' | 'error' | 'redrivenAt'>): boolean =>
+  task.status === 'failed' && task.error?.code === DEAD_LETTERED && task.redrivenAt === undefined;
 
 /** The queue message: a pointer to the task record, never the source of truth. */
 export const TaskMessageSchema = z

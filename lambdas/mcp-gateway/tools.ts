@@ -5,6 +5,7 @@ import type { TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
 import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
+import { RedriveDeadLettersInputSchema, redriveDeadLetters } from '../domain/use-cases/redrive-dead-letters';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
 import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
 
@@ -15,6 +16,10 @@ export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 const SubmitOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
 const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
 const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
+const RedriveOutputSchema = z.object({
+  priority: PrioritySchema,
+  redriven: z.array(z.object({ tenantId: z.string(), taskId: z.string() })),
+});
 
 /**
  * Runs a use-case and maps its outcome to a tool result: structured content on success, an
@@ -102,6 +107,20 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     (args) => run(deps, 'cancel_task', () => cancelTask(deps, principal, args)),
+  );
+
+  server.registerTool(
+    'redrive_dead_letters',
+    {
+      title: 'Redrive dead letters',
+      description:
+        'Operator or admin: send tasks of one priority that failed with DEAD_LETTERED back to their queue (by tenant, oldest first). ' +
+        'Each task is redriven at most once; an operator redrives every tenant\'s, an admin its own tenant\'s. Call again until redriven is empty.',
+      inputSchema: RedriveDeadLettersInputSchema,
+      outputSchema: RedriveOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    (args) => run(deps, 'redrive_dead_letters', async () => ({ ...(await redriveDeadLetters(deps, principal, args)) })),
   );
 
   return server;

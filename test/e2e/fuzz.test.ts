@@ -261,11 +261,19 @@ const listArgs = withMutations(
   ),
 );
 
-const TOOL_NAMES = ['submit_task', 'get_task', 'list_tasks', 'cancel_task'] as const;
+const redriveArgs = withMutations(
+  entries(
+    optionalEntry('priority', fc.oneof(fc.constantFrom('"critical"', '"high"', '"normal"', '"low"'), fc.constantFrom('"urgent"', '1', 'null'))),
+    optionalEntry('max', fc.oneof(fc.integer({ min: 1, max: 100 }).map(String), fc.constantFrom('0', '101', '-1', '1.5', '"25"', '1e400'))),
+  ),
+);
+
+const TOOL_NAMES = ['submit_task', 'get_task', 'list_tasks', 'cancel_task', 'redrive_dead_letters'] as const;
 const toolCall = fc.oneof(
   { weight: 5, arbitrary: fc.tuple(fc.constant('submit_task'), submitArgs) },
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom('get_task', 'cancel_task'), taskArgs) },
   { weight: 2, arbitrary: fc.tuple(fc.constant('list_tasks'), listArgs) },
+  { weight: 1, arbitrary: fc.tuple(fc.constant('redrive_dead_letters'), redriveArgs) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('delete_task', '', 'SUBMIT_TASK', '__proto__', 'constructor', 'toString', 'hasOwnProperty'), fc.constant([] as [string, string][])) },
 ).chain(([name, args]) =>
   fc.oneof(

@@ -35,6 +35,7 @@ class DyingRepository implements TaskRepository {
   get(tenantId: string, taskId: string) { return this.inner.get(tenantId, taskId); }
   list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
   listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
+  listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
   async update(task: Task, patch: TaskPatch, now: Date) { this.write(); return this.inner.update(task, patch, now); }
 }
 

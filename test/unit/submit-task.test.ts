@@ -20,7 +20,7 @@ describe('submitTask', () => {
     const deps = setup();
     const view = await submitTask(deps, principal(), { capability: 'echo', input: { a: 1 }, priority: 'high' });
     expect(view).toMatchObject({ status: 'queued', priority: 'high', capability: 'echo' });
-    expect(deps.queue.sent).toEqual([{ message: { tenantId: 'acme', taskId: view.taskId, priority: 'high' }, priority: 'high' }]);
+    expect(deps.queue.sent).toEqual([{ message: { tenantId: 'acme', taskId: view.taskId, priority: 'high' }, priority: 'high', deduplicationId: view.taskId }]);
     expect((await deps.tasks.get('acme', view.taskId))?.dispatchPending).toBe(false);
   });
 

@@ -1,5 +1,6 @@
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
   type CreateTableCommandInput,
@@ -9,7 +10,8 @@ import { localArn, physicalName, propertiesOf, type ResourceHandler } from './re
 /**
  * `AWS::DynamoDB::Table` → a dynalite table with the template's keys and indexes (on demand; the
  * encryption, PITR and deletion protection settings mean nothing to the emulator). A table kept
- * in the data folder from an earlier run is reused as it is.
+ * in the data folder from an earlier run is reused as it is; dynalite cannot add an index to it, so
+ * an index the template added since is named in the log (what reads it fails until a fresh data folder).
  */
 export const dynamodbTable = {
   type: 'AWS::DynamoDB::Table',
@@ -37,6 +39,10 @@ export const dynamodbTable = {
       } catch (error) {
         if (!(error instanceof ResourceInUseException)) throw error;
         ctx.log(`table ${TableName} kept from the data folder`);
+        const wanted = ((p['GlobalSecondaryIndexes'] ?? []) as { IndexName: string }[]).map((index) => index.IndexName);
+        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
+        const missing = wanted.filter((name) => !(Table?.GlobalSecondaryIndexes ?? []).some((index) => index.IndexName === name));
+        if (missing.length) ctx.log(`table ${TableName} from the data folder lacks index(es) ${missing.join(', ')}: start with a fresh --data-dir to use them`);
       }
       ctx.platform.tables.push(TableName);
     }

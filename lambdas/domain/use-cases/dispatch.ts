@@ -1,4 +1,4 @@
-import { messageGroupOf } from '../message-group';
+import { deduplicationIdOf, messageGroupOf } from '../message-group';
 import type { TaskServiceDeps } from '../ports';
 import type { Task } from '../task';
 import { confirmDispatch, retryOnConflict } from '../task-lifecycle';
@@ -8,13 +8,13 @@ export type DispatchDeps = Omit<TaskServiceDeps, 'agents'>;
 /**
  * The outbox step: send the queue message, then clear the task's `dispatchPending` flag.
  * A crash between the two leaves the flag set, and the reconciler sends again; the FIFO
- * deduplication id (the task id) and the worker's conditional claim make the repeat harmless.
+ * deduplication id (the task id; after a redrive, a new one) and the worker's conditional claim make the repeat harmless.
  * Any number of callers may dispatch the same task at once (racing replays of one idempotency
  * key, the reconciler, the worker's claim): whoever loses the race to clear the flag re-reads,
  * and finds it cleared.
  */
 export const dispatch = async (deps: DispatchDeps, task: Task): Promise<Task> => {
-  await deps.queue.send({ tenantId: task.tenantId, taskId: task.taskId, priority: task.priority }, task.priority, messageGroupOf(task));
+  await deps.queue.send({ tenantId: task.tenantId, taskId: task.taskId, priority: task.priority }, task.priority, messageGroupOf(task), deduplicationIdOf(task));
   let latest = task;
   return retryOnConflict(async () => {
     if (!latest.dispatchPending) return latest;

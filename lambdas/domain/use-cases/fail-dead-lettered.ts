@@ -1,5 +1,5 @@
 import type { TaskMessage } from '../task';
-import { isTerminal } from '../task';
+import { DEAD_LETTERED, isTerminal } from '../task';
 import { fail, retryOnConflict, type LifecycleDeps } from '../task-lifecycle';
 
 export type DeadLetterOutcome = 'failed' | 'already-terminal' | 'missing';
@@ -7,7 +7,8 @@ export type DeadLetterOutcome = 'failed' | 'already-terminal' | 'missing';
 /**
  * A task message reached its dead-letter queue: no delivery finished it in `maxReceiveCount`
  * tries (the worker kept dying before it could claim or record it). Rather than leave the task
- * queued or running for ever, it fails now, once, with DEAD_LETTERED.
+ * queued or running for ever, it fails now, once, with DEAD_LETTERED. An operator may redrive it
+ * once (`redriveDeadLetters`); a task dead-lettered after its redrive stays failed for good.
  */
 export const failDeadLettered = (deps: LifecycleDeps, message: TaskMessage, receiveCount: number): Promise<DeadLetterOutcome> =>
   retryOnConflict(async () => {
@@ -15,8 +16,10 @@ export const failDeadLettered = (deps: LifecycleDeps, message: TaskMessage, rece
     if (!task) return 'missing';
     if (isTerminal(task.status)) return 'already-terminal';
     await fail(deps, task, {
-      code: 'DEAD_LETTERED',
-      message: `no delivery of the task finished after ${receiveCount} tries; its message went to the dead-letter queue`,
+      code: DEAD_LETTERED,
+      message:
+        `no delivery of the task finished after ${receiveCount} tries; its message went to the dead-letter queue` +
+        (task.redrivenAt !== undefined ? ' again after its redrive: final' : ''),
     });
     return 'failed';
   });
