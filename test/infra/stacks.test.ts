@@ -45,7 +45,7 @@ describe('stateful stack', () => {
         SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() }),
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         DeletionProtectionEnabled: true,
-        GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'byStatus' }), Match.objectLike({ IndexName: 'dispatchPending' })]),
+        GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'byStatus' }), Match.objectLike({ IndexName: 'dispatchPending' }), Match.objectLike({ IndexName: 'deadLettered', KeySchema: [{ AttributeName: 'dlpk', KeyType: 'HASH' }, { AttributeName: 'dlsk', KeyType: 'RANGE' }] })]),
       }),
     });
   });
