@@ -2,7 +2,8 @@
 /**
  * Measures the MCP gateway handler in-process (API Gateway event in, proxy result out, in-memory
  * ports) for each era side by side, then, with --http, the local cloud end to end, and with
- * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts), and with --cost,
+ * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts), with --priority,
+ * queue wait per priority idle and under a low flood (bench/priority.ts), and with --cost,
  * the AWS requests of a one-step task and their price per million tasks (bench/cost.ts).
  * Bounded: a fixed number of requests, loopback only.
  */
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '30' },
     bundles: { type: 'boolean' },
     parallel: { type: 'boolean' },
+    priority: { type: 'boolean' },
     cost: { type: 'boolean' },
   },
 });
