@@ -38,7 +38,8 @@ export const parallelBench = async (tasks: number) => {
     const run = async (label: string, queue: TaskQueue, count: number, pollers: number) => {
       const tenant = principal(`bench-${label.replace(/\W+/g, '-').toLowerCase()}`.slice(0, 60));
       const started = performance.now();
-      const loops = Array.from({ length: pollers }, () => startQueuePoller(source, functions, env.sqs, 'us-east-1', () => undefined));
+      // Each loop one invocation at a time, whatever the mapping's budget: the rows compare loops.
+      const loops = Array.from({ length: pollers }, () => startQueuePoller({ ...source, maxConcurrency: 1 }, functions, env.sqs, 'us-east-1', () => undefined));
       const ids = await Promise.all(
         Array.from({ length: count }, async (_, n) => (await submitTask({ ...deps, queue }, tenant, { capability: 'sleep', input: n })).taskId),
       );
