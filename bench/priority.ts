@@ -5,7 +5,6 @@
  * tenant. The goal: critical p99 under the flood at most 1.5× its idle p99.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { SqsMessageVisibility } from '../lambdas/adapters/sqs-visibility';
 import { toAgent } from '../lambdas/agents/agent';
@@ -15,8 +14,7 @@ import { systemClock } from '../lambdas/domain/ports';
 import { submitTask } from '../lambdas/domain/use-cases/submit-task';
 import { makeHandler as makeWorker } from '../lambdas/worker/handler';
 import { startQueuePoller } from '../bin/local-cloud/event-sources';
-import type { LocalFunctions } from '../bin/local-cloud/functions';
-import { lambdaContext } from '../bin/harness/api-gateway-fetch';
+import { countingInvoker } from '../bin/harness/counting-invoker';
 import { startEmulatedPlatform } from '../bin/harness/emulated-platform';
 import { principal, silentLogger } from '../bin/harness/in-memory';
 
@@ -42,20 +40,7 @@ export const priorityBench = async (probesPerPriority: number) => {
   const deps = { tasks: env.tasks, queue: env.queue, agents: new StaticAgentRegistry([workAgent]), clock: systemClock, logger: silentLogger };
   const worker = makeWorker({ ...deps, visibility: new SqsMessageVisibility(env.sqs), options: { maxAttempts: 3, leaseMs: 10_000 } });
   /** Per queue, the most invocations that ran at once: below the budget, no message waited for a slot. */
-  const running = new Map<string, number>();
-  const mostAtOnce = new Map<string, number>();
-  const functions = {
-    invoke: async (_name: string, event: SQSEvent) => {
-      const arn = event.Records[0]!.eventSourceARN;
-      running.set(arn, (running.get(arn) ?? 0) + 1);
-      mostAtOnce.set(arn, Math.max(mostAtOnce.get(arn) ?? 0, running.get(arn)!));
-      try {
-        return await worker(event, lambdaContext);
-      } finally {
-        running.set(arn, running.get(arn)! - 1);
-      }
-    },
-  } as unknown as LocalFunctions;
+  const { functions, mostAtOnce } = countingInvoker(worker);
   const sources = PRIORITIES.map((p) => env.platform.eventSources.find((s) => s.queueUrl === env.queueUrls[p])!);
   const pollers = sources.map((s) => startQueuePoller(s, functions, env.sqs, env.config.primaryRegion, () => undefined));
   let seq = 0;

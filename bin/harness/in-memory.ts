@@ -1,5 +1,5 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
-import type { Clock, ListTasksQuery, Logger, RedrivableQuery, TaskPage, TaskPatch, TaskQueue, TaskRepository } from '../../lambdas/domain/ports';
+import type { Clock, ListTasksQuery, Logger, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
 import { isRedrivable } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
@@ -93,5 +93,15 @@ export class RecordingTelemetry {
   readonly events: string[] = [];
   record(event: string, _task: unknown, code?: string) {
     this.events.push(code ? `${event}:${code}` : event);
+  }
+}
+
+/** Terminal events per task id, across every process of a test: exactly one per acknowledged task. */
+export class TerminalEvents implements TaskTelemetry {
+  readonly byTask = new Map<string, TaskEvent[]>();
+  record(event: TaskEvent, task: Pick<Task, 'priority' | 'capability'>) {
+    if (!['succeeded', 'failed', 'cancelled'].includes(event)) return;
+    const id = (task as Task).taskId;
+    this.byTask.set(id, [...(this.byTask.get(id) ?? []), event]);
   }
 }

@@ -1,4 +1,3 @@
-import type { SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqsMessageVisibility } from '../../lambdas/adapters/sqs-visibility';
@@ -9,8 +8,7 @@ import { systemClock } from '../../lambdas/domain/ports';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { startQueuePoller } from '../../bin/local-cloud/event-sources';
-import type { LocalFunctions } from '../../bin/local-cloud/functions';
-import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
+import { countingInvoker } from '../../bin/harness/counting-invoker';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
 import { principal, silentLogger } from '../../bin/harness/in-memory';
 
@@ -46,20 +44,7 @@ describe('priority with teeth: each priority consumed under its own concurrency 
     const worker = makeWorker({ ...deps, visibility: new SqsMessageVisibility(env.sqs), options: { maxAttempts: 3, leaseMs: 10_000 } });
     // The local cloud's own pollers, built from the template's mappings, invoking the real worker
     // handler; counts the invocations each queue runs at once.
-    const running = new Map<string, number>();
-    const mostAtOnce = new Map<string, number>();
-    const functions = {
-      invoke: async (_name: string, event: SQSEvent) => {
-        const arn = event.Records[0]!.eventSourceARN;
-        running.set(arn, (running.get(arn) ?? 0) + 1);
-        mostAtOnce.set(arn, Math.max(mostAtOnce.get(arn) ?? 0, running.get(arn)!));
-        try {
-          return await worker(event, lambdaContext);
-        } finally {
-          running.set(arn, running.get(arn)! - 1);
-        }
-      },
-    } as unknown as LocalFunctions;
+    const { functions, mostAtOnce } = countingInvoker(worker);
     const sources = Object.fromEntries(
       PRIORITIES.map((p) => [p, env.platform.eventSources.find((s) => s.queueUrl === env.queueUrls[p])!]),
     ) as Record<Priority, (typeof env.platform.eventSources)[number]>;

@@ -5,7 +5,7 @@ import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { IdempotencyConflictError, InvalidTransitionError } from '../../lambdas/domain/errors';
 import { taskIdFor } from '../../lambdas/domain/ids';
-import type { Agent, TaskEvent, TaskPatch, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
+import type { Agent, TaskPatch, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
 import type { Priority, Task } from '../../lambdas/domain/task';
 import { cancelTask } from '../../lambdas/domain/use-cases/cancel-task';
 import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
@@ -14,7 +14,7 @@ import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
-import { ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
+import { ManualClock, principal, silentLogger, TerminalEvents } from '../../bin/harness/in-memory';
 
 /**
  * Racing clients and crashes on the emulators (dynalite + fauxqs, the real adapters): every
@@ -39,15 +39,6 @@ class DyingRepository implements TaskRepository {
   async update(task: Task, patch: TaskPatch, now: Date) { this.write(); return this.inner.update(task, patch, now); }
 }
 
-/** Terminal events per task id, across every process of a test. */
-class TerminalEvents implements TaskTelemetry {
-  readonly byTask = new Map<string, TaskEvent[]>();
-  record(event: TaskEvent, task: Pick<Task, 'priority' | 'capability'>) {
-    if (!['succeeded', 'failed', 'cancelled'].includes(event)) return;
-    const id = (task as Task).taskId;
-    this.byTask.set(id, [...(this.byTask.get(id) ?? []), event]);
-  }
-}
 
 let env: EmulatedPlatform;
 beforeAll(async () => {

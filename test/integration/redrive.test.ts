@@ -3,7 +3,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
-import type { TaskEvent, TaskPatch, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
+import type { TaskPatch, TaskRepository } from '../../lambdas/domain/ports';
 import type { Priority, Task } from '../../lambdas/domain/task';
 import { listTasks } from '../../lambdas/domain/use-cases/read-tasks';
 import { redriveDeadLetters } from '../../lambdas/domain/use-cases/redrive-dead-letters';
@@ -12,7 +12,7 @@ import { makeHandler as makeDeadLetterHandler } from '../../lambdas/dead-letter/
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
-import { ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
+import { ManualClock, principal, silentLogger, TerminalEvents } from '../../bin/harness/in-memory';
 
 /**
  * Poison message → dead-letter queue → DEAD_LETTERED → redrive → one terminal state, on the
@@ -33,15 +33,6 @@ class DyingRepository implements TaskRepository {
   async update(_task: Task, _patch: TaskPatch, _now: Date): Promise<Task> { throw new ProcessDied('process died'); }
 }
 
-/** Terminal events per task id. */
-class TerminalEvents implements TaskTelemetry {
-  readonly byTask = new Map<string, TaskEvent[]>();
-  record(event: TaskEvent, task: Pick<Task, 'priority' | 'capability'>) {
-    if (!['succeeded', 'failed', 'cancelled'].includes(event)) return;
-    const id = (task as Task).taskId;
-    this.byTask.set(id, [...(this.byTask.get(id) ?? []), event]);
-  }
-}
 
 let env: EmulatedPlatform;
 beforeAll(async () => {
