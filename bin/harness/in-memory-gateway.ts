@@ -1,5 +1,6 @@
 import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
+import type { TenantQuota } from '../../lambdas/domain/ports';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
@@ -7,13 +8,14 @@ import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
 import { InMemoryTaskRepository, ManualClock, RecordingQueue, silentLogger } from './in-memory';
 
 /** The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. */
-export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[] } = {}) => {
+export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota } = {}) => {
   const deps = {
     tasks: new InMemoryTaskRepository(),
     queue: new RecordingQueue(),
     agents: new StaticAgentRegistry([echoAgent]),
     clock: new ManualClock(new Date()),
     logger: silentLogger,
+    ...(options.quota ? { quota: options.quota } : {}),
   };
   const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,

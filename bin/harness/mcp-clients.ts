@@ -7,7 +7,7 @@ export type Era = '2025-11-25' | '2026-07-28';
 /** A tools-only view of a connected client, whatever its SDK. */
 export interface ToolClient {
   listTools(): Promise<{ tools: { name: string; inputSchema: unknown }[] }>;
-  callTool(name: string, args: Record<string, unknown>): Promise<{ isError?: boolean; structuredContent?: unknown; content?: unknown }>;
+  callTool(name: string, args: Record<string, unknown>): Promise<{ isError?: boolean; structuredContent?: unknown; content?: unknown; _meta?: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 

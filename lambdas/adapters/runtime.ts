@@ -4,7 +4,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { StaticAgentRegistry } from '../agents/registry';
-import { ENV, type Env, type Priority } from '../contracts';
+import { ENV, type Env, type Priority, type QuotaSettings } from '../contracts';
+import { DynamoDbTenantQuota } from './dynamodb-tenant-quota';
 import { DynamoDbTaskRepository } from './dynamodb-task-repository';
 import { PowertoolsTaskTelemetry } from './powertools-telemetry';
 import { SqsTaskQueue } from './sqs-task-queue';
@@ -62,6 +63,9 @@ export const sqsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withP
 
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName);
+
+export const tenantQuota = (tableName: string, settings: QuotaSettings, aws: AwsClientConfig, tracer?: Tracer) =>
+  new DynamoDbTenantQuota(dynamoDbClient(aws, tracer), tableName, settings);
 
 export const taskQueue = (queueUrls: Record<Priority, string>, aws: AwsClientConfig, tracer?: Tracer) =>
   new SqsTaskQueue(sqsClient(aws, tracer), queueUrls);

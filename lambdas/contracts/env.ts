@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { AuthSettings } from './auth';
 import { PRIORITIES, type Priority } from './priorities';
+import { QuotaSettingsSchema } from './quotas';
 
 /**
  * The environment contract between the CDK app and the functions: variable names, and one
@@ -22,6 +23,8 @@ export const ENV = {
   allowedHosts: 'MCP_ALLOWED_HOSTS',
   allowedOrigins: 'MCP_ALLOWED_ORIGINS',
   logLevel: 'POWERTOOLS_LOG_LEVEL',
+  /** The quota settings (tiers, tenant → tier), as JSON; absent: no per-tenant quota. */
+  quotas: 'TENANT_QUOTAS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -43,6 +46,18 @@ export const GatewayEnvSchema = z.object({
   [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
   [ENV.allowedHosts]: optionalList,
   [ENV.allowedOrigins]: optionalList,
+  [ENV.quotas]: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(QuotaSettingsSchema)
+    .optional(),
 });
 export const WorkerEnvSchema = z.object({
   ...tasks,

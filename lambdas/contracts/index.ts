@@ -7,4 +7,5 @@ export * from './agents';
 export * from './auth';
 export * from './env';
 export * from './priorities';
+export * from './quotas';
 export * from './tasks-table';

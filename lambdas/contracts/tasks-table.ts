@@ -41,3 +41,12 @@ export const taskKeys = {
   deadLetteredTenant: (tenantId: string) => `${tenantId}#`,
   deadLetteredOrder: (tenantId: string, createdAt: string, taskId: string) => `${tenantId}#${createdAt}#${taskId}`,
 } as const;
+
+/**
+ * Per-tenant quota items, in the same table (no index keys, so no index rows):
+ * pk = QUOTA#<tenant>  sk = BUCKET#<name>, one token bucket per tenant and limit (`submit`).
+ */
+export const quotaKeys = {
+  tenant: (tenantId: string) => `QUOTA#${tenantId}`,
+  bucket: (name: string) => `BUCKET#${name}`,
+} as const;

@@ -44,3 +44,11 @@ export class ForbiddenError extends DomainError {
 export class ConcurrencyError extends DomainError {
   readonly code = 'CONFLICT';
 }
+
+/** The tenant's quota admits nothing more now; `retryAfterSeconds` says when it will. */
+export class QuotaExceededError extends DomainError {
+  readonly code = 'QUOTA_EXCEEDED';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`your tenant's submit rate quota is used up; retry after ${retryAfterSeconds} s`);
+  }
+}

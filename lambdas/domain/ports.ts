@@ -14,7 +14,7 @@ export interface TaskPage {
 
 /** Changes a state transition may make; the repository bumps `version` and `updatedAt` itself. */
 export type TaskPatch = Partial<
-  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt'>
+  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt' | 'priority' | 'priorityChanges'>
 > & { removeLease?: boolean; removeError?: boolean };
 
 /** Which redrivable tasks to find: one priority's, across tenants or of one tenant. */
@@ -79,10 +79,22 @@ export interface Logger {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
+/** What a quota answers: admitted, or not before `retryAfterSeconds`. */
+export type QuotaDecision = { admitted: true } | { admitted: false; retryAfterSeconds: number };
+
+/**
+ * Per-tenant limits that hold across every gateway instance (on AWS: a token bucket item per
+ * tenant in DynamoDB, refilled and taken from in one conditional write).
+ */
+export interface TenantQuota {
+  /** Takes one submit from the tenant's bucket, or says when one will be there. */
+  admitSubmit(tenantId: string, now: Date): Promise<QuotaDecision>;
+}
+
 export const systemClock: Clock = { now: () => new Date() };
 
 /** What happened to a task, for metrics. */
-export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled' | 'redriven';
+export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled' | 'redriven' | 'promoted';
 
 /** Counts task events (on AWS: CloudWatch metrics by priority and capability, failures by code). */
 export interface TaskTelemetry {
@@ -99,4 +111,6 @@ export interface TaskServiceDeps {
   clock: Clock;
   logger: Logger;
   telemetry?: TaskTelemetry;
+  /** Absent: no per-tenant quota (the API's stage throttle still applies). */
+  quota?: TenantQuota;
 }

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentRegistry, createObservability, taskQueue, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
+import { agentRegistry, createObservability, taskQueue, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
@@ -41,8 +41,10 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const observability = createObservability('mcp-gateway', rawEnv);
   const { logger, tracer, telemetry } = observability;
   const env = readEnv(GatewayEnvSchema, rawEnv);
+  const quotas = env[ENV.quotas];
   const deps = {
     tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+    ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
     agents: agentRegistry(env[ENV.enabledAgents]),
     clock: systemClock,

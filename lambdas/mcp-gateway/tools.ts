@@ -1,6 +1,6 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import * as z from 'zod';
-import { DomainError } from '../domain/errors';
+import { DomainError, QuotaExceededError } from '../domain/errors';
 import type { TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
 import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-task';
@@ -35,6 +35,15 @@ const run = async <T extends Record<string, unknown>>(
     const structuredContent = await action();
     return { content: [{ type: 'text', text: JSON.stringify(structuredContent) }], structuredContent };
   } catch (error) {
+    if (error instanceof QuotaExceededError) {
+      // Structured for clients that back off by themselves; _meta, since an error result's
+      // structuredContent would not fit the tool's outputSchema.
+      return {
+        isError: true,
+        content: [{ type: 'text', text: `${error.code}: ${error.message}` }],
+        _meta: { code: error.code, retryAfterSeconds: error.retryAfterSeconds },
+      };
+    }
     if (error instanceof DomainError) {
       return { isError: true, content: [{ type: 'text', text: `${error.code}: ${error.message}` }] };
     }

@@ -98,6 +98,18 @@ describe('MCP gateway Lambda behind API Gateway', () => {
     expect(JSON.stringify(unknown.content)).toContain('UNKNOWN_CAPABILITY');
   });
 
+  for (const [clientName, connect] of clients) {
+    it(`${clientName}: a submit over the tenant's quota is a QUOTA_EXCEEDED tool error with retryAfterSeconds in _meta, and creates nothing`, async () => {
+      const gateway = gatewayWithFakes({ quota: { admitSubmit: async () => ({ admitted: false, retryAfterSeconds: 3 }) } });
+      const client = await connect(apiGatewayFetch(gateway.handler, principal()));
+      const result = await client.callTool('submit_task', { capability: 'echo', input: 1 });
+      expect(result.isError).toBe(true);
+      expect(result._meta).toMatchObject({ code: 'QUOTA_EXCEEDED', retryAfterSeconds: 3 });
+      expect(JSON.stringify(result.content)).toContain('QUOTA_EXCEEDED: your tenant\'s submit rate quota is used up; retry after 3 s');
+      expect(gateway.deps.tasks.items.size).toBe(0);
+    });
+  }
+
   it('rejects arguments outside the strict schema without creating a task', async () => {
     const gateway = gatewayWithFakes();
     const client = await connectV2(URL_, 't', '2026-07-28', apiGatewayFetch(gateway.handler, principal()));

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { IdempotencyConflictError, UnknownCapabilityError, ValidationError } from '../errors';
+import { IdempotencyConflictError, QuotaExceededError, UnknownCapabilityError, ValidationError } from '../errors';
 import { randomTaskId, stableHash, taskIdFor } from '../ids';
 import { nestsDeeperThan } from '../json-limits';
 import type { TaskServiceDeps } from '../ports';
@@ -95,7 +95,17 @@ export const submitTask = async (
     updatedAt: now.toISOString(),
   };
 
-  const stored = await deps.tasks.create(task);
+  // A replay of an idempotency key that already holds a task is never throttled: it creates nothing.
+  const replay = request.idempotencyKey && deps.quota ? await deps.tasks.get(task.tenantId, task.taskId) : undefined;
+  if (!replay && deps.quota) {
+    const decision = await deps.quota.admitSubmit(principal.tenantId, now);
+    if (!decision.admitted) {
+      deps.logger.info('submit throttled', { tenantId: principal.tenantId, retryAfterSeconds: decision.retryAfterSeconds });
+      throw new QuotaExceededError(decision.retryAfterSeconds);
+    }
+  }
+
+  const stored = replay ? { created: false, task: replay } : await deps.tasks.create(task);
   if (!stored.created && stored.task.requestHash !== requestHash) throw new IdempotencyConflictError();
   // A replay of a task whose first dispatch never completed finishes that dispatch now.
   const current = stored.task.dispatchPending ? await dispatch(deps, stored.task) : stored.task;
