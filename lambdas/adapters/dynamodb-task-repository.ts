@@ -116,6 +116,8 @@ export class DynamoDbTaskRepository implements TaskRepository {
       removes.push('#error');
     }
     if (patch.redrivenAt !== undefined) set('redrivenAt', patch.redrivenAt);
+    if (patch.priority !== undefined) set('priority', patch.priority);
+    if (patch.priorityChanges !== undefined) set('priorityChanges', patch.priorityChanges);
     if (patch.leaseUntil !== undefined) set('leaseUntil', patch.leaseUntil);
     if (patch.removeLease) removes.push('leaseUntil');
     if (patch.dispatchPending === false) removes.push(dispatchIndex.partitionKey, dispatchIndex.sortKey);

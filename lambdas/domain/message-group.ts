@@ -25,7 +25,8 @@ const keyHash = (orderingKey: string): string => createHash('sha256').update(ord
 /**
  * The FIFO deduplication id of a task's message: the task id, so every re-send of one dispatch
  * (reconciler, replays) is dropped within SQS's 5-minute window; after a redrive, the task id
- * with `.redrive`, so the redriven message is not taken for a repeat of the first one.
+ * with `.redrive`, so the redriven message is not taken for a repeat of the first one; after a
+ * promotion, with `.p-<priority>` as well (each level is reached at most once, so each id is new).
  */
-export const deduplicationIdOf = (task: Pick<Task, 'taskId' | 'redrivenAt'>): string =>
-  task.redrivenAt === undefined ? task.taskId : `${task.taskId}.redrive`;
+export const deduplicationIdOf = (task: Pick<Task, 'taskId' | 'redrivenAt' | 'priority' | 'priorityChanges'>): string =>
+  `${task.taskId}${task.redrivenAt === undefined ? '' : '.redrive'}${task.priorityChanges?.length ? `.p-${task.priority}` : ''}`;

@@ -14,7 +14,7 @@ export interface TaskPage {
 
 /** Changes a state transition may make; the repository bumps `version` and `updatedAt` itself. */
 export type TaskPatch = Partial<
-  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt'>
+  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt' | 'priority' | 'priorityChanges'>
 > & { removeLease?: boolean; removeError?: boolean };
 
 /** Which redrivable tasks to find: one priority's, across tenants or of one tenant. */
@@ -94,7 +94,7 @@ export interface TenantQuota {
 export const systemClock: Clock = { now: () => new Date() };
 
 /** What happened to a task, for metrics. */
-export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled' | 'redriven';
+export type TaskEvent = 'submitted' | 'replayed' | 'redispatched' | 'started' | 'retried' | 'succeeded' | 'failed' | 'cancelled' | 'redriven' | 'promoted';
 
 /** Counts task events (on AWS: CloudWatch metrics by priority and capability, failures by code). */
 export interface TaskTelemetry {

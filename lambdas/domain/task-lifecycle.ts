@@ -1,6 +1,6 @@
 import { ConcurrencyError, InvalidTransitionError } from './errors';
 import type { TaskEvent, TaskServiceDeps } from './ports';
-import { isRedrivable, type Task, type TaskError, type TaskStatus } from './task';
+import { isRedrivable, MAX_PRIORITY_CHANGES, PRIORITIES, type PromotionReason, type Task, type TaskError, type TaskStatus } from './task';
 
 /**
  * Every change of a task's state, in one place. Each transition is one conditional write on the
@@ -130,6 +130,30 @@ export const redrive = async (deps: LifecycleDeps, task: Task): Promise<Task> =>
   record(deps, 'redriven', task);
   deps.logger.warn('dead-lettered task redriven', { tenantId: task.tenantId, taskId: task.taskId });
   return redriven;
+};
+
+/**
+ * queued → queued one priority up (never above critical), with the change recorded in
+ * `priorityChanges` (the last MAX_PRIORITY_CHANGES kept) and the dispatch pending again: the
+ * caller sends the message to the new level's queue (the reconciler finishes a dispatch it could
+ * not). The copy still in the lower queue is stale: the worker discards it (its priority is not
+ * the task's), so the task runs once.
+ */
+export const promote = async (deps: LifecycleDeps, task: Task, reason: PromotionReason): Promise<Task> => {
+  allow(task, 'promote', ['queued']);
+  const level = PRIORITIES.indexOf(task.priority);
+  if (level <= 0) throw new InvalidTransitionError(`task ${task.taskId} is ${task.priority}: cannot promote`);
+  const to = PRIORITIES[level - 1]!;
+  const now = deps.clock.now();
+  const change = { from: task.priority, to, at: now.toISOString(), reason };
+  const promoted = await deps.tasks.update(
+    task,
+    { priority: to, priorityChanges: [...(task.priorityChanges ?? []), change].slice(-MAX_PRIORITY_CHANGES), dispatchPending: true },
+    now,
+  );
+  record(deps, 'promoted', promoted, reason);
+  deps.logger.warn('queued task promoted', { tenantId: task.tenantId, taskId: task.taskId, from: task.priority, to, reason });
+  return promoted;
 };
 
 /** The queue message is out: clear `dispatchPending` (any status; the flag is not a state). */

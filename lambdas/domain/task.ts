@@ -27,6 +27,19 @@ export type TaskError = z.infer<typeof TaskErrorSchema>;
 /** The error code of a task whose queue message reached its dead-letter queue. */
 export const DEAD_LETTERED = 'DEAD_LETTERED';
 
+/** Entries kept in a task's `priorityChanges` (promotion only goes up, so three at most in practice). */
+export const MAX_PRIORITY_CHANGES = 3;
+
+/** Why the escalator moved a queued task up: it waited past its level's SLA, or its deadline is near. */
+export const PromotionReasonSchema = z.enum(['aged', 'deadline']);
+export type PromotionReason = z.infer<typeof PromotionReasonSchema>;
+
+/** One change of a queued task's priority, as get_task shows it. */
+export const PriorityChangeSchema = z
+  .object({ from: PrioritySchema, to: PrioritySchema, at: z.string(), reason: PromotionReasonSchema })
+  .strict();
+export type PriorityChange = z.infer<typeof PriorityChangeSchema>;
+
 /** The task as the domain sees it (storage keys are the repository's business). */
 export const TaskSchema = z
   .object({
@@ -48,11 +61,17 @@ export const TaskSchema = z
     dispatchPending: z.boolean(),
     /** When an operator sent the task back to its queue after it was dead-lettered (at most once). */
     redrivenAt: z.string().optional(),
+    /** Each promotion by the escalator, oldest first (at most MAX_PRIORITY_CHANGES). */
+    priorityChanges: z.array(PriorityChangeSchema).max(MAX_PRIORITY_CHANGES).optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
   .strict();
 export type Task = z.infer<typeof TaskSchema>;
+
+/** When a queued task started waiting at its current level: its last promotion, its redrive, or its creation. */
+export const queuedSince = (task: Pick<Task, 'createdAt' | 'redrivenAt' | 'priorityChanges'>): string =>
+  task.priorityChanges?.at(-1)?.at ?? task.redrivenAt ?? task.createdAt;
 
 /**
  * Whether a redrive may send the task back to its queue: failed with DEAD_LETTERED, and never
@@ -81,6 +100,7 @@ export const TaskViewSchema = z.object({
   error: TaskErrorSchema.optional(),
   deadline: z.string().optional(),
   orderingKey: z.string().optional(),
+  priorityChanges: z.array(PriorityChangeSchema).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -95,6 +115,7 @@ export const toView = (task: Task): TaskView => ({
   ...(task.error ? { error: task.error } : {}),
   ...(task.deadline ? { deadline: task.deadline } : {}),
   ...(task.orderingKey ? { orderingKey: task.orderingKey } : {}),
+  ...(task.priorityChanges?.length ? { priorityChanges: task.priorityChanges } : {}),
   createdAt: task.createdAt,
   updatedAt: task.updatedAt,
 });

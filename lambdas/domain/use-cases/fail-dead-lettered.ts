@@ -2,7 +2,8 @@ import type { TaskMessage } from '../task';
 import { DEAD_LETTERED, isTerminal } from '../task';
 import { fail, retryOnConflict, type LifecycleDeps } from '../task-lifecycle';
 
-export type DeadLetterOutcome = 'failed' | 'already-terminal' | 'missing';
+/** `stale`: the copy of a promoted task from its old queue; the task's own message is in its new queue. */
+export type DeadLetterOutcome = 'failed' | 'already-terminal' | 'missing' | 'stale';
 
 /**
  * A task message reached its dead-letter queue: no delivery finished it in `maxReceiveCount`
@@ -15,6 +16,7 @@ export const failDeadLettered = (deps: LifecycleDeps, message: TaskMessage, rece
     const task = await deps.tasks.get(message.tenantId, message.taskId);
     if (!task) return 'missing';
     if (isTerminal(task.status)) return 'already-terminal';
+    if (message.priority !== task.priority) return 'stale';
     await fail(deps, task, {
       code: DEAD_LETTERED,
       message:

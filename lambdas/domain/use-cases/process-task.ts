@@ -53,6 +53,11 @@ const processOnce = async (deps: ProcessTaskDeps, message: TaskMessage, options:
     return DONE;
   }
   if (isTerminal(task.status)) return DONE;
+  if (message.priority !== task.priority) {
+    // The copy left in a lower queue by a promotion: the task's own message is in its new queue.
+    deps.logger.info('message of a promoted task from its old queue: discarded', { ...log, messagePriority: message.priority, priority: task.priority });
+    return DONE;
+  }
   const now = deps.clock.now().getTime();
   const leased = leaseRemainingMs(task, now);
   if (leased > 0) {
