@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, type BuiltInAgentName } from '../lambdas/contracts';
+import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, QuotaSettingsSchema, type BuiltInAgentName } from '../lambdas/contracts';
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
@@ -20,8 +20,21 @@ export const SwitchboardConfigSchema = z
         maxRequestBodyBytes: z.number().int().min(1024).max(6 * 1024 * 1024),
         /** Origins a browser-based MCP client may call from (Origin header); none by default. */
         allowedOrigins: z.array(z.string().url()).optional(),
+        /**
+         * A WAFv2 web ACL on the stage with a rate-based rule: requests per client IP per five
+         * minutes (WAF's window) beyond which that IP is blocked. On by default.
+         */
+        waf: z
+          .object({
+            enabled: z.boolean().default(true),
+            ratePerFiveMinutes: z.number().int().min(100).max(2_000_000_000).default(3000),
+          })
+          .strict()
+          .default({ enabled: true, ratePerFiveMinutes: 3000 }),
       })
       .strict(),
+    /** Per-tenant submit quotas by tier, enforced in DynamoDB across every gateway instance. */
+    quotas: QuotaSettingsSchema,
     worker: z
       .object({
         timeoutSeconds: z.number().int().min(5).max(900),

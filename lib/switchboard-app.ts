@@ -38,6 +38,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     queues: messaging.queues,
     auth: config.auth,
     api: config.api,
+    quotas: config.quotas,
     agents: config.agents,
     removalPolicy,
   });

@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
 import { edgeErrorBody, FORBIDDEN, UNAUTHORIZED } from '../../lambdas/contracts';
@@ -39,18 +40,27 @@ export interface McpApiProps {
   throttlingRateLimit: number;
   throttlingBurstLimit: number;
   removalPolicy: RemovalPolicy;
+  /** A WAFv2 web ACL on the stage blocking client IPs over this many requests per five minutes. Absent: none. */
+  waf?: { ratePerFiveMinutes: number };
 }
 
 /**
  * A regional REST API in front of the MCP function: every method behind a JWT-verifying Lambda
  * authorizer (cached 5 minutes per token), JSON access logs, stage throttling, and JSON-RPC
- * shaped 401/403 bodies with `WWW-Authenticate: Bearer`.
+ * shaped 401/403 bodies with `WWW-Authenticate: Bearer`; optionally a WAF web ACL with a per-IP
+ * rate-based rule. The stage throttle and the WAF rule are the outer guard; per-tenant, per-tier
+ * quotas are the gateway's (DynamoDB). No usage plans: REST usage plans meter API keys, and MCP
+ * clients present a bearer token only.
  */
 export class McpApi extends Construct {
   readonly api: RestApi;
+  readonly webAcl?: CfnWebACL;
 
   constructor(scope: Construct, id: string, props: McpApiProps) {
     super(scope, id);
+    if (props.waf && !(Number.isInteger(props.waf.ratePerFiveMinutes) && props.waf.ratePerFiveMinutes >= 100)) {
+      throw new Error('McpApi: waf.ratePerFiveMinutes must be an integer of at least 100 (WAF\'s minimum)');
+    }
     if (props.throttlingBurstLimit < props.throttlingRateLimit / 10) {
       throw new Error('McpApi: throttlingBurstLimit is too small for throttlingRateLimit');
     }
@@ -115,12 +125,35 @@ export class McpApi extends Construct {
           reason:
             'Parameters (the Authorization header) are validated by API Gateway; bodies are validated by the function (JSON-RPC, zod) because an API Gateway body model would answer malformed JSON with a non-JSON-RPC 400.',
         },
+      ],
+    );
+    if (props.waf) {
+      this.webAcl = new CfnWebACL(this, 'WebAcl', {
+        scope: 'REGIONAL',
+        defaultAction: { allow: {} },
+        visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'SwitchboardMcpWebAcl', sampledRequestsEnabled: true },
+        rules: [
+          {
+            name: 'RatePerClientIp',
+            priority: 0,
+            action: { block: {} },
+            statement: { rateBasedStatement: { limit: props.waf.ratePerFiveMinutes, aggregateKeyType: 'IP' } },
+            visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'SwitchboardMcpRatePerClientIp', sampledRequestsEnabled: true },
+          },
+        ],
+      });
+      new CfnWebACLAssociation(this, 'WebAclAssociation', {
+        resourceArn: this.api.deploymentStage.stageArn,
+        webAclArn: this.webAcl.attrArn,
+      });
+    } else {
+      NagSuppressions.addResourceSuppressions(this.api.deploymentStage, [
         {
           id: 'AwsSolutions-APIG3',
           reason:
-            'A WAFv2 web ACL is organisation-specific (shared Firewall Manager policies); the stage is throttled and every method is authorized.',
+            'api.waf.enabled is false in this deployment (an organisation-wide Firewall Manager policy attaches its own web ACL); the stage is throttled and every method is authorized.',
         },
-      ],
-    );
+      ]);
+    }
   }
 }

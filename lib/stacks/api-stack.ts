@@ -12,6 +12,7 @@ export interface ApiStackProps extends StackProps {
   queues: PriorityQueues;
   auth: SwitchboardConfig['auth'];
   api: SwitchboardConfig['api'];
+  quotas: SwitchboardConfig['quotas'];
   agents: readonly string[];
   removalPolicy: RemovalPolicy;
 }
@@ -31,6 +32,7 @@ export class ApiStack extends Stack {
       environment: {
         [ENV.enabledAgents]: props.agents.join(','),
         [ENV.maxBodyBytes]: String(props.api.maxRequestBodyBytes),
+        [ENV.quotas]: JSON.stringify(props.quotas),
         ...(props.api.allowedOrigins?.length ? { [ENV.allowedOrigins]: props.api.allowedOrigins.join(',') } : {}),
       },
     });
@@ -50,6 +52,7 @@ export class ApiStack extends Stack {
       authorizer,
       throttlingRateLimit: props.api.throttlingRateLimit,
       throttlingBurstLimit: props.api.throttlingBurstLimit,
+      ...(props.api.waf.enabled ? { waf: { ratePerFiveMinutes: props.api.waf.ratePerFiveMinutes } } : {}),
       removalPolicy: props.removalPolicy,
     });
     // DNS-rebinding protection on AWS: the only Host the function accepts is the API's own domain.

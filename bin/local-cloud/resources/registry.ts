@@ -47,6 +47,9 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
     'the local API Gateway has one stage (v1) built in; stage throttling, access logs and tracing are not emulated',
   'AWS::ApiGateway::RequestValidator':
     'parameters are not validated locally; the one required today, the Authorization header, is checked by the local TOKEN authorizer step, which answers its absence with the same 401',
+  'AWS::WAFv2::WebACL':
+    'the local API Gateway has no WAF; per-tenant limits hold locally all the same, in the DynamoDB quota items the gateway writes',
+  'AWS::WAFv2::WebACLAssociation': 'the local API Gateway has no WAF (see AWS::WAFv2::WebACL)',
 };
 
 /** A template holds a resource the local cloud can neither run nor safely leave out. */
