@@ -1,6 +1,6 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
-import type { Clock, ListTasksQuery, Logger, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
-import { isRedrivable } from '../../lambdas/domain/task';
+import type { Clock, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
+import { isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
 
@@ -47,6 +47,14 @@ export class InMemoryTaskRepository implements TaskRepository {
 
   async listDispatchPending(before: Date, limit: number) {
     return [...this.items.values()].filter((t) => t.dispatchPending && t.createdAt < before.toISOString()).slice(0, limit);
+  }
+
+  async listPromotable(query: PromotableQuery) {
+    return [...this.items.values()]
+      .filter((t) => isPromotable(t, query))
+      .sort((a, b) => (queuedSince(a) < queuedSince(b) ? -1 : 1))
+      .slice(0, query.limit)
+      .map((t) => structuredClone(t));
   }
 
   async listRedrivable(query: RedrivableQuery) {

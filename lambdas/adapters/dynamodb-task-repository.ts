@@ -3,18 +3,25 @@ import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryC
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
-import type { ListTasksQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
-import { isRedrivable, TaskSchema, type Task } from '../domain/task';
-import { DISPATCH_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
+import type { ListTasksQuery, PromotableQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
+import { isPromotable, isRedrivable, queuedSince, TaskSchema, type Task } from '../domain/task';
+import { DISPATCH_SHARDS, QUEUED_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
 
 type Item = Record<string, unknown>;
 
 const { tenant: tenantKey, task: taskKey, status: statusKey, order: orderKey } = taskKeys;
-const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex } = TASKS_TABLE.indexes;
+const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex, queued: queuedIndex } = TASKS_TABLE.indexes;
 /** The deadLettered index's keys of a task, present only while it is redrivable. */
 const deadLetterKeys = (task: Task): Item => ({
   [deadLetterIndex.partitionKey]: taskKeys.deadLettered(task.priority),
   [deadLetterIndex.sortKey]: taskKeys.deadLetteredOrder(task.tenantId, task.createdAt, task.taskId),
+});
+/** The queued index holds tasks the escalator may promote: queued, below critical. */
+const inQueuedIndex = (task: Task): boolean => task.status === 'queued' && task.priority !== 'critical';
+const shardOf = (taskId: string, shards: number) => createHash('sha256').update(taskId).digest()[1]! % shards;
+const queuedKeys = (task: Task): Item => ({
+  [queuedIndex.partitionKey]: taskKeys.queuedShard(task.priority, shardOf(task.taskId, QUEUED_SHARDS)),
+  [queuedIndex.sortKey]: orderKey(queuedSince(task), task.taskId),
 });
 const dispatchShard = (taskId: string) => taskKeys.dispatchShard(createHash('sha256').update(taskId).digest()[0]! % DISPATCH_SHARDS);
 
@@ -129,6 +136,9 @@ export class DynamoDbTaskRepository implements TaskRepository {
     const next = { ...task, ...patch, ...(patch.removeError ? { error: undefined } : {}) };
     if (isRedrivable(next)) Object.entries(deadLetterKeys(next)).forEach(([name, value]) => set(name, value));
     else if (isRedrivable(task)) removes.push(deadLetterIndex.partitionKey, deadLetterIndex.sortKey);
+    if (inQueuedIndex(next)) {
+      if (!inQueuedIndex(task) || patch.priority !== undefined) Object.entries(queuedKeys(next)).forEach(([name, value]) => set(name, value));
+    } else if (inQueuedIndex(task)) removes.push(queuedIndex.partitionKey, queuedIndex.sortKey);
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
@@ -168,6 +178,46 @@ export class DynamoDbTaskRepository implements TaskRepository {
     const candidates = pages.flatMap((page) => (page.Items ?? []).map(fromItem)).slice(0, limit);
     const fresh = await Promise.all(candidates.map((task) => this.get(task.tenantId, task.taskId)));
     return fresh.filter((task): task is Task => task?.dispatchPending === true);
+  }
+
+  /**
+   * Per shard of the priority: the oldest waiting (sort key before `waitingBefore`), then the rest
+   * that have a deadline (a filter; the deadline is checked on the re-read task).
+   */
+  async listPromotable(query: PromotableQuery): Promise<Task[]> {
+    const shards = Array.from({ length: QUEUED_SHARDS }, (_, shard) => taskKeys.queuedShard(query.priority, shard));
+    const waited = `${query.waitingBefore.toISOString()}#`;
+    const pages = await Promise.all(
+      shards.flatMap((partition) => [
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: queuedIndex.indexName,
+            KeyConditionExpression: `${queuedIndex.partitionKey} = :p AND ${queuedIndex.sortKey} < :waited`,
+            ExpressionAttributeValues: { ':p': partition, ':waited': waited },
+            Limit: query.limit,
+          }),
+        ),
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: queuedIndex.indexName,
+            KeyConditionExpression: `${queuedIndex.partitionKey} = :p AND ${queuedIndex.sortKey} >= :waited`,
+            FilterExpression: 'attribute_exists(deadline)',
+            ExpressionAttributeValues: { ':p': partition, ':waited': waited },
+            Limit: query.limit * 4,
+          }),
+        ),
+      ]),
+    );
+    const seen = new Set<string>();
+    const candidates = pages
+      .flatMap((page) => page.Items ?? [])
+      .filter((item) => !seen.has(`${item['tenantId']}/${item['taskId']}`) && seen.add(`${item['tenantId']}/${item['taskId']}`))
+      .slice(0, query.limit * 2);
+    // Index reads are eventually consistent: re-read each task so the caller acts on the latest version.
+    const fresh = await Promise.all(candidates.map((item) => this.get(String(item['tenantId']), String(item['taskId']))));
+    return fresh.filter((task): task is Task => task !== undefined && isPromotable(task, query)).slice(0, query.limit);
   }
 
   async listRedrivable(query: RedrivableQuery): Promise<Task[]> {
@@ -216,6 +266,7 @@ const toItem = (task: Task): Item => {
     ...(result !== undefined ? { resultJson: JSON.stringify(result) } : {}),
     ...(dispatchPending ? { [dispatchIndex.partitionKey]: dispatchShard(task.taskId), [dispatchIndex.sortKey]: order } : {}),
     ...(isRedrivable(task) ? deadLetterKeys(task) : {}),
+    ...(inQueuedIndex(task) ? queuedKeys(task) : {}),
   };
 };
 

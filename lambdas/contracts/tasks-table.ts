@@ -10,6 +10,9 @@
  * deadLettered (gsi4, sparse): dlpk = DEAD#<priority>      dlsk = <tenant>#<createdAt>#<taskId>, present only while
  *   the task is failed with DEAD_LETTERED and may still be redriven (never redriven before). Across tenants, so
  *   an operator redrives a priority's dead letters in one query; `begins_with(dlsk, <tenant>#)` keeps one tenant's.
+ * queued (gsi5, sparse): qpk = QUEUED#<priority>#<shard>   qsk = <waiting since>#<taskId>, present only while the task
+ *   is queued below critical; across tenants, so the escalator finds a level's oldest waiting tasks in one query per shard.
+ *   Waiting since: its last promotion, else its redrive, else its creation.
  */
 export const TASKS_TABLE = {
   partitionKey: 'pk',
@@ -19,6 +22,7 @@ export const TASKS_TABLE = {
     byStatus: { indexName: 'byStatus', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     dispatchPending: { indexName: 'dispatchPending', partitionKey: 'dpk', sortKey: 'dsk' },
     deadLettered: { indexName: 'deadLettered', partitionKey: 'dlpk', sortKey: 'dlsk' },
+    queued: { indexName: 'queued', partitionKey: 'qpk', sortKey: 'qsk' },
   },
 } as const;
 
@@ -27,6 +31,9 @@ export const TASKS_TABLE_INDEXES: readonly TasksTableIndex[] = Object.values(TAS
 
 /** Shards of the sparse dispatchPending index (so one hot partition never takes every pending task). */
 export const DISPATCH_SHARDS = 8;
+
+/** Shards of the sparse queued index, per priority. */
+export const QUEUED_SHARDS = 8;
 
 /** Key values, built in one place. */
 export const taskKeys = {
@@ -40,6 +47,7 @@ export const taskKeys = {
   /** Tenant ids hold no `#`, so `<tenant>#` prefixes that tenant's rows and no other's. */
   deadLetteredTenant: (tenantId: string) => `${tenantId}#`,
   deadLetteredOrder: (tenantId: string, createdAt: string, taskId: string) => `${tenantId}#${createdAt}#${taskId}`,
+  queuedShard: (priority: string, shard: number) => `QUEUED#${priority}#${shard}`,
 } as const;
 
 /**

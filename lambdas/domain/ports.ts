@@ -25,6 +25,16 @@ export interface RedrivableQuery {
   limit: number;
 }
 
+/** Which queued tasks of one priority the escalator may promote. */
+export interface PromotableQuery {
+  priority: Priority;
+  /** Waiting at this priority since before this (`queuedSince`)... */
+  waitingBefore: Date;
+  /** ...or with a deadline before this. */
+  deadlineBefore: Date;
+  limit: number;
+}
+
 export interface TaskRepository {
   /** Creates the task unless one with the same id exists; returns the stored task either way. */
   create(task: Task): Promise<{ created: boolean; task: Task }>;
@@ -39,6 +49,8 @@ export interface TaskRepository {
   listDispatchPending(before: Date, limit: number): Promise<Task[]>;
   /** Up to `limit` tasks that are redrivable (`isRedrivable`) now, oldest first, re-read after the index. */
   listRedrivable(query: RedrivableQuery): Promise<Task[]>;
+  /** Up to `limit` tasks queued at the query's priority that match it now, across tenants, re-read after the index. */
+  listPromotable(query: PromotableQuery): Promise<Task[]>;
 }
 
 export interface TaskQueue {

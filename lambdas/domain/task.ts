@@ -73,6 +73,17 @@ export type Task = z.infer<typeof TaskSchema>;
 export const queuedSince = (task: Pick<Task, 'createdAt' | 'redrivenAt' | 'priorityChanges'>): string =>
   task.priorityChanges?.at(-1)?.at ?? task.redrivenAt ?? task.createdAt;
 
+/** Whether the escalator may still promote the task, as `query` asks (queued at that priority, waited or deadline). */
+export const isPromotable = (
+  task: Task,
+  query: { priority: string; waitingBefore: Date; deadlineBefore: Date },
+): boolean =>
+  task.status === 'queued' &&
+  task.priority === query.priority &&
+  task.priority !== 'critical' &&
+  (Date.parse(queuedSince(task)) < query.waitingBefore.getTime() ||
+    (task.deadline !== undefined && Date.parse(task.deadline) < query.deadlineBefore.getTime()));
+
 /**
  * Whether a redrive may send the task back to its queue: failed with DEAD_LETTERED, and never
  * redriven before (a redriven task that is dead-lettered again stays failed for good).

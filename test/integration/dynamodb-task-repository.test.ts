@@ -87,6 +87,25 @@ describe('DynamoDbTaskRepository against dynalite (table created from the CDK te
     expect((await env.tasks.listDispatchPending(new Date(clock + 1), 1000)).map((t) => t.taskId)).not.toContain(task.taskId);
   });
 
+  it('finds queued tasks to promote across tenants (waited past a time, or a deadline before one), and forgets them once claimed or promoted', async () => {
+    const at = (iso: string) => new Date(iso);
+    const t0 = '2020-01-01T00:00:00.000Z';
+    const old = newTask('prom-a', { priority: 'low', createdAt: t0 });
+    const other = newTask('prom-b', { priority: 'low', createdAt: '2020-01-01T00:01:00.000Z' });
+    const young = newTask('prom-a', { priority: 'low', createdAt: '2020-01-01T00:30:00.000Z' });
+    const urgent = newTask('prom-b', { priority: 'low', createdAt: '2020-01-01T00:30:00.000Z', deadline: '2020-01-01T00:35:00.000Z' });
+    for (const task of [old, other, young, urgent]) await env.tasks.create(task);
+    const query = { priority: 'low' as const, waitingBefore: at('2020-01-01T00:10:00.000Z'), deadlineBefore: at('2020-01-01T00:40:00.000Z'), limit: 10 };
+    const ids = async () => (await env.tasks.listPromotable(query)).map((t) => t.taskId).sort();
+    expect(await ids()).toEqual([old.taskId, other.taskId, urgent.taskId].sort());
+    await env.tasks.update(other, { status: 'running', attempts: 1 }, new Date());
+    const promoted = await env.tasks.update(old, { priority: 'normal', priorityChanges: [{ from: 'low', to: 'normal', at: '2020-01-01T00:20:00.000Z', reason: 'aged' }] }, new Date());
+    expect(await ids()).toEqual([urgent.taskId]);
+    const normal = await env.tasks.listPromotable({ ...query, priority: 'normal', waitingBefore: at('2020-01-01T00:30:00.000Z') });
+    expect(normal.map((t) => [t.taskId, t.priority])).toEqual([[promoted.taskId, 'normal']]);
+    expect(await env.tasks.listPromotable({ ...query, priority: 'normal', waitingBefore: at('2020-01-01T00:15:00.000Z') })).toEqual([]);
+  });
+
   it('lists each task once, as it is now, even when the index still holds a stale row (as dynalite can after kill -9)', async () => {
     const tenant = 'stale-index';
     const task = newTask(tenant);

@@ -36,6 +36,7 @@ class DyingRepository implements TaskRepository {
   list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
   listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
   listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
+  listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }
   async update(task: Task, patch: TaskPatch, now: Date) { this.write(); return this.inner.update(task, patch, now); }
 }
 

@@ -30,6 +30,7 @@ class DyingRepository implements TaskRepository {
   list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
   listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
   listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
+  listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }
   async update(_task: Task, _patch: TaskPatch, _now: Date): Promise<Task> { throw new ProcessDied('process died'); }
 }
 
