@@ -6,6 +6,9 @@ const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS reg
 /** Lambda's bounds for an SQS event source mapping's ScalingConfig.MaximumConcurrency. */
 const ConcurrencyBudget = z.number().int().min(2).max(1000);
 
+/** An escalator SLA: at least one schedule tick, at most a day. */
+const AgingSeconds = z.number().int().min(60).max(86_400);
+
 /** The `switchboard` key of cdk.json context: validated once, at the app's entry. */
 export const SwitchboardConfigSchema = z
   .object({
@@ -53,6 +56,14 @@ export const SwitchboardConfigSchema = z
         concurrency: z
           .object({ critical: ConcurrencyBudget, high: ConcurrencyBudget, normal: ConcurrencyBudget, low: ConcurrencyBudget })
           .strict(),
+        /**
+         * Per level below critical, the seconds a queued task may wait there before the escalator
+         * (with the reconciler, every minute) moves it one level up; also how near a deadline must be.
+         */
+        agingSeconds: z
+          .object({ high: AgingSeconds, normal: AgingSeconds, low: AgingSeconds })
+          .strict()
+          .default({ high: 60, normal: 300, low: 900 }),
       })
       .strict()
       .refine((worker) => worker.leaseSeconds <= worker.timeoutSeconds, {

@@ -30,6 +30,11 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     concurrency: config.worker.concurrency,
     maxAttempts: config.worker.maxAttempts,
     lease: Duration.seconds(config.worker.leaseSeconds),
+    aging: {
+      high: Duration.seconds(config.worker.agingSeconds.high),
+      normal: Duration.seconds(config.worker.agingSeconds.normal),
+      low: Duration.seconds(config.worker.agingSeconds.low),
+    },
     removalPolicy,
   });
   const api = new ApiStack(app, name('Api'), {

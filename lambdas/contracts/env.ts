@@ -25,7 +25,12 @@ export const ENV = {
   logLevel: 'POWERTOOLS_LOG_LEVEL',
   /** The quota settings (tiers, tenant → tier), as JSON; absent: no per-tenant quota. */
   quotas: 'TENANT_QUOTAS',
+  /** The escalator's SLA of a level below critical, in milliseconds (`worker.agingSeconds`). */
+  agingMs: (priority: Exclude<Priority, 'critical'>) => `AGING_MS_${priority.toUpperCase()}`,
 } as const;
+
+/** The levels a queued task may be promoted from (critical is the top). */
+export const AGING_PRIORITIES = PRIORITIES.filter((p): p is Exclude<Priority, 'critical'> => p !== 'critical');
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -72,7 +77,8 @@ export const AuthorizerEnvSchema = z.object({
   [ENV.authTenantClaim]: z.string().min(1),
   [ENV.authRolesClaim]: z.string().min(1),
 });
-export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues });
+const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
+export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging });
 export const DeadLetterEnvSchema = z.object({ ...tasks });
 
 export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;
@@ -94,6 +100,10 @@ export const readEnv = <S extends z.ZodType>(schema: S, env: Env): z.infer<S> =>
 /** The queue URL of each priority, from a parsed environment that carries them. */
 export const queueUrlsOf = (env: Record<string, unknown>): Record<Priority, string> =>
   Object.fromEntries(PRIORITIES.map((p) => [p, String(env[ENV.queueUrl(p)])])) as Record<Priority, string>;
+
+/** The escalator's SLA per level, from a parsed environment that carries them. */
+export const agingMsOf = (env: Record<string, unknown>): Record<Exclude<Priority, 'critical'>, number> =>
+  Object.fromEntries(AGING_PRIORITIES.map((p) => [p, Number(env[ENV.agingMs(p)])])) as Record<Exclude<Priority, 'critical'>, number>;
 
 /** The authorizer's variables, from the auth settings (what the CDK app sets). */
 export const authEnvironment = (auth: AuthSettings): Record<string, string> => ({

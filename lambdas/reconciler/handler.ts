@@ -1,16 +1,21 @@
 import type { ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../domain/ports';
 import { redispatchPending, type DispatchDeps } from '../domain/use-cases/dispatch';
+import { escalateAged, type AgingMs } from '../domain/use-cases/escalate';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, taskQueue, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
-import { ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
+import { agingMsOf, ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
 
 /** A task whose dispatch is unconfirmed after this long is assumed orphaned by a crash. */
 export const ORPHAN_AFTER_MS = 30_000;
 
-/** Scheduled: finishes the dispatch of tasks whose submitter died between the write and the send. */
-export const makeHandler = (deps: DispatchDeps) => async (_event: ScheduledEvent) => ({
+/**
+ * Scheduled: finishes the dispatch of tasks whose submitter died between the write and the send,
+ * then promotes queued tasks that waited past their level's SLA or whose deadline is near (the escalator).
+ */
+export const makeHandler = (deps: DispatchDeps, agingMs: AgingMs) => async (_event: ScheduledEvent) => ({
   redispatched: await redispatchPending(deps, { olderThanMs: ORPHAN_AFTER_MS, limit: 100 }),
+  promoted: (await escalateAged(deps, { agingMs, limit: 100 })).length,
 });
 
 export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
@@ -24,7 +29,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       clock: systemClock,
       logger,
       telemetry,
-    }),
+    }, agingMsOf(env)),
     observability,
   );
 };

@@ -4,7 +4,7 @@ import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { ENV, type AgentManifest, type Priority } from '../../lambdas/contracts';
+import { AGING_PRIORITIES, ENV, type AgentManifest, type Priority } from '../../lambdas/contracts';
 import { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';
@@ -21,8 +21,12 @@ export interface MessagingStackProps extends StackProps {
   maxAttempts: number;
   /** A worker's claim on a task and its message, renewed while the agent runs. */
   lease: Duration;
+  /** Per level below critical, how long a queued task waits before the escalator promotes it (default 60/300/900 s). */
+  aging?: Readonly<Record<'high' | 'normal' | 'low', Duration>>;
   removalPolicy: RemovalPolicy;
 }
+
+const DEFAULT_AGING = { high: Duration.seconds(60), normal: Duration.seconds(300), low: Duration.seconds(900) };
 
 const DEAD_LETTER_TIMEOUT = Duration.seconds(10);
 
@@ -81,14 +85,15 @@ export class MessagingStack extends Stack {
 
     const reconciler = new SwitchboardFunction(this, 'Reconciler', {
       entry: 'lambdas/reconciler/handler.ts',
-      description: 'Re-sends tasks whose queue message was never confirmed',
+      description: 'Re-sends tasks whose queue message was never confirmed, and promotes queued tasks that waited too long',
       timeout: Duration.seconds(60),
       removalPolicy: props.removalPolicy,
+      environment: Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), String((props.aging?.[p] ?? DEFAULT_AGING[p]).toMilliseconds())])),
     });
     props.tasks.bind(reconciler, 'readWrite');
     this.queues.bindProducer(reconciler);
     new Rule(this, 'ReconcileSchedule', {
-      description: 'Every minute: finish dispatches that a crash interrupted',
+      description: 'Every minute: finish dispatches that a crash interrupted, promote queued tasks past their SLA',
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaTarget(reconciler, { retryAttempts: 2 })],
     });

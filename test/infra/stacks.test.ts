@@ -133,6 +133,18 @@ describe('messaging stack', () => {
     });
   });
 
+  it('gives the reconciler (the escalator) each level\'s aging SLA from worker.agingSeconds, and the table the sparse queued index', () => {
+    const reconciler = templates.messaging.findResources('AWS::Lambda::Function')[functionId('Reconciler')]!;
+    expect(reconciler['Properties'].Environment.Variables).toMatchObject({
+      AGING_MS_HIGH: String(config.worker.agingSeconds.high * 1000),
+      AGING_MS_NORMAL: String(config.worker.agingSeconds.normal * 1000),
+      AGING_MS_LOW: String(config.worker.agingSeconds.low * 1000),
+    });
+    templates.stateful.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'queued', KeySchema: [{ AttributeName: 'qpk', KeyType: 'HASH' }, { AttributeName: 'qsk', KeyType: 'RANGE' }] })]),
+    });
+  });
+
   it('consumes every dead-letter queue, so a dead-lettered task still ends, with a visibility of 6× that consumer\'s timeout', () => {
     const fnId = functionId('DeadLetterHandler');
     const mappings = mappingsOf(fnId);
@@ -360,6 +372,10 @@ describe('construct guards', () => {
     const longLease = { ...(context['switchboard'] as object), worker: { ...config.worker, leaseSeconds: 60 } };
     expect(() => parseConfig(longLease)).toThrow(/switchboard\.worker\.leaseSeconds: leaseSeconds must not exceed timeoutSeconds/);
     const lowBudget = { ...(context['switchboard'] as object), worker: { ...config.worker, concurrency: { ...config.worker.concurrency, low: 1 } } };
+    const fastAging = { ...(context['switchboard'] as object), worker: { ...config.worker, agingSeconds: { high: 60, normal: 30, low: 900 } } };
+    expect(() => parseConfig(fastAging)).toThrow(/switchboard\.worker\.agingSeconds\.normal: Too small: expected number to be >=60/);
+    const critical = { ...(context['switchboard'] as object), worker: { ...config.worker, agingSeconds: { ...config.worker.agingSeconds, critical: 60 } } };
+    expect(() => parseConfig(critical)).toThrow(/switchboard\.worker\.agingSeconds/);
     expect(() => parseConfig(lowBudget)).toThrow(/switchboard\.worker\.concurrency\.low: Too small: expected number to be >=2/);
     const unknownTier = { ...(context['switchboard'] as object), quotas: { ...config.quotas, tenants: { acme: 'gold' } } };
     expect(() => parseConfig(unknownTier)).toThrow(/switchboard\.quotas\.tenants\.acme: unknown tier "gold"/);
