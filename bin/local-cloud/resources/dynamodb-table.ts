@@ -1,8 +1,12 @@
 import {
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
+  ScanCommand,
+  type AttributeValue,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { localArn, physicalName, propertiesOf, type ResourceHandler } from './resource-handler';
@@ -10,8 +14,10 @@ import { localArn, physicalName, propertiesOf, type ResourceHandler } from './re
 /**
  * `AWS::DynamoDB::Table` → a dynalite table with the template's keys and indexes (on demand; the
  * encryption, PITR and deletion protection settings mean nothing to the emulator). A table kept
- * in the data folder from an earlier run is reused as it is; dynalite cannot add an index to it, so
- * an index the template added since is named in the log (what reads it fails until a fresh data folder).
+ * in the data folder from an earlier run is reused; when the template has added an index since,
+ * which dynalite cannot add to a table (UpdateTable), the table is rebuilt with it and its items
+ * copied back, so an existing data folder keeps working. As on AWS after such a deploy, items
+ * written before carry no value for a new sparse index until they are written again.
  */
 export const dynamodbTable = {
   type: 'AWS::DynamoDB::Table',
@@ -42,9 +48,34 @@ export const dynamodbTable = {
         const wanted = ((p['GlobalSecondaryIndexes'] ?? []) as { IndexName: string }[]).map((index) => index.IndexName);
         const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
         const missing = wanted.filter((name) => !(Table?.GlobalSecondaryIndexes ?? []).some((index) => index.IndexName === name));
-        if (missing.length) ctx.log(`table ${TableName} from the data folder lacks index(es) ${missing.join(', ')}: start with a fresh --data-dir to use them`);
+        if (missing.length) {
+          const kept = await rebuild(dynamodb, input);
+          ctx.log(`table ${TableName} from the data folder lacked index(es) ${missing.join(', ')}: rebuilt with them, ${kept} item(s) kept`);
+        }
       }
       ctx.platform.tables.push(TableName);
     }
   },
 } satisfies ResourceHandler;
+
+/** Copies every item out, recreates the table from `input`, and writes the items back. */
+const rebuild = async (dynamodb: DynamoDBClient, input: CreateTableCommandInput): Promise<number> => {
+  const items: Record<string, AttributeValue>[] = [];
+  let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamodb.send(new ScanCommand({ TableName: input.TableName, ConsistentRead: true, ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}) }));
+    items.push(...(page.Items ?? []));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  await dynamodb.send(new DeleteTableCommand({ TableName: input.TableName }));
+  await dynamodb.send(new CreateTableCommand(input));
+  for (let i = 0; i < items.length; i += 25) {
+    let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    for (let round = 0; requests.length > 0; round += 1) {
+      if (round >= 10) throw new Error(`table ${input.TableName}: items left unwritten while rebuilding it`);
+      const { UnprocessedItems } = await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [input.TableName!]: requests } }));
+      requests = (UnprocessedItems?.[input.TableName!] ?? []) as typeof requests;
+    }
+  }
+  return items.length;
+};
