@@ -5,8 +5,8 @@ import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { IdempotencyConflictError, InvalidTransitionError } from '../../lambdas/domain/errors';
 import { taskIdFor } from '../../lambdas/domain/ids';
-import type { Agent, TaskPatch, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
-import type { Priority, Task } from '../../lambdas/domain/task';
+import type { Agent, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
+import type { Priority } from '../../lambdas/domain/task';
 import { cancelTask } from '../../lambdas/domain/use-cases/cancel-task';
 import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
 import { processTask } from '../../lambdas/domain/use-cases/process-task';
@@ -15,30 +15,13 @@ import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
 import { ManualClock, principal, silentLogger, TerminalEvents } from '../../bin/harness/in-memory';
+import { DyingRepository, ProcessDied } from '../../bin/harness/dying-repository';
 
 /**
  * Racing clients and crashes on the emulators (dynalite + fauxqs, the real adapters): every
  * acknowledged task reaches exactly one terminal state, and idempotency keys hold under load.
  */
 
-class ProcessDied extends Error {}
-
-/** Delegates to the real repository and "kills the process" right before its Nth write (create or update). */
-class DyingRepository implements TaskRepository {
-  writes = 0;
-  constructor(private readonly inner: TaskRepository, private readonly dieBeforeWrite: number) {}
-  private write() {
-    this.writes += 1;
-    if (this.writes === this.dieBeforeWrite) throw new ProcessDied(`process died before write ${this.dieBeforeWrite}`);
-  }
-  async create(task: Task) { this.write(); return this.inner.create(task); }
-  get(tenantId: string, taskId: string) { return this.inner.get(tenantId, taskId); }
-  list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
-  listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
-  listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
-  listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }
-  async update(task: Task, patch: TaskPatch, now: Date) { this.write(); return this.inner.update(task, patch, now); }
-}
 
 
 let env: EmulatedPlatform;
@@ -141,7 +124,7 @@ describe('a crash between any two writes: the task still ends exactly once', () 
       const tenant = `crash-${dieBefore}`;
       const clock = new ManualClock(new Date());
       const telemetry = new TerminalEvents();
-      const dying = deps(new DyingRepository(env.tasks, dieBefore), clock, telemetry);
+      const dying = deps(new DyingRepository(env.tasks, (w) => w.writes === dieBefore), clock, telemetry);
       const healthy = deps(env.tasks, clock, telemetry);
       const request = { capability: 'echo', input: { tenant }, priority: 'critical' as const, idempotencyKey: 'once' };
 

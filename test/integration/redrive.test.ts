@@ -3,8 +3,8 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
-import type { TaskPatch, TaskRepository } from '../../lambdas/domain/ports';
-import type { Priority, Task } from '../../lambdas/domain/task';
+import type { TaskRepository } from '../../lambdas/domain/ports';
+import type { Priority } from '../../lambdas/domain/task';
 import { listTasks } from '../../lambdas/domain/use-cases/read-tasks';
 import { redriveDeadLetters } from '../../lambdas/domain/use-cases/redrive-dead-letters';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
@@ -13,6 +13,7 @@ import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
 import { ManualClock, principal, silentLogger, TerminalEvents } from '../../bin/harness/in-memory';
+import { DyingRepository, ProcessDied } from '../../bin/harness/dying-repository';
 
 /**
  * Poison message → dead-letter queue → DEAD_LETTERED → redrive → one terminal state, on the
@@ -20,19 +21,6 @@ import { ManualClock, principal, silentLogger, TerminalEvents } from '../../bin/
  * dead-letter handler fails the task, the operator's redrive sends it again, the real worker runs it.
  */
 
-class ProcessDied extends Error {}
-
-/** A worker process that dies before each of its writes: its deliveries never finish. */
-class DyingRepository implements TaskRepository {
-  constructor(private readonly inner: TaskRepository) {}
-  create(task: Task) { return this.inner.create(task); }
-  get(tenantId: string, taskId: string) { return this.inner.get(tenantId, taskId); }
-  list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
-  listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
-  listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
-  listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }
-  async update(_task: Task, _patch: TaskPatch, _now: Date): Promise<Task> { throw new ProcessDied('process died'); }
-}
 
 
 let env: EmulatedPlatform;
@@ -69,7 +57,7 @@ const dlqUrl = () => {
 
 /** A worker that dies on every delivery, until the queue's redrive policy moves the message to the DLQ; the dead-letter handler then fails the task. */
 const deadLetter = async (taskId: string) => {
-  const dyingWorker = makeWorker({ ...deps(new DyingRepository(env.tasks)), options: workerOptions });
+  const dyingWorker = makeWorker({ ...deps(new DyingRepository(env.tasks, (w) => w.kind === 'update')), options: workerOptions });
   for (let receives = 0; receives < 30; receives += 1) {
     const messages = await receiveFrom(env.queueUrls[PRIORITY], taskId);
     if (messages.length === 0) break;

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { echoAgent } from '../../lambdas/agents/echo';
 import { StaticAgentRegistry } from '../../lambdas/agents/registry';
 import { messageGroupOf } from '../../lambdas/domain/message-group';
-import type { TaskPatch, TaskRepository } from '../../lambdas/domain/ports';
+import type { TaskRepository } from '../../lambdas/domain/ports';
 import { redispatchPending } from '../../lambdas/domain/use-cases/dispatch';
 import { submitTask } from '../../lambdas/domain/use-cases/submit-task';
-import type { Priority, Task } from '../../lambdas/domain/task';
+import type { Priority } from '../../lambdas/domain/task';
 import { makeHandler as makeWorker } from '../../lambdas/worker/handler';
 import { makeHandler as makeDeadLetterHandler } from '../../lambdas/dead-letter/handler';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -15,25 +15,8 @@ import { ENV } from '../../lambdas/contracts';
 import { lambdaContext } from '../../bin/harness/api-gateway-fetch';
 import { startEmulatedPlatform, type EmulatedPlatform } from '../../bin/harness/emulated-platform';
 import { ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
+import { DyingRepository, ProcessDied } from '../../bin/harness/dying-repository';
 
-class ProcessDied extends Error {}
-
-/** Delegates to the real repository, and "kills the process" right before the Nth update. */
-class DyingRepository implements TaskRepository {
-  updates = 0;
-  constructor(private readonly inner: TaskRepository, private readonly dieBeforeUpdate: number) {}
-  create(task: Task) { return this.inner.create(task); }
-  get(tenantId: string, taskId: string) { return this.inner.get(tenantId, taskId); }
-  list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
-  listDispatchPending(before: Date, limit: number) { return this.inner.listDispatchPending(before, limit); }
-  listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
-  listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }
-  async update(task: Task, patch: TaskPatch, now: Date) {
-    this.updates += 1;
-    if (this.updates === this.dieBeforeUpdate) throw new ProcessDied('process died');
-    return this.inner.update(task, patch, now);
-  }
-}
 
 let env: EmulatedPlatform;
 beforeAll(async () => {
@@ -132,7 +115,7 @@ describe('task path on the emulators', () => {
 
     it('dies after the queue send, before confirming it: the repeat send is deduplicated, the task runs once', async () => {
       const clock = new ManualClock(new Date());
-      const dying = deps(new DyingRepository(env.tasks, 1), clock);
+      const dying = deps(new DyingRepository(env.tasks, (w) => w.kind === 'update' && w.updates === 1), clock);
       await expect(submitTask(dying, principal('crash-b'), { capability: 'echo', input: 'b', priority: 'normal' })).rejects.toThrow(ProcessDied);
       clock.advance(60_000);
       await redispatchPending(deps(env.tasks, clock), { olderThanMs: 30_000, limit: 100 });
@@ -147,7 +130,7 @@ describe('task path on the emulators', () => {
       const clock = new ManualClock(new Date());
       const view = await submitTask(deps(env.tasks, clock), principal('crash-c'), { capability: 'echo', input: 'c', priority: 'critical' });
       const messages = (await receive('critical')).filter((m) => JSON.parse(m.Body!).tenantId === 'crash-c');
-      const dyingWorker = makeWorker({ ...deps(new DyingRepository(env.tasks, 2), clock), options: { maxAttempts: 3, leaseMs: 30_000 } });
+      const dyingWorker = makeWorker({ ...deps(new DyingRepository(env.tasks, (w) => w.kind === 'update' && w.updates === 2), clock), options: { maxAttempts: 3, leaseMs: 30_000 } });
       expect((await dyingWorker(asEvent(messages, 'critical'), lambdaContext)).batchItemFailures).toHaveLength(1);
       expect(await env.tasks.get('crash-c', view.taskId)).toMatchObject({ status: 'running', attempts: 1 });
 
