@@ -35,6 +35,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
       normal: Duration.seconds(config.worker.agingSeconds.normal),
       low: Duration.seconds(config.worker.agingSeconds.low),
     },
+    quotas: config.quotas,
     removalPolicy,
   });
   const api = new ApiStack(app, name('Api'), {

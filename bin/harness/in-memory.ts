@@ -1,5 +1,5 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
-import type { Clock, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
+import type { Clock, QuotaDecision, TenantQuota, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
 import { isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
@@ -111,5 +111,29 @@ export class TerminalEvents implements TaskTelemetry {
     if (!['succeeded', 'failed', 'cancelled'].includes(event)) return;
     const id = (task as Task).taskId;
     this.byTask.set(id, [...(this.byTask.get(id) ?? []), event]);
+  }
+}
+
+/** A tenant quota of in-flight slots only (no rate), counting in memory: what the DynamoDB one keeps per tenant. */
+export class InFlightQuota implements TenantQuota {
+  readonly inFlight = new Map<string, number>();
+  releases = 0;
+
+  constructor(private readonly maxInFlight: number) {}
+
+  async admitSubmit(tenantId: string): Promise<QuotaDecision> {
+    const now = this.inFlight.get(tenantId) ?? 0;
+    if (now >= this.maxInFlight) return { admitted: false, limit: 'inFlight', maxInFlight: this.maxInFlight, retryAfterSeconds: 2 };
+    this.inFlight.set(tenantId, now + 1);
+    return { admitted: true };
+  }
+
+  async releaseInFlight(tenantId: string): Promise<void> {
+    this.releases += 1;
+    this.inFlight.set(tenantId, Math.max(0, (this.inFlight.get(tenantId) ?? 0) - 1));
+  }
+
+  async occupyInFlight(tenantId: string): Promise<void> {
+    this.inFlight.set(tenantId, (this.inFlight.get(tenantId) ?? 0) + 1);
   }
 }

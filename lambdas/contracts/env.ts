@@ -43,14 +43,7 @@ const tasks = { [ENV.tasksTable]: z.string().min(1) };
 const queues = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), queueUrl])) as Record<string, typeof queueUrl>;
 const agents = { [ENV.enabledAgents]: list };
 
-/** Each function's variables, as its composition root reads them. */
-export const GatewayEnvSchema = z.object({
-  ...tasks,
-  ...queues,
-  ...agents,
-  [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
-  [ENV.allowedHosts]: optionalList,
-  [ENV.allowedOrigins]: optionalList,
+const quotas = {
   [ENV.quotas]: z
     .string()
     .transform((s, ctx) => {
@@ -63,12 +56,24 @@ export const GatewayEnvSchema = z.object({
     })
     .pipe(QuotaSettingsSchema)
     .optional(),
+};
+
+/** Each function's variables, as its composition root reads them. */
+export const GatewayEnvSchema = z.object({
+  ...tasks,
+  ...queues,
+  ...agents,
+  [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
+  [ENV.allowedHosts]: optionalList,
+  [ENV.allowedOrigins]: optionalList,
+  ...quotas,
 });
 export const WorkerEnvSchema = z.object({
   ...tasks,
   ...agents,
   [ENV.maxAttempts]: z.coerce.number().int().min(1).max(10),
   [ENV.leaseMs]: z.coerce.number().int().min(1000),
+  ...quotas,
 });
 export const AuthorizerEnvSchema = z.object({
   [ENV.authIssuer]: z.string().url(),
@@ -79,7 +84,7 @@ export const AuthorizerEnvSchema = z.object({
 });
 const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
 export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging });
-export const DeadLetterEnvSchema = z.object({ ...tasks });
+export const DeadLetterEnvSchema = z.object({ ...tasks, ...quotas });
 
 export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;

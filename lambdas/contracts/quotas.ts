@@ -14,6 +14,11 @@ export const QuotaTierSchema = z
     submitsPerSecond: z.number().positive().max(10_000),
     /** Submits admitted at once after an idle spell (the bucket's size). */
     burst: z.number().int().min(1).max(100_000),
+    /**
+     * Tasks of the tenant acknowledged and not yet in a terminal state (queued or running), at most.
+     * A submit past it is refused with retryAfterSeconds; absent: no limit.
+     */
+    maxInFlight: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
 export type QuotaTier = z.infer<typeof QuotaTierSchema>;

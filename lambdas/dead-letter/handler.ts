@@ -3,10 +3,10 @@ import { systemClock, type TaskServiceDeps } from '../domain/ports';
 import { failDeadLettered } from '../domain/use-cases/fail-dead-lettered';
 import { TaskRecordSchema } from '../adapters/task-record';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
 import { DeadLetterEnvSchema, ENV, readEnv, type Env } from '../contracts';
 
-export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>;
+export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry' | 'quota'>;
 
 /**
  * Consumes the priority queues' dead-letter queues: each task whose message landed there fails
@@ -32,8 +32,15 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const observability = createObservability('dead-letter', rawEnv);
   const { logger, tracer, telemetry } = observability;
   const env = readEnv(DeadLetterEnvSchema, rawEnv);
+  const quotas = env[ENV.quotas];
   return instrument(
-    makeHandler({ tasks: tasksRepository(env[ENV.tasksTable], aws, tracer), clock: systemClock, logger, telemetry }),
+    makeHandler({
+      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+      clock: systemClock,
+      logger,
+      telemetry,
+      ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
+    }),
     observability,
   );
 };

@@ -48,7 +48,15 @@ export class ConcurrencyError extends DomainError {
 /** The tenant's quota admits nothing more now; `retryAfterSeconds` says when it will. */
 export class QuotaExceededError extends DomainError {
   readonly code = 'QUOTA_EXCEEDED';
-  constructor(readonly retryAfterSeconds: number) {
-    super(`your tenant's submit rate quota is used up; retry after ${retryAfterSeconds} s`);
+  constructor(
+    readonly retryAfterSeconds: number,
+    /** Set when the limit hit is the tenant's tasks in flight (not its submit rate). */
+    maxInFlight?: number,
+  ) {
+    super(
+      maxInFlight === undefined
+        ? `your tenant's submit rate quota is used up; retry after ${retryAfterSeconds} s`
+        : `your tenant has ${maxInFlight} tasks in flight, its most; retry after ${retryAfterSeconds} s`,
+    );
   }
 }

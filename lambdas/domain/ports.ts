@@ -91,16 +91,33 @@ export interface Logger {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-/** What a quota answers: admitted, or not before `retryAfterSeconds`. */
-export type QuotaDecision = { admitted: true } | { admitted: false; retryAfterSeconds: number };
+/**
+ * What a quota answers: admitted, or not before `retryAfterSeconds` because the tenant's submit
+ * rate is used up (`rate`) or it has its most tasks in flight (`inFlight`, with that limit).
+ */
+export type QuotaDecision =
+  | { admitted: true }
+  | { admitted: false; retryAfterSeconds: number; limit: 'rate' }
+  | { admitted: false; retryAfterSeconds: number; limit: 'inFlight'; maxInFlight: number };
 
 /**
  * Per-tenant limits that hold across every gateway instance (on AWS: a token bucket item per
  * tenant in DynamoDB, refilled and taken from in one conditional write).
  */
 export interface TenantQuota {
-  /** Takes one submit from the tenant's bucket, or says when one will be there. */
+  /**
+   * Takes one submit from the tenant's bucket and one of its in-flight slots (a new task), or says
+   * when to try again.
+   */
   admitSubmit(tenantId: string, now: Date): Promise<QuotaDecision>;
+  /**
+   * Gives back the in-flight slot of a task that reached a terminal state (or that was admitted
+   * but never created). Called once per terminal transition, by its winner; a slot never given
+   * back (a crash in between) is found by the next recount.
+   */
+  releaseInFlight(tenantId: string): Promise<void>;
+  /** Takes an in-flight slot whatever the limit: a terminal task made live again by an operator (a redrive). */
+  occupyInFlight(tenantId: string): Promise<void>;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -8,7 +8,7 @@ import { isRedrivable, MAX_PRIORITY_CHANGES, PRIORITIES, type PromotionReason, t
  * it names, and counted once. Use-cases decide *when*; this module decides *what* a change is.
  * Workflows and agents add their states here, and only here.
  */
-export type LifecycleDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry'>;
+export type LifecycleDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry' | 'quota'>;
 
 /** Races lost in a row before a use-case gives up and reports the conflict. */
 export const MAX_RACES = 5;
@@ -36,6 +36,19 @@ const allow = (task: Task, transition: string, from: readonly TaskStatus[]) => {
 };
 
 const record = (deps: LifecycleDeps, event: TaskEvent, task: Task, code?: string) => deps.telemetry?.record(event, task, code);
+
+/**
+ * After a terminal transition (which only one caller wins: it is conditional on the version):
+ * the tenant's in-flight slot goes back. A failure here is logged, not thrown: the task's state is
+ * already right, and the quota's recount finds the slot.
+ */
+const releaseSlot = async (deps: LifecycleDeps, task: Task): Promise<void> => {
+  try {
+    await deps.quota?.releaseInFlight(task.tenantId);
+  } catch (error) {
+    deps.logger.warn('in-flight slot not given back (the next recount finds it)', { tenantId: task.tenantId, taskId: task.taskId, error: String(error) });
+  }
+};
 
 /** Whether a running task's lease still holds at `nowMs` (another delivery is running it). */
 export const leaseHeld = (task: Task, nowMs: number): boolean =>
@@ -87,6 +100,7 @@ export const release = async (deps: LifecycleDeps, task: Task, reason: string): 
 export const succeed = async (deps: LifecycleDeps, task: Task, result: unknown): Promise<Task> => {
   allow(task, 'succeed', ['running']);
   const done = await deps.tasks.update(task, { status: 'succeeded', result: result ?? null, removeLease: true }, deps.clock.now());
+  await releaseSlot(deps, task);
   record(deps, 'succeeded', task);
   deps.logger.info('task succeeded', { tenantId: task.tenantId, taskId: task.taskId });
   return done;
@@ -96,6 +110,7 @@ export const succeed = async (deps: LifecycleDeps, task: Task, result: unknown):
 export const fail = async (deps: LifecycleDeps, task: Task, error: TaskError): Promise<Task> => {
   allow(task, 'fail', ['queued', 'running']);
   const failed = await deps.tasks.update(task, { status: 'failed', error, removeLease: true }, deps.clock.now());
+  await releaseSlot(deps, task);
   record(deps, 'failed', task, error.code);
   deps.logger.warn('task failed', { tenantId: task.tenantId, taskId: task.taskId, code: error.code });
   return failed;
@@ -105,6 +120,7 @@ export const fail = async (deps: LifecycleDeps, task: Task, error: TaskError): P
 export const cancel = async (deps: LifecycleDeps, task: Task): Promise<Task> => {
   allow(task, 'cancel', ['queued', 'running']);
   const cancelled = await deps.tasks.update(task, { status: 'cancelled', removeLease: true }, deps.clock.now());
+  await releaseSlot(deps, task);
   record(deps, 'cancelled', task);
   deps.logger.info('task cancelled', { tenantId: task.tenantId, taskId: task.taskId, from: task.status });
   return cancelled;
@@ -127,6 +143,11 @@ export const redrive = async (deps: LifecycleDeps, task: Task): Promise<Task> =>
     { status: 'queued', attempts: 0, removeError: true, removeLease: true, redrivenAt: now.toISOString(), dispatchPending: true },
     now,
   );
+  try {
+    await deps.quota?.occupyInFlight(task.tenantId);
+  } catch (error) {
+    deps.logger.warn('in-flight slot of a redriven task not taken', { tenantId: task.tenantId, taskId: task.taskId, error: String(error) });
+  }
   record(deps, 'redriven', task);
   deps.logger.warn('dead-lettered task redriven', { tenantId: task.tenantId, taskId: task.taskId });
   return redriven;

@@ -12,6 +12,8 @@ export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
 export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled']);
 export const isTerminal = (status: TaskStatus): boolean => TERMINAL_STATUSES.has(status);
+/** The statuses of a task that is acknowledged and not finished: what a tenant's in-flight quota counts. */
+export const LIVE_STATUSES: readonly TaskStatus[] = TASK_STATUSES.filter((status) => !TERMINAL_STATUSES.has(status));
 
 /** Task ids: `tsk_` + 26 lowercase base32 characters. */
 export const TaskIdSchema = z.string().regex(/^tsk_[a-z2-7]{26}$/, 'not a task id');

@@ -4,7 +4,7 @@ import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { AGING_PRIORITIES, ENV, type AgentManifest, type Priority } from '../../lambdas/contracts';
+import { AGING_PRIORITIES, ENV, type AgentManifest, type Priority, type QuotaSettings } from '../../lambdas/contracts';
 import { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';
@@ -23,12 +23,17 @@ export interface MessagingStackProps extends StackProps {
   lease: Duration;
   /** Per level below critical, how long a queued task waits before the escalator promotes it (default 60/300/900 s). */
   aging?: Readonly<Record<'high' | 'normal' | 'low', Duration>>;
+  /** Per-tenant quotas: the functions that end tasks give the tenants' in-flight slots back. Absent: none. */
+  quotas?: QuotaSettings;
   removalPolicy: RemovalPolicy;
 }
 
 const DEFAULT_AGING = { high: Duration.seconds(60), normal: Duration.seconds(300), low: Duration.seconds(900) };
 
 const DEAD_LETTER_TIMEOUT = Duration.seconds(10);
+
+const quotaEnvironment = (quotas: QuotaSettings | undefined): Record<string, string> =>
+  quotas ? { [ENV.quotas]: JSON.stringify(quotas) } : {};
 
 /** Receives of one task message before it moves to its dead-letter queue. */
 export const maxReceiveCount = (maxAttempts: number) => 2 * maxAttempts + 3;
@@ -59,6 +64,7 @@ export class MessagingStack extends Stack {
         [ENV.enabledAgents]: props.agents.map((agent) => agent.name).join(','),
         [ENV.maxAttempts]: String(props.maxAttempts),
         [ENV.leaseMs]: String(props.lease.toMilliseconds()),
+        ...quotaEnvironment(props.quotas),
       },
     });
     for (const agent of props.agents) {
@@ -79,6 +85,7 @@ export class MessagingStack extends Stack {
       description: 'Fails the tasks whose messages reached a dead-letter queue (DEAD_LETTERED)',
       timeout: DEAD_LETTER_TIMEOUT,
       removalPolicy: props.removalPolicy,
+      environment: quotaEnvironment(props.quotas),
     });
     props.tasks.bind(deadLetter, 'readWrite');
     this.queues.addDeadLetterConsumer(deadLetter, { batchSize: 10 });

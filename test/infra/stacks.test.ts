@@ -236,6 +236,12 @@ describe('API stack', () => {
       String(f['Properties'].Description).startsWith('MCP server'),
     )!;
     expect(JSON.parse(gateway['Properties'].Environment.Variables.TENANT_QUOTAS)).toEqual(config.quotas);
+    // The functions that end tasks give the in-flight slots back: they read the same settings.
+    const enders = Object.values(templates.messaging.findResources('AWS::Lambda::Function')).filter((f) =>
+      /^(Runs queued|Fails the tasks)/.test(String(f['Properties'].Description)),
+    );
+    expect(enders).toHaveLength(2);
+    for (const fn of enders) expect(JSON.parse(fn['Properties'].Environment.Variables.TENANT_QUOTAS)).toEqual(config.quotas);
     templates.api.resourceCountIs('AWS::ApiGateway::UsagePlan', 0);
     for (const method of Object.values(templates.api.findResources('AWS::ApiGateway::Method'))) {
       expect(method['Properties'].ApiKeyRequired).not.toBe(true);

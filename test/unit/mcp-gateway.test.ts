@@ -1,3 +1,4 @@
+import type { TenantQuota } from '../../lambdas/domain/ports';
 import { describe, expect, it } from 'vitest';
 import { edgeErrorBody, UNAUTHORIZED } from '../../lambdas/contracts';
 import { principal } from '../../bin/harness/in-memory';
@@ -100,13 +101,25 @@ describe('MCP gateway Lambda behind API Gateway', () => {
 
   for (const [clientName, connect] of clients) {
     it(`${clientName}: a submit over the tenant's quota is a QUOTA_EXCEEDED tool error with retryAfterSeconds in _meta, and creates nothing`, async () => {
-      const gateway = gatewayWithFakes({ quota: { admitSubmit: async () => ({ admitted: false, retryAfterSeconds: 3 }) } });
+      const refuse = (decision: Awaited<ReturnType<TenantQuota['admitSubmit']>>): TenantQuota => ({
+        admitSubmit: async () => decision,
+        releaseInFlight: async () => undefined,
+        occupyInFlight: async () => undefined,
+      });
+      const gateway = gatewayWithFakes({ quota: refuse({ admitted: false, limit: 'rate', retryAfterSeconds: 3 }) });
       const client = await connect(apiGatewayFetch(gateway.handler, principal()));
       const result = await client.callTool('submit_task', { capability: 'echo', input: 1 });
       expect(result.isError).toBe(true);
       expect(result._meta).toMatchObject({ code: 'QUOTA_EXCEEDED', retryAfterSeconds: 3 });
       expect(JSON.stringify(result.content)).toContain('QUOTA_EXCEEDED: your tenant\'s submit rate quota is used up; retry after 3 s');
       expect(gateway.deps.tasks.items.size).toBe(0);
+
+      const full = gatewayWithFakes({ quota: refuse({ admitted: false, limit: 'inFlight', maxInFlight: 5, retryAfterSeconds: 2 }) });
+      const client2 = await connect(apiGatewayFetch(full.handler, principal()));
+      const refused = await client2.callTool('submit_task', { capability: 'echo', input: 1 });
+      expect(refused._meta).toMatchObject({ code: 'QUOTA_EXCEEDED', retryAfterSeconds: 2 });
+      expect(JSON.stringify(refused.content)).toContain('QUOTA_EXCEEDED: your tenant has 5 tasks in flight, its most; retry after 2 s');
+      expect(full.deps.tasks.items.size).toBe(0);
     });
   }
 

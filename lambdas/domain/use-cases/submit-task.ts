@@ -43,6 +43,13 @@ export type SubmitTaskInput = z.input<typeof SubmitTaskInputSchema>;
 
 export type SubmitTaskDeps = TaskServiceDeps;
 
+/** Creates an admitted task; when a racing submit of the same key created it first, the slot taken for this one goes back. */
+const createAdmitted = async (deps: SubmitTaskDeps, task: Task) => {
+  const stored = await deps.tasks.create(task);
+  if (!stored.created) await deps.quota?.releaseInFlight(task.tenantId);
+  return stored;
+};
+
 export const submitTask = async (
   deps: SubmitTaskDeps,
   principal: Principal,
@@ -100,12 +107,12 @@ export const submitTask = async (
   if (!replay && deps.quota) {
     const decision = await deps.quota.admitSubmit(principal.tenantId, now);
     if (!decision.admitted) {
-      deps.logger.info('submit throttled', { tenantId: principal.tenantId, retryAfterSeconds: decision.retryAfterSeconds });
-      throw new QuotaExceededError(decision.retryAfterSeconds);
+      deps.logger.info('submit throttled', { tenantId: principal.tenantId, limit: decision.limit, retryAfterSeconds: decision.retryAfterSeconds });
+      throw new QuotaExceededError(decision.retryAfterSeconds, decision.limit === 'inFlight' ? decision.maxInFlight : undefined);
     }
   }
 
-  const stored = replay ? { created: false, task: replay } : await deps.tasks.create(task);
+  const stored = replay ? { created: false, task: replay } : await createAdmitted(deps, task);
   if (!stored.created && stored.task.requestHash !== requestHash) throw new IdempotencyConflictError();
   // A replay of a task whose first dispatch never completed finishes that dispatch now.
   const current = stored.task.dispatchPending ? await dispatch(deps, stored.task) : stored.task;
