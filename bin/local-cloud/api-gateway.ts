@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocalFunctions } from './functions';
 import type { LocalGatewayResponse, LocalPlatform, LocalRoute } from './provision';
 import { LOCAL_ACCOUNT } from './provision';
+import { UsagePlanMeter } from './usage-plans';
 
 /** API Gateway REST's own payload limit. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -49,6 +50,25 @@ const policyAllows = (result: APIGatewayAuthorizerResult, methodArn: string): bo
 export const createApiGateway = (platform: LocalPlatform, functions: LocalFunctions, region: string) => {
   const unauthorized = (res: ServerResponse) =>
     gatewayResponse(res, platform, 'UNAUTHORIZED', { statusCode: 401, headers: {}, body: '{"message":"Unauthorized"}' });
+  const meter = new UsagePlanMeter();
+  /** A method that requires an API key: the key's usage plan admits the request, or the answer is sent here. */
+  const metered = (res: ServerResponse, route: LocalRoute, key: string | undefined): boolean => {
+    const plan = key === undefined ? undefined : platform.usagePlans.get(key);
+    if (!plan) {
+      gatewayResponse(res, platform, 'INVALID_API_KEY', { statusCode: 403, headers: { 'content-type': 'application/json' }, body: '{"message":"Forbidden"}' });
+      return false;
+    }
+    const verdict = meter.take(key!, plan);
+    if (verdict === 'throttled') {
+      gatewayResponse(res, platform, 'THROTTLED', { statusCode: 429, headers: { 'content-type': 'application/json' }, body: '{"message":"Too Many Requests"}' });
+      return false;
+    }
+    if (verdict === 'quota') {
+      gatewayResponse(res, platform, 'QUOTA_EXCEEDED', { statusCode: 429, headers: { 'content-type': 'application/json' }, body: '{"message":"Limit Exceeded"}' });
+      return false;
+    }
+    return route.apiKey !== undefined;
+  };
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const route: LocalRoute | undefined = platform.routes.find(
@@ -79,6 +99,7 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
     const methodArn = `arn:aws:execute-api:${region}:${LOCAL_ACCOUNT}:local/${STAGE}/${method}${route.path}`;
 
     let authorizerContext: Record<string, unknown> | undefined;
+    let usageKey: string | undefined = route.apiKey?.source === 'HEADER' ? header('x-api-key') : undefined;
     if (route.authorizer) {
       const token = header(route.authorizer.identityHeader);
       if (!token || (route.authorizer.validation && !route.authorizer.validation.test(token))) {
@@ -96,6 +117,7 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
           return true;
         }
         authorizerContext = { principalId: result.principalId, ...result.context };
+        if (route.apiKey?.source === 'AUTHORIZER') usageKey = result.usageIdentifierKey ?? undefined;
       } catch (error) {
         if (error instanceof Error && error.message === 'Unauthorized') {
           unauthorized(res);
@@ -105,6 +127,9 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
         return true;
       }
     }
+
+    // As API Gateway: the key's usage plan is checked after the authorizer, before the integration.
+    if (route.apiKey && !metered(res, route, usageKey)) return true;
 
     const multiValueQueryStringParameters: Record<string, string[]> = Object.create(null);
     for (const [k, v] of url.searchParams) (multiValueQueryStringParameters[k] ??= []).push(v);

@@ -32,6 +32,8 @@ export interface LocalCloudOptions {
   log?: (message: string) => void;
   /** Counts requests, invocations and API Gateway requests (`npm run bench -- --cost`). */
   meter?: CostMeter;
+  /** Changes cdk.json's config before the synth (tests and benches: a tier, a tenant, a budget). */
+  adjustConfig?: (config: SwitchboardConfig) => SwitchboardConfig;
 }
 
 export interface LocalCloud {
@@ -130,7 +132,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   const log = options.log ?? ((message: string) => process.stderr.write(`[local] ${message}\n`));
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 3000;
-  const projectConfig = readProjectConfig();
+  const projectConfig = options.adjustConfig ? options.adjustConfig(readProjectConfig()) : readProjectConfig();
   const unlock = options.inMemory ? () => undefined : lockDataDir(options.dataDir);
   const tokenCommand = options.inMemory ? undefined : tokenCommandFor(options.dataDir);
   // No CloudWatch here: Powertools metrics (EMF on stdout) stay off unless asked for.

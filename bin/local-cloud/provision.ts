@@ -18,6 +18,15 @@ export interface LocalRoute {
   method: string;
   functionName: string;
   authorizer?: { functionName: string; identityHeader: string; validation?: RegExp };
+  /** The method requires an API key, taken from the authorizer's `usageIdentifierKey` or the x-api-key header. */
+  apiKey?: { source: 'AUTHORIZER' | 'HEADER' };
+}
+/** A usage plan's limits, per API key (API Gateway meters each key of a plan on its own). */
+export interface LocalUsagePlan {
+  name: string;
+  rateLimit?: number;
+  burstLimit?: number;
+  requestsPerDay?: number;
 }
 export interface LocalGatewayResponse {
   statusCode: number;
@@ -45,6 +54,8 @@ export interface LocalPlatform {
   schedules: LocalSchedule[];
   tables: string[];
   queues: Map<string, string>;
+  /** API key value → the limits of its usage plan. */
+  usagePlans: Map<string, LocalUsagePlan>;
 }
 
 /**
@@ -78,6 +89,7 @@ export const provision = async (
       schedules: [],
       tables: [],
       queues: new Map(),
+      usagePlans: new Map(),
     },
   };
 

@@ -5,7 +5,7 @@ import type { Logger } from '../domain/ports';
 import { createJwtVerifier, InvalidTokenError, type JwtVerifier } from '../adapters/jwt-verifier';
 import { lambdaEntry } from '../adapters/lambda-entry';
 import { createLogger } from '../adapters/runtime';
-import { AuthorizerEnvSchema, authSettingsOf, readEnv, type Env } from '../contracts';
+import { AuthorizerEnvSchema, authSettingsOf, ENV, readEnv, usageKeyOfTenant, type Env } from '../contracts';
 
 /** API Gateway turns exactly this error message into a 401 (the UNAUTHORIZED gateway response). */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -17,7 +17,14 @@ const stageWildcard = (methodArn: string): string => {
   return `${prefix}:${apiId}/${stage}/*/*`;
 };
 
-export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
+export interface AuthorizerDeps {
+  verify: JwtVerifier;
+  logger: Logger;
+  /** The usage-plan key of a tenant (returned as usageIdentifierKey); absent: the API has no usage plans. */
+  usageKey?: (tenantId: string) => string;
+}
+
+export const makeHandler = (deps: AuthorizerDeps) =>
   async (event: APIGatewayTokenAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
     try {
       const { principal } = await deps.verify(event.authorizationToken);
@@ -28,6 +35,7 @@ export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
           Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcard(event.methodArn) }],
         },
         context: { tenantId: principal.tenantId, subject: principal.subject, roles: principal.roles.join(',') },
+        ...(deps.usageKey ? { usageIdentifierKey: deps.usageKey(principal.tenantId) } : {}),
       };
     } catch (error) {
       if (error instanceof InvalidTokenError) {
@@ -38,10 +46,14 @@ export const makeHandler = (deps: { verify: JwtVerifier; logger: Logger }) =>
     }
   };
 
-export const createHandler = (env: Env) => {
-  const logger = createLogger('authorizer', env);
-  const verify = createJwtVerifier(authSettingsOf(readEnv(AuthorizerEnvSchema, env)));
-  return middy(makeHandler({ verify, logger })).use(injectLambdaContext(logger));
+export const createHandler = (rawEnv: Env) => {
+  const logger = createLogger('authorizer', rawEnv);
+  const env = readEnv(AuthorizerEnvSchema, rawEnv);
+  const verify = createJwtVerifier(authSettingsOf(env));
+  const quotas = env[ENV.quotas];
+  const seed = env[ENV.usageKeySeed];
+  const usageKey = quotas && seed ? (tenantId: string) => usageKeyOfTenant(quotas, seed, tenantId) : undefined;
+  return middy(makeHandler({ verify, logger, ...(usageKey ? { usageKey } : {}) })).use(injectLambdaContext(logger));
 };
 
 export const handler = lambdaEntry(() => createHandler(process.env));

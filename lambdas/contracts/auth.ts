@@ -26,6 +26,9 @@ export const UNAUTHORIZED = {
 /** What the edge answers a token that may not call the method. */
 export const FORBIDDEN = { status: 403, code: -32003, message: 'Forbidden' } as const;
 
+/** What the edge answers a request over its tenant's usage plan (HTTP 429). */
+export const THROTTLED = { status: 429, code: -32029, message: 'Too many requests: your tenant is over its request rate; retry shortly' } as const;
+
 /** The JSON-RPC body of those answers (no request id is known at the edge). */
 export const edgeErrorBody = (error: { code: number; message: string }) =>
   JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: error.code, message: error.message } });

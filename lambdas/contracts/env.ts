@@ -25,6 +25,8 @@ export const ENV = {
   logLevel: 'POWERTOOLS_LOG_LEVEL',
   /** The quota settings (tiers, tenant → tier), as JSON; absent: no per-tenant quota. */
   quotas: 'TENANT_QUOTAS',
+  /** The seed of the usage-plan API key values (`usageKeyOf`); absent: no usage plans. */
+  usageKeySeed: 'USAGE_KEY_SEED',
   /** The escalator's SLA of a level below critical, in milliseconds (`worker.agingSeconds`). */
   agingMs: (priority: Exclude<Priority, 'critical'>) => `AGING_MS_${priority.toUpperCase()}`,
 } as const;
@@ -81,6 +83,8 @@ export const AuthorizerEnvSchema = z.object({
   [ENV.authJwksUri]: z.string().url(),
   [ENV.authTenantClaim]: z.string().min(1),
   [ENV.authRolesClaim]: z.string().min(1),
+  ...quotas,
+  [ENV.usageKeySeed]: z.string().min(1).optional(),
 });
 const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
 export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging });

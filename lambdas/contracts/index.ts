@@ -1,7 +1,7 @@
 /**
  * The contract between the CDK app (lib/) and the functions (lambdas/): environment variables,
- * the tasks table's schema, priorities, agent names and auth settings. Dependency-free (zod
- * only): lib/ imports nothing else from lambdas/, so a synth never loads the AWS SDK.
+ * the tasks table's schema, priorities, agent names, auth settings and quotas. Dependency-free (zod
+ * and node:crypto only): lib/ imports nothing else from lambdas/, so a synth never loads the AWS SDK.
  */
 export * from './agents';
 export * from './auth';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 
 /**
@@ -19,6 +20,15 @@ export const QuotaTierSchema = z
      * A submit past it is refused with retryAfterSeconds; absent: no limit.
      */
     maxInFlight: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * The outer guard at the API (an API Gateway usage plan per tier; each tenant listed in
+     * `tenants` has its own API key in it): every request of the tenant, not only submits.
+     * Default: 10 × submitsPerSecond, and a burst of twice that.
+     */
+    requestsPerSecond: z.number().positive().max(10_000).optional(),
+    requestBurst: z.number().int().min(1).max(5_000).optional(),
+    /** Requests of one tenant per day (the usage plan's quota); absent: none. */
+    requestsPerDay: z.number().int().min(1).optional(),
   })
   .strict();
 export type QuotaTier = z.infer<typeof QuotaTierSchema>;
@@ -45,3 +55,29 @@ export const tierOf = (quotas: QuotaSettings, tenantId: string): { name: string;
   const name = quotas.tenants[tenantId] ?? quotas.defaultTier;
   return { name, limits: quotas.tiers[name]! };
 };
+
+/** A tier's usage plan at the API: throttle (rate, burst) and an optional daily quota. */
+export const usagePlanOf = (tier: QuotaTier) => {
+  const rateLimit = tier.requestsPerSecond ?? 10 * tier.submitsPerSecond;
+  return {
+    rateLimit,
+    burstLimit: tier.requestBurst ?? Math.max(1, Math.ceil(2 * rateLimit)),
+    ...(tier.requestsPerDay !== undefined ? { requestsPerDay: tier.requestsPerDay } : {}),
+  };
+};
+
+/** The usage-plan key of tenants not listed in `tenants`: they share one, in a plan as wide as the stage. */
+export const SHARED_USAGE_KEY = '*';
+
+/**
+ * The API key value that puts a tenant's requests in its usage plan. The authorizer returns it as
+ * `usageIdentifierKey` (the API's key source is AUTHORIZER: API Gateway never reads a key from
+ * the request), so it identifies a meter and grants nothing; it is derived from the deployment's
+ * seed (unique per API) and the tenant, so the CDK app and the authorizer agree without storing it.
+ */
+export const usageKeyOf = (seed: string, tenantId: string): string =>
+  `sb-${createHash('sha256').update(`switchboard-usage\n${seed}\n${tenantId}`).digest('hex').slice(0, 40)}`;
+
+/** The usage-plan key of a tenant: its own when listed, else the shared one. */
+export const usageKeyOfTenant = (quotas: QuotaSettings, seed: string, tenantId: string): string =>
+  usageKeyOf(seed, Object.hasOwn(quotas.tenants, tenantId) ? tenantId : SHARED_USAGE_KEY);

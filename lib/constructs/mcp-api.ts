@@ -1,6 +1,9 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
+  ApiKey,
+  ApiKeySourceType,
+  Period,
   AuthorizationType,
   EndpointType,
   LambdaIntegration,
@@ -15,7 +18,17 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
-import { edgeErrorBody, FORBIDDEN, UNAUTHORIZED } from '../../lambdas/contracts';
+import { createHash } from 'node:crypto';
+import {
+  edgeErrorBody,
+  FORBIDDEN,
+  SHARED_USAGE_KEY,
+  THROTTLED,
+  UNAUTHORIZED,
+  usageKeyOf,
+  usagePlanOf,
+  type QuotaSettings,
+} from '../../lambdas/contracts';
 
 /** The MCP endpoint's path. */
 export const MCP_PATH = 'mcp';
@@ -42,15 +55,32 @@ export interface McpApiProps {
   removalPolicy: RemovalPolicy;
   /** A WAFv2 web ACL on the stage blocking client IPs over this many requests per five minutes. Absent: none. */
   waf?: { ratePerFiveMinutes: number };
+  /**
+   * Usage plans as the outer per-tenant guard: one per tier of `quotas` (throttle and daily quota
+   * from `usagePlanOf`), an API key per tenant listed in `quotas.tenants` in its tier's plan, and
+   * one shared key, in a plan as wide as the stage, for every other tenant. The authorizer names
+   * the key (`usageIdentifierKey`, from `usageKeyOf(seed, tenant)`); clients never send one.
+   * Absent: no usage plans.
+   */
+  usagePlans?: { seed: string; quotas: QuotaSettings };
 }
+
+/** Listed tenants with their own API key, at most (two resources each, in a stack of at most 500). */
+export const MAX_METERED_TENANTS = 150;
+
+/** What API Gateway answers a tenant over its usage plan (throttle, or the daily quota), as JSON-RPC. */
+export const THROTTLE_GATEWAY_RESPONSES = [
+  { type: ResponseType.THROTTLED, message: THROTTLED.message },
+  { type: ResponseType.QUOTA_EXCEEDED, message: 'Too many requests: the daily request quota of your tenant is used up' },
+] as const;
 
 /**
  * A regional REST API in front of the MCP function: every method behind a JWT-verifying Lambda
  * authorizer (cached 5 minutes per token), JSON access logs, stage throttling, and JSON-RPC
- * shaped 401/403 bodies with `WWW-Authenticate: Bearer`; optionally a WAF web ACL with a per-IP
- * rate-based rule. The stage throttle and the WAF rule are the outer guard; per-tenant, per-tier
- * quotas are the gateway's (DynamoDB). No usage plans: REST usage plans meter API keys, and MCP
- * clients present a bearer token only.
+ * shaped 401/403/429 bodies with `WWW-Authenticate: Bearer` on the first two; optionally a WAF web
+ * ACL with a per-IP rate-based rule, and usage plans per tier (the authorizer names each tenant's
+ * key: MCP clients present a bearer token only). Stage throttle, WAF and usage plans are the outer
+ * guard; the per-tenant quotas that hold exactly are the gateway's (DynamoDB).
  */
 export class McpApi extends Construct {
   readonly api: RestApi;
@@ -64,11 +94,21 @@ export class McpApi extends Construct {
     if (props.throttlingBurstLimit < props.throttlingRateLimit / 10) {
       throw new Error('McpApi: throttlingBurstLimit is too small for throttlingRateLimit');
     }
+    const metered = Object.keys(props.usagePlans?.quotas.tenants ?? {});
+    if (metered.length > MAX_METERED_TENANTS) {
+      throw new Error(`McpApi: ${metered.length} tenants listed in quotas.tenants; usage plans take at most ${MAX_METERED_TENANTS} (two resources each)`);
+    }
+    for (const [tier, limits] of Object.entries(props.usagePlans?.quotas.tiers ?? {})) {
+      if (usagePlanOf(limits).rateLimit > props.throttlingRateLimit) {
+        throw new Error(`McpApi: quotas.tiers.${tier} allows ${usagePlanOf(limits).rateLimit} requests/s, more than the stage's throttlingRateLimit (${props.throttlingRateLimit}): it would never apply`);
+      }
+    }
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR, removalPolicy: props.removalPolicy });
     this.api = new RestApi(this, 'Api', {
       description: 'Switchboard MCP endpoint (Streamable HTTP, stateless)',
       endpointConfiguration: { types: [EndpointType.REGIONAL] },
       cloudWatchRole: false,
+      ...(props.usagePlans ? { apiKeySourceType: ApiKeySourceType.AUTHORIZER } : {}),
       deployOptions: {
         stageName: 'v1',
         accessLogDestination: new LogGroupLogDestination(accessLogs),
@@ -93,6 +133,14 @@ export class McpApi extends Construct {
         templates: { 'application/json': edgeErrorBody(response.answer) },
       });
     }
+    for (const response of THROTTLE_GATEWAY_RESPONSES) {
+      this.api.addGatewayResponse(`${response.type.responseType}Response`, {
+        type: response.type,
+        statusCode: '429',
+        responseHeaders: { 'Content-Type': `'application/json'` },
+        templates: { 'application/json': edgeErrorBody({ code: THROTTLED.code, message: response.message }) },
+      });
+    }
     const authorizer = new TokenAuthorizer(this, 'JwtAuthorizer', {
       handler: props.authorizer,
       resultsCacheTtl: Duration.minutes(5),
@@ -105,7 +153,9 @@ export class McpApi extends Construct {
       authorizer,
       requestParameters: { 'method.request.header.Authorization': true },
       requestValidatorOptions: { validateRequestParameters: true, validateRequestBody: false },
+      apiKeyRequired: props.usagePlans !== undefined,
     });
+    if (props.usagePlans) this.addUsagePlans(props.usagePlans, props);
     NagSuppressions.addResourceSuppressions(
       mcp,
       [
@@ -154,6 +204,35 @@ export class McpApi extends Construct {
             'api.waf.enabled is false in this deployment (an organisation-wide Firewall Manager policy attaches its own web ACL); the stage is throttled and every method is authorized.',
         },
       ]);
+    }  }
+
+  private addUsagePlans(plans: NonNullable<McpApiProps['usagePlans']>, props: McpApiProps): void {
+    const apiStages = [{ api: this.api, stage: this.api.deploymentStage }];
+    const idOf = (name: string) => `${name.replace(/[^A-Za-z0-9]/g, '').slice(0, 40)}${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+    const byTier = new Map(
+      Object.entries(plans.quotas.tiers).map(([tier, limits]) => {
+        const plan = usagePlanOf(limits);
+        return [
+          tier,
+          this.api.addUsagePlan(`Plan${idOf(tier)}`, {
+            description: `Switchboard tier ${tier}: each listed tenant of the tier, on its own key`,
+            throttle: { rateLimit: plan.rateLimit, burstLimit: plan.burstLimit },
+            ...(plan.requestsPerDay !== undefined ? { quota: { limit: plan.requestsPerDay, period: Period.DAY } } : {}),
+            apiStages,
+          }),
+        ];
+      }),
+    );
+    const key = (id: string, tenant: string, description: string) =>
+      new ApiKey(this, id, { value: usageKeyOf(plans.seed, tenant), description, enabled: true });
+    for (const [tenant, tier] of Object.entries(plans.quotas.tenants)) {
+      byTier.get(tier)!.addApiKey(key(`Key${idOf(tenant)}`, tenant, `Switchboard tenant ${tenant} (usage-plan meter named by the authorizer; grants nothing)`));
     }
+    const shared = this.api.addUsagePlan('PlanShared', {
+      description: 'Switchboard: tenants not listed in quotas.tenants share this key; the per-tenant limits of their tier hold in DynamoDB',
+      throttle: { rateLimit: props.throttlingRateLimit, burstLimit: props.throttlingBurstLimit },
+      apiStages,
+    });
+    shared.addApiKey(key('KeyShared', SHARED_USAGE_KEY, 'Switchboard: the tenants not listed in quotas.tenants (usage-plan meter named by the authorizer; grants nothing)'));
   }
 }

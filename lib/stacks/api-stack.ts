@@ -20,6 +20,10 @@ export interface ApiStackProps extends StackProps {
 /** The tenant-facing edge: REST API, JWT authorizer, MCP gateway function. */
 export class ApiStack extends Stack {
   readonly mcpApi: McpApi;
+  /** Unique per deployment (account, region, stack): API key values must be unique in an account and region. */
+  private get usageKeySeed(): string {
+    return `${this.stackName}`;
+  }
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -44,7 +48,11 @@ export class ApiStack extends Stack {
       description: 'Verifies bearer JWTs against the issuer JWKS; yields tenant and roles',
       timeout: Duration.seconds(10),
       removalPolicy: props.removalPolicy,
-      environment: authEnvironment(props.auth),
+      environment: {
+        ...authEnvironment(props.auth),
+        [ENV.quotas]: JSON.stringify(props.quotas),
+        [ENV.usageKeySeed]: this.usageKeySeed,
+      },
     });
 
     this.mcpApi = new McpApi(this, 'Mcp', {
@@ -53,6 +61,7 @@ export class ApiStack extends Stack {
       throttlingRateLimit: props.api.throttlingRateLimit,
       throttlingBurstLimit: props.api.throttlingBurstLimit,
       ...(props.api.waf.enabled ? { waf: { ratePerFiveMinutes: props.api.waf.ratePerFiveMinutes } } : {}),
+      usagePlans: { seed: this.usageKeySeed, quotas: props.quotas },
       removalPolicy: props.removalPolicy,
     });
     // DNS-rebinding protection on AWS: the only Host the function accepts is the API's own domain.

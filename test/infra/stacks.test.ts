@@ -9,7 +9,7 @@ import { readCdkContext } from '../../bin/local-cloud/synth';
 import { buildSwitchboard, type SwitchboardStacks } from '../../lib/switchboard-app';
 import { MessagingStack } from '../../lib/stacks/messaging-stack';
 import { StatefulStack } from '../../lib/stacks/stateful-stack';
-import { AGENT_MANIFESTS, type AgentManifest } from '../../lambdas/contracts';
+import { AGENT_MANIFESTS, SHARED_USAGE_KEY, usageKeyOf, usagePlanOf, type AgentManifest } from '../../lambdas/contracts';
 
 const context = readCdkContext();
 const config = parseConfig(context['switchboard']);
@@ -231,7 +231,7 @@ describe('API stack', () => {
     expect(findings).toEqual([]);
   });
 
-  it('hands the gateway the tenant quotas (tiers, tenant → tier) and no usage plan or API key (MCP clients present a bearer token only)', () => {
+  it('hands the gateway the tenant quotas (tiers, tenant → tier) and the functions that end tasks the same settings', () => {
     const gateway = Object.values(templates.api.findResources('AWS::Lambda::Function')).find((f) =>
       String(f['Properties'].Description).startsWith('MCP server'),
     )!;
@@ -242,10 +242,45 @@ describe('API stack', () => {
     );
     expect(enders).toHaveLength(2);
     for (const fn of enders) expect(JSON.parse(fn['Properties'].Environment.Variables.TENANT_QUOTAS)).toEqual(config.quotas);
-    templates.api.resourceCountIs('AWS::ApiGateway::UsagePlan', 0);
-    for (const method of Object.values(templates.api.findResources('AWS::ApiGateway::Method'))) {
-      expect(method['Properties'].ApiKeyRequired).not.toBe(true);
+  });
+
+  it('meters each tenant with an API Gateway usage plan per tier: listed tenants on their own key, the rest on a shared one; the authorizer names the key', () => {
+    const quotas = { ...config.quotas, tenants: { acme: 'premium', globex: 'standard' } };
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const api = Template.fromStack(buildSwitchboard(app, { ...config, quotas }).api);
+    api.hasResourceProperties('AWS::ApiGateway::RestApi', { ApiKeySourceType: 'AUTHORIZER' });
+    for (const method of Object.values(api.findResources('AWS::ApiGateway::Method'))) expect(method['Properties'].ApiKeyRequired).toBe(true);
+    const plans = Object.values(api.findResources('AWS::ApiGateway::UsagePlan')).map((p) => p['Properties']);
+    expect(plans).toHaveLength(Object.keys(quotas.tiers).length + 1);
+    for (const [tier, limits] of Object.entries(quotas.tiers)) {
+      const plan = plans.find((p) => String(p.Description).includes(`tier ${tier}:`))!;
+      expect(plan.Throttle).toEqual({ RateLimit: usagePlanOf(limits).rateLimit, BurstLimit: usagePlanOf(limits).burstLimit });
+      expect(plan.ApiStages).toHaveLength(1);
     }
+    const shared = plans.find((p) => String(p.Description).includes('not listed'))!;
+    expect(shared.Throttle).toEqual({ RateLimit: config.api.throttlingRateLimit, BurstLimit: config.api.throttlingBurstLimit });
+    const keys = Object.values(api.findResources('AWS::ApiGateway::ApiKey')).map((k) => k['Properties'].Value);
+    const authorizer = Object.values(api.findResources('AWS::Lambda::Function')).find((f) => String(f['Properties'].Description).startsWith('Verifies bearer'))!;
+    const seed = authorizer['Properties'].Environment.Variables.USAGE_KEY_SEED;
+    expect(JSON.parse(authorizer['Properties'].Environment.Variables.TENANT_QUOTAS)).toEqual(quotas);
+    expect(keys.sort()).toEqual(['acme', 'globex', SHARED_USAGE_KEY].map((t) => usageKeyOf(seed, t)).sort());
+    api.resourceCountIs('AWS::ApiGateway::UsagePlanKey', 3);
+    for (const type of ['THROTTLED', 'QUOTA_EXCEEDED']) {
+      api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: type,
+        StatusCode: '429',
+        ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"code":-32029') },
+      });
+    }
+  });
+
+  it('refuses usage plans that could never apply or would overflow the stack', () => {
+    const tooFast = { ...config.quotas, tiers: { ...config.quotas.tiers, standard: { submitsPerSecond: 10, burst: 20, requestsPerSecond: config.api.throttlingRateLimit + 1 } } };
+    expect(() => buildSwitchboard(new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } }), { ...config, quotas: tooFast })).toThrow(
+      /quotas\.tiers\.standard allows .* requests\/s, more than the stage's throttlingRateLimit/,
+    );
+    const many = { ...config.quotas, tenants: Object.fromEntries(Array.from({ length: 151 }, (_, i) => [`t${i}`, 'standard'])) };
+    expect(() => buildSwitchboard(new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } }), { ...config, quotas: many })).toThrow(/151 tenants listed/);
   });
 
   it('lets the MCP function accept only the API\'s own domain as Host', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createJwtVerifier } from '../../lambdas/adapters/jwt-verifier';
 import { makeHandler } from '../../lambdas/authorizer/handler';
 import { silentLogger } from '../../bin/harness/in-memory';
+import { SHARED_USAGE_KEY, usageKeyOf, usageKeyOfTenant } from '../../lambdas/contracts';
 
 const config = {
   issuer: 'https://issuer.test/',
@@ -69,5 +70,27 @@ describe('JWT authorizer', () => {
     await expect(handler({ type: 'TOKEN', authorizationToken: 'Basic YWxhZGRpbjpvcGVuc2VzYW1l', methodArn: METHOD_ARN })).rejects.toThrow(
       /^Unauthorized$/,
     );
+  });
+
+  it('names the tenant\'s usage-plan key (usageIdentifierKey): its own when listed in the quotas, else the shared one', async () => {
+    const { sign } = await setup();
+    const quotas = { defaultTier: 'standard', tiers: { standard: { submitsPerSecond: 1, burst: 1 } }, tenants: { acme: 'standard' } };
+    const { publicKey, privateKey: key } = await generateKeyPair('ES256');
+    const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
+    const handler = makeHandler({
+      verify: createJwtVerifier(config, jwks),
+      logger: silentLogger,
+      usageKey: (tenantId) => usageKeyOfTenant(quotas, 'seed-1', tenantId),
+    });
+    const tokenFor = async (tenant: string) => `Bearer ${await sign({ tenant_id: tenant, roles: ['viewer'] }, { key })}`;
+    const acme = await handler({ type: 'TOKEN', authorizationToken: await tokenFor('acme'), methodArn: METHOD_ARN });
+    const other = await handler({ type: 'TOKEN', authorizationToken: await tokenFor('initech'), methodArn: METHOD_ARN });
+    expect(acme.usageIdentifierKey).toBe(usageKeyOf('seed-1', 'acme'));
+    expect(other.usageIdentifierKey).toBe(usageKeyOf('seed-1', SHARED_USAGE_KEY));
+    expect(acme.usageIdentifierKey).not.toBe(usageKeyOf('seed-2', 'acme'));
+    expect(acme.usageIdentifierKey).toMatch(/^sb-[0-9a-f]{40}$/);
+    // Without usage plans, no key at all.
+    const { sign: sign2, authorize } = await setup();
+    expect((await authorize(await sign2({ tenant_id: 'acme', roles: ['viewer'] }))).usageIdentifierKey).toBeUndefined();
   });
 });

@@ -22,6 +22,10 @@ export const apiGatewayMethod = {
         method: String(p['HttpMethod']),
         functionName: localFunctionName(ctx, ctx.resolver.string(stackName, integration.Uri)),
       };
+      if (p['ApiKeyRequired'] === true) {
+        const api = ctx.resources.find((r) => r.stackName === stackName && r.id === (p['RestApiId'] as { Ref?: string }).Ref);
+        route.apiKey = { source: api?.resource.Properties?.['ApiKeySourceType'] === 'AUTHORIZER' ? 'AUTHORIZER' : 'HEADER' };
+      }
       if (p['AuthorizationType'] === 'CUSTOM') {
         route.authorizer = localAuthorizer(ctx, stackName, (p['AuthorizerId'] as { Ref: string }).Ref);
       }

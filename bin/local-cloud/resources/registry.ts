@@ -3,6 +3,7 @@ import { apiGatewayGatewayResponse } from './api-gateway-gateway-response';
 import { apiGatewayMethod } from './api-gateway-method';
 import { apiGatewayResource } from './api-gateway-resource';
 import { apiGatewayRestApi } from './api-gateway-rest-api';
+import { apiGatewayApiKey, apiGatewayUsagePlan, apiGatewayUsagePlanKey } from './api-gateway-usage-plan';
 import { dynamodbTable } from './dynamodb-table';
 import { eventsRule } from './events-rule';
 import { kmsKey } from './kms-key';
@@ -22,6 +23,9 @@ const HANDLERS: readonly ResourceHandler[] = [
   apiGatewayAuthorizer,
   apiGatewayMethod,
   apiGatewayGatewayResponse,
+  apiGatewayUsagePlan,
+  apiGatewayApiKey,
+  apiGatewayUsagePlanKey,
   lambdaEventSourceMapping,
   eventsRule,
 ];
