@@ -175,8 +175,8 @@ export class DynamoDbTaskRepository implements TaskRepository {
       ),
     );
     // Index reads are eventually consistent: re-read each task so the caller acts on the latest version.
-    const candidates = pages.flatMap((page) => (page.Items ?? []).map(fromItem)).slice(0, limit);
-    const fresh = await Promise.all(candidates.map((task) => this.get(task.tenantId, task.taskId)));
+    const candidates = pages.flatMap((page) => page.Items ?? []).slice(0, limit);
+    const fresh = await Promise.all(candidates.map((item) => this.get(String(item['tenantId']), String(item['taskId']))));
     return fresh.filter((task): task is Task => task?.dispatchPending === true);
   }
 

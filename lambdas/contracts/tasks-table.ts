@@ -17,12 +17,18 @@
 export const TASKS_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
+  /**
+   * `include`: the attributes an index holds besides the keys (none: KEYS_ONLY). Every reader
+   * re-reads the task from the table (an index is eventually consistent), so an index holds only
+   * what its query needs, and attributes that never change: a write that changes no index key
+   * and no projected attribute then writes nothing to that index (docs/performance.md).
+   */
   indexes: {
-    byCreated: { indexName: 'byCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-    byStatus: { indexName: 'byStatus', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
-    dispatchPending: { indexName: 'dispatchPending', partitionKey: 'dpk', sortKey: 'dsk' },
-    deadLettered: { indexName: 'deadLettered', partitionKey: 'dlpk', sortKey: 'dlsk' },
-    queued: { indexName: 'queued', partitionKey: 'qpk', sortKey: 'qsk' },
+    byCreated: { indexName: 'byCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk', include: [] },
+    byStatus: { indexName: 'byStatus', partitionKey: 'gsi2pk', sortKey: 'gsi2sk', include: [] },
+    dispatchPending: { indexName: 'dispatchPending', partitionKey: 'dpk', sortKey: 'dsk', include: ['tenantId', 'taskId'] },
+    deadLettered: { indexName: 'deadLettered', partitionKey: 'dlpk', sortKey: 'dlsk', include: ['tenantId', 'taskId'] },
+    queued: { indexName: 'queued', partitionKey: 'qpk', sortKey: 'qsk', include: ['tenantId', 'taskId', 'deadline'] },
   },
 } as const;
 

@@ -29,6 +29,23 @@ beforeAll(() => {
 });
 
 describe('stateful stack', () => {
+  it('projects into each index only what its query needs (KEYS_ONLY, or INCLUDE of attributes that never change)', () => {
+    const table = Object.values(templates.stateful.findResources('AWS::DynamoDB::Table'))[0]!;
+    const projections = Object.fromEntries(
+      (table['Properties'].GlobalSecondaryIndexes as { IndexName: string; Projection: { ProjectionType: string; NonKeyAttributes?: string[] } }[]).map((i) => [
+        i.IndexName,
+        [i.Projection.ProjectionType, ...(i.Projection.NonKeyAttributes ?? [])].join(' '),
+      ]),
+    );
+    expect(projections).toEqual({
+      byCreated: 'KEYS_ONLY',
+      byStatus: 'KEYS_ONLY',
+      dispatchPending: 'INCLUDE tenantId taskId',
+      deadLettered: 'INCLUDE tenantId taskId',
+      queued: 'INCLUDE tenantId taskId deadline',
+    });
+  });
+
   it('has a rotating customer-managed key', () => {
     templates.stateful.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
   });

@@ -45,12 +45,19 @@ export const dynamodbTable = {
       } catch (error) {
         if (!(error instanceof ResourceInUseException)) throw error;
         ctx.log(`table ${TableName} kept from the data folder`);
-        const wanted = ((p['GlobalSecondaryIndexes'] ?? []) as { IndexName: string }[]).map((index) => index.IndexName);
+        type Index = { IndexName?: string; Projection?: { ProjectionType?: string; NonKeyAttributes?: string[] } };
+        const projection = (index: Index | undefined) =>
+          JSON.stringify([index?.Projection?.ProjectionType ?? 'KEYS_ONLY', [...(index?.Projection?.NonKeyAttributes ?? [])].sort()]);
+        const wanted = (p['GlobalSecondaryIndexes'] ?? []) as Index[];
         const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
-        const missing = wanted.filter((name) => !(Table?.GlobalSecondaryIndexes ?? []).some((index) => index.IndexName === name));
-        if (missing.length) {
+        const existing = (Table?.GlobalSecondaryIndexes ?? []) as Index[];
+        const stale = wanted.filter((index) => {
+          const found = existing.find((e) => e.IndexName === index.IndexName);
+          return !found || projection(found) !== projection(index);
+        });
+        if (stale.length) {
           const kept = await rebuild(dynamodb, input);
-          ctx.log(`table ${TableName} from the data folder lacked index(es) ${missing.join(', ')}: rebuilt with them, ${kept} item(s) kept`);
+          ctx.log(`table ${TableName} from the data folder lacked index(es) ${stale.map((i) => i.IndexName).join(', ')} as the template has them: rebuilt, ${kept} item(s) kept`);
         }
       }
       ctx.platform.tables.push(TableName);
