@@ -4,7 +4,8 @@
  * ports) for each era side by side, then, with --http, the local cloud end to end, and with
  * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts), with --priority,
  * queue wait per priority idle and under a low flood (bench/priority.ts), and with --cost,
- * the AWS requests of a one-step task and their price per million tasks (bench/cost.ts).
+ * the AWS requests of a one-step task and their price per million tasks (bench/cost.ts), and with
+ * --throughput, echo tasks per second end to end through the local cloud (bench/throughput.ts).
  * Bounded: a fixed number of requests, loopback only.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { readProjectConfig, synthesizeBundles } from '../bin/local-cloud/synth';
 import { costBench } from './cost';
 import { parallelBench } from './parallel';
 import { priorityBench } from './priority';
+import { throughputBench } from './throughput';
 import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
 import { apiGatewayFetch } from '../bin/harness/api-gateway-fetch';
 import { principal } from '../bin/harness/in-memory';
@@ -31,6 +33,8 @@ const { values } = parseArgs({
     parallel: { type: 'boolean' },
     priority: { type: 'boolean' },
     cost: { type: 'boolean' },
+    throughput: { type: 'boolean' },
+    clients: { type: 'string', default: '16' },
   },
 });
 const N = Number(values.requests);
@@ -118,6 +122,7 @@ const main = async () => {
   if (values.parallel) await parallelBench(Number(values.tasks));
   if (values.priority) await priorityBench(20);
   if (values.cost) await costBench(Number(values.tasks));
+  if (values.throughput) await throughputBench(Number(values.tasks), Number(values.clients));
   if (!values.http) return;
   const tasks = Number(values.tasks);
   console.log(`\n# npm start, over HTTP on loopback: submit → succeeded (${tasks} tasks per client, sequential)\n`);
