@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalCloud } from '../bin/local-cloud/cloud';
-import { CostMeter, difference, PLATFORM_CALLER, type MeterReading } from '../bin/local-cloud/cost-meter';
+import { CostMeter, difference, parseIndexKind, PLATFORM_CALLER, type MeterReading } from '../bin/local-cloud/cost-meter';
 import { connectV2, waitForTerminal, type ToolClient } from '../bin/harness/mcp-clients';
 
 /** us-east-1 list prices, USD, as of PRICES_AS_OF (docs/performance.md names the pages). */
@@ -22,13 +22,6 @@ export const PRICES = {
   dynamoDbReadUnit: 0.125 / 1e6,
   kmsRequest: 0.03 / 1e4,
 };
-/**
- * Write units DynamoDB spends on the two indexes (projection ALL) per table write, which the
- * emulator does not report: the put enters both (2), clearing dispatchPending rewrites the
- * status entry and leaves the dispatch index (2), each status change moves the status entry
- * (delete + put: 2). Items are below 1 KB.
- */
-const INDEX_WRITE_UNITS_PER_WRITE = 2;
 const DYNAMODB_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
 
 /** Callers whose requests are no task's: the schedule runs whether tasks come or not. */
@@ -37,6 +30,8 @@ const FIXED_CALLERS = [/reconciler/i];
 const scale = (reading: MeterReading, factor: number): MeterReading => ({
   requests: Object.fromEntries(Object.entries(reading.requests).map(([k, v]) => [k, v * factor])),
   capacity: Object.fromEntries(Object.entries(reading.capacity).map(([k, v]) => [k, v * factor])),
+  indexCapacity: Object.fromEntries(Object.entries(reading.indexCapacity).map(([k, v]) => [k, v * factor])),
+  indexCapacityByIndex: Object.fromEntries(Object.entries(reading.indexCapacityByIndex).map(([k, v]) => [k, v * factor])),
   invocations: Object.fromEntries(Object.entries(reading.invocations).map(([k, v]) => [k, { ...v, count: v.count * factor, ms: v.ms * factor }])),
   apiRequests: reading.apiRequests * factor,
 });
@@ -63,7 +58,7 @@ const project = (perTask: MeterReading) => {
   const sqs = new Map<string, number>();
   let readUnits = 0;
   let writeUnits = 0;
-  let writes = 0;
+  let indexUnits = 0;
   for (const [kind, count] of Object.entries(perTask.requests)) {
     const [caller, service, operation] = kind.split(' ').length > 3 && kind.startsWith(PLATFORM_CALLER)
       ? [PLATFORM_CALLER, ...kind.slice(PLATFORM_CALLER.length + 1).split(' ')]
@@ -72,16 +67,14 @@ const project = (perTask: MeterReading) => {
     if (service === 'SQS') sqs.set(`${operation} (${caller})`, (sqs.get(`${operation} (${caller})`) ?? 0) + count);
     if (service === 'DynamoDB') {
       const units = perTask.capacity[kind] ?? 0;
-      if (DYNAMODB_WRITES.has(operation!)) {
-        writeUnits += units;
-        writes += count;
-      } else readUnits += units;
+      if (DYNAMODB_WRITES.has(operation!)) writeUnits += units;
+      else readUnits += units;
+      indexUnits += perTask.indexCapacity[kind] ?? 0;
     }
   }
   for (const [kind, count] of sqs) rows.push({ kind: `SQS FIFO ${kind}`, perTask: count, unit: '$0.50/M', dollars: count * PRICES.sqsFifoRequest });
   rows.push({ kind: 'DynamoDB write units, table (emulator)', perTask: writeUnits, unit: '$0.625/M', dollars: writeUnits * PRICES.dynamoDbWriteUnit });
-  const indexUnits = writes * INDEX_WRITE_UNITS_PER_WRITE;
-  rows.push({ kind: 'DynamoDB write units, indexes (estimated)', perTask: indexUnits, unit: '$0.625/M', dollars: indexUnits * PRICES.dynamoDbWriteUnit });
+  rows.push({ kind: "DynamoDB write units, indexes (from the template's projections)", perTask: indexUnits, unit: '$0.625/M', dollars: indexUnits * PRICES.dynamoDbWriteUnit });
   rows.push({ kind: 'DynamoDB read units (emulator)', perTask: readUnits, unit: '$0.125/M', dollars: readUnits * PRICES.dynamoDbReadUnit });
   return rows;
 };
@@ -96,7 +89,25 @@ const printReading = (title: string, reading: MeterReading, per: number) => {
   }
   for (const [kind, count] of Object.entries(reading.requests).sort()) {
     const units = reading.capacity[kind];
-    console.log(`| ${kind} | ${(count / per).toFixed(2)}${units ? ` (${(units / per).toFixed(2)} capacity units)` : ''} |`);
+    const indexUnits = reading.indexCapacity[kind];
+    const byIndex = Object.entries(reading.indexCapacityByIndex)
+      .map(([key, v]) => ({ ...parseIndexKind(key), v }))
+      .filter((entry) => entry.kind === kind)
+      .sort((a, b) => a.indexName.localeCompare(b.indexName))
+      .map(({ indexName, v }) => `${indexName} ${(v / per).toFixed(2)}`);
+    const notes = [
+      ...(units ? [`${(units / per).toFixed(2)} capacity units`] : []),
+      ...(indexUnits ? [`index write units ${(indexUnits / per).toFixed(2)}: ${byIndex.join(', ')}`] : []),
+    ];
+    console.log(`| ${kind} | ${(count / per).toFixed(2)}${notes.length ? ` (${notes.join('; ')})` : ''} |`);
+  }
+  const perIndex = new Map<string, number>();
+  for (const [key, v] of Object.entries(reading.indexCapacityByIndex)) {
+    const { indexName } = parseIndexKind(key);
+    perIndex.set(indexName, (perIndex.get(indexName) ?? 0) + v);
+  }
+  for (const [indexName, v] of [...perIndex].sort(([a], [b]) => a.localeCompare(b))) {
+    console.log(`| index ${indexName}: write units, all writes | ${(v / per).toFixed(2)} |`);
   }
 };
 

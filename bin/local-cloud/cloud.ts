@@ -7,7 +7,7 @@ import { ENV } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../../lib/config';
 import { sqsClient } from '../../lambdas/adapters/runtime';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
-import type { CostMeter } from './cost-meter';
+import { tableSchemasOf, type CostMeter } from './cost-meter';
 import { createApiGateway } from './api-gateway';
 import { LocalCloudError, lockDataDir, startEmulators } from './emulators';
 import { releaseHeldMessages, startQueuePoller } from './event-sources';
@@ -214,7 +214,9 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   try {
     emulators = await startEmulators({ region: config.primaryRegion, ...(options.inMemory ? {} : { dataDir: options.dataDir }) });
     log('synthesizing the CDK app');
-    const platform = await provision(synthesizeTemplates(config), emulators.aws, config.primaryRegion, log);
+    const stacks = synthesizeTemplates(config);
+    const platform = await provision(stacks, emulators.aws, config.primaryRegion, log);
+    options.meter?.describeTables(tableSchemasOf(stacks), emulators.aws.dynamodb ?? {});
     const functions = new LocalFunctions(config.primaryRegion, options.meter);
     const aws = { ...emulators.aws, ...(options.meter ? { plugins: [options.meter.sdkPlugin] } : {}) };
     for (const fn of platform.functions.values()) {
