@@ -9,3 +9,4 @@ export * from './env';
 export * from './priorities';
 export * from './quotas';
 export * from './tasks-table';
+export * from './workflows';
