@@ -3,6 +3,7 @@ import type { Clock, QuotaDecision, TenantQuota, ListTasksQuery, Logger, Promota
 import { isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
+import type { StepRecord, StepStore } from '../../lambdas/domain/workflow-ports';
 
 /** An in-memory repository with the same optimistic-version contract as the DynamoDB one. */
 export class InMemoryTaskRepository implements TaskRepository {
@@ -135,5 +136,38 @@ export class InFlightQuota implements TenantQuota {
 
   async occupyInFlight(tenantId: string): Promise<void> {
     this.inFlight.set(tenantId, (this.inFlight.get(tenantId) ?? 0) + 1);
+  }
+}
+
+/** An in-memory step store with the same contract as the DynamoDB one (conditional saves on `version`, outputs as JSON). */
+export class InMemoryStepStore implements StepStore {
+  readonly items = new Map<string, StepRecord>();
+  writes = 0;
+
+  private key = (tenantId: string, runId: string, stepId: string) => `${tenantId}/${runId}/${stepId}`;
+
+  async get(tenantId: string, runId: string, stepId: string) {
+    const record = this.items.get(this.key(tenantId, runId, stepId));
+    return record ? structuredClone(record) : undefined;
+  }
+
+  async list(tenantId: string, runId: string) {
+    return [...this.items.values()]
+      .filter((r) => r.tenantId === tenantId && r.runId === runId)
+      .sort((a, b) => (a.startedAt === b.startedAt ? (a.stepId < b.stepId ? -1 : 1) : a.startedAt < b.startedAt ? -1 : 1))
+      .map((r) => structuredClone(r));
+  }
+
+  async save(record: StepRecord) {
+    const key = this.key(record.tenantId, record.runId, record.stepId);
+    const stored = this.items.get(key);
+    if (record.version === 0 ? stored !== undefined : stored?.version !== record.version - 1) {
+      throw new ConcurrencyError(`step ${record.stepId} changed since version ${record.version - 1}`);
+    }
+    // As DynamoDB keeps it: the output through JSON, undefined attributes dropped.
+    const kept = JSON.parse(JSON.stringify(record)) as StepRecord;
+    this.writes += 1;
+    this.items.set(key, kept);
+    return structuredClone(kept);
   }
 }

@@ -64,3 +64,16 @@ export const quotaKeys = {
   tenant: (tenantId: string) => `QUOTA#${tenantId}`,
   bucket: (name: string) => `BUCKET#${name}`,
 } as const;
+
+/**
+ * Workflow step records, in the same table beside their run's task item (same partition, no index
+ * keys, so no index rows): pk = TENANT#<tenant>  sk = TASK#<runId>#STEP#<stepId>. The run's own item
+ * is `TASK#<runId>` exactly, so a task's get never meets a step, and `begins_with(sk, run(runId))`
+ * finds a run's steps and nothing else (step ids hold no `#`).
+ */
+export const stepKeys = {
+  tenant: taskKeys.tenant,
+  /** The prefix of every step item of one run. */
+  run: (runId: string) => `TASK#${runId}#STEP#`,
+  step: (runId: string, stepId: string) => `TASK#${runId}#STEP#${stepId}`,
+} as const;
