@@ -37,10 +37,11 @@ export class InMemoryTaskRepository implements TaskRepository {
   async update(task: Task, patch: TaskPatch, now: Date) {
     const stored = this.items.get(this.key(task.tenantId, task.taskId));
     if (!stored || stored.version !== task.version) throw new ConcurrencyError('version changed');
-    const { removeLease, removeError, ...changes } = patch;
+    const { removeLease, removeError, removeApproval, ...changes } = patch;
     const next: Task = { ...stored, ...changes, version: stored.version + 1, updatedAt: now.toISOString() };
     if (removeLease) delete next.leaseUntil;
     if (removeError) delete next.error;
+    if (removeApproval) delete next.approval;
     this.writes += 1;
     this.items.set(this.key(task.tenantId, task.taskId), next);
     return structuredClone(next);

@@ -5,15 +5,16 @@ import type { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { ENV } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../../lib/config';
-import { sqsClient } from '../../lambdas/adapters/runtime';
+import { sqsClient, type AwsClientConfig } from '../../lambdas/adapters/runtime';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 import { tableSchemasOf, type CostMeter } from './cost-meter';
 import { createApiGateway } from './api-gateway';
-import { LocalCloudError, lockDataDir, startEmulators } from './emulators';
+import { LOCAL_CREDENTIALS, LocalCloudError, lockDataDir, startEmulators } from './emulators';
 import { releaseHeldMessages, startQueuePoller } from './event-sources';
-import { LocalFunctions } from './functions';
+import { FunctionTimeoutError, LocalFunctions } from './functions';
+import { LocalStepFunctions } from './step-functions';
 import { createIssuerKey, discoveryDocument, ensureIssuerKey, LOCAL_ISSUER, signLocalToken, type TokenRequest } from './issuer';
-import { provision, type LocalPlatform } from './provision';
+import { LOCAL_ACCOUNT, provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
 
 export { LocalCloudError } from './emulators';
@@ -128,6 +129,20 @@ const listenError = (error: NodeJS.ErrnoException, port: number, host: string): 
  * Starts Switchboard on this machine: the emulators, the resources and functions of the
  * synthesized CDK app, the API Gateway stand-in, queue pollers and schedules.
  */
+/**
+ * A Task state's Lambda invoke, as Step Functions sees it: the function by name or ARN, and a
+ * function that ran out of time reported as Lambda reports it (Sandbox.Timedout).
+ */
+const invokeForStepFunctions = async (functions: LocalFunctions, fn: string, payload: unknown): Promise<unknown> => {
+  const name = /function:([^:/]+)/.exec(fn)?.[1] ?? fn;
+  try {
+    return await functions.invoke(name, payload);
+  } catch (error) {
+    if (error instanceof FunctionTimeoutError) throw Object.assign(new Error(error.message), { name: 'Sandbox.Timedout' });
+    throw error;
+  }
+};
+
 export const startLocalCloud = async (options: LocalCloudOptions): Promise<LocalCloud> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[local] ${message}\n`));
   const host = options.host ?? '127.0.0.1';
@@ -218,7 +233,21 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     const platform = await provision(stacks, emulators.aws, config.primaryRegion, log);
     options.meter?.describeTables(tableSchemasOf(stacks), emulators.aws.dynamodb ?? {});
     const functions = new LocalFunctions(config.primaryRegion, options.meter);
-    const aws = { ...emulators.aws, ...(options.meter ? { plugins: [options.meter.sdkPlugin] } : {}) };
+    const stepFunctions = new LocalStepFunctions({
+      region: config.primaryRegion,
+      account: LOCAL_ACCOUNT,
+      invoke: (fn, payload) => invokeForStepFunctions(functions, fn, payload),
+      ...(options.inMemory ? {} : { dataDir: options.dataDir }),
+      log,
+    });
+    for (const machine of platform.stateMachines) stepFunctions.register(machine);
+    const { endpoint: sfnEndpoint } = await stepFunctions.start();
+    stoppers.push(() => stepFunctions.stop());
+    const aws: AwsClientConfig = {
+      ...emulators.aws,
+      stepfunctions: { endpoint: sfnEndpoint, region: config.primaryRegion, credentials: LOCAL_CREDENTIALS, disableHostPrefix: true },
+      ...(options.meter ? { plugins: [options.meter.sdkPlugin] } : {}),
+    };
     for (const fn of platform.functions.values()) {
       await functions.load(fn, aws, {
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
@@ -242,7 +271,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       stoppers.push(async () => clearInterval(timer));
     }
     gateway = createApiGateway(platform, functions, config.primaryRegion);
-    log(`${platform.functions.size} functions, ${platform.routes.length} routes, ${platform.eventSources.length} queue pollers`);
+    log(`${platform.functions.size} functions, ${platform.routes.length} routes, ${platform.eventSources.length} queue pollers, ${platform.stateMachines.length} state machines`);
     const running = emulators;
     return {
       url: baseUrl,

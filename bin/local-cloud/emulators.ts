@@ -14,7 +14,8 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+const CREDENTIALS = LOCAL_CREDENTIALS;
 
 /**
  * A failure the person running `npm start` can fix (a port in use, a data folder in use, …):

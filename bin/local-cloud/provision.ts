@@ -56,6 +56,8 @@ export interface LocalPlatform {
   queues: Map<string, string>;
   /** API key value → the limits of its usage plan. */
   usagePlans: Map<string, LocalUsagePlan>;
+  /** The state machines the local Step Functions service runs. */
+  stateMachines: { arn: string; name: string; type: 'STANDARD' | 'EXPRESS'; definition: object }[];
 }
 
 /**
@@ -90,6 +92,7 @@ export const provision = async (
       tables: [],
       queues: new Map(),
       usagePlans: new Map(),
+      stateMachines: [],
     },
   };
 

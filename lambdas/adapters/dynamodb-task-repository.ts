@@ -125,6 +125,13 @@ export class DynamoDbTaskRepository implements TaskRepository {
     if (patch.redrivenAt !== undefined) set('redrivenAt', patch.redrivenAt);
     if (patch.priority !== undefined) set('priority', patch.priority);
     if (patch.priorityChanges !== undefined) set('priorityChanges', patch.priorityChanges);
+    if (patch.execution !== undefined) set('execution', patch.execution);
+    if (patch.approval !== undefined) set('approval', patch.approval);
+    if (patch.removeApproval) {
+      names['#approval'] = 'approval';
+      removes.push('#approval');
+    }
+    if (patch.decisions !== undefined) set('decisions', patch.decisions);
     if (patch.leaseUntil !== undefined) set('leaseUntil', patch.leaseUntil);
     if (patch.removeLease) removes.push('leaseUntil');
     if (patch.dispatchPending === false) removes.push(dispatchIndex.partitionKey, dispatchIndex.sortKey);

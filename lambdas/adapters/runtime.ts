@@ -1,5 +1,7 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
+import { SfnWorkflowEngine } from './sfn-workflow-engine';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
@@ -7,6 +9,7 @@ import { StaticAgentRegistry } from '../agents/registry';
 import { ENV, type Env, type Priority, type QuotaSettings } from '../contracts';
 import { DynamoDbTenantQuota } from './dynamodb-tenant-quota';
 import { DynamoDbTaskRepository } from './dynamodb-task-repository';
+import { DynamoDbStepStore } from './dynamodb-step-store';
 import { PowertoolsTaskTelemetry } from './powertools-telemetry';
 import { SqsTaskQueue } from './sqs-task-queue';
 
@@ -22,6 +25,7 @@ export interface SdkPlugin {
 export interface AwsClientConfig {
   dynamodb?: DynamoDBClientConfig;
   sqs?: SQSClientConfig;
+  stepfunctions?: SFNClientConfig;
   /** Added to every client the factories below build. */
   plugins?: readonly SdkPlugin[];
 }
@@ -64,8 +68,17 @@ export const sqsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withP
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName);
 
+export const stepStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
+  new DynamoDbStepStore(dynamoDbClient(aws, tracer), tableName);
+
 export const tenantQuota = (tableName: string, settings: QuotaSettings, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbTenantQuota(dynamoDbClient(aws, tracer), tableName, settings);
+
+export const sfnClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new SFNClient(aws.stepfunctions ?? {}), aws), tracer);
+
+/** Workflow name → state machine ARN (the WORKFLOWS variable); absent: no workflows. */
+export const workflowEngine = (machines: Readonly<Record<string, string>> | undefined, aws: AwsClientConfig, tracer?: Tracer) =>
+  machines && Object.keys(machines).length ? new SfnWorkflowEngine(sfnClient(aws, tracer), machines) : undefined;
 
 export const taskQueue = (queueUrls: Record<Priority, string>, aws: AwsClientConfig, tracer?: Tracer) =>
   new SqsTaskQueue(sqsClient(aws, tracer), queueUrls);

@@ -25,6 +25,8 @@ export const ENV = {
   logLevel: 'POWERTOOLS_LOG_LEVEL',
   /** The quota settings (tiers, tenant → tier), as JSON; absent: no per-tenant quota. */
   quotas: 'TENANT_QUOTAS',
+  /** Workflow name → state machine ARN, as JSON; absent: no workflows. */
+  workflows: 'WORKFLOWS',
   /** The seed of the usage-plan API key values (`usageKeyOf`); absent: no usage plans. */
   usageKeySeed: 'USAGE_KEY_SEED',
   /** The escalator's SLA of a level below critical, in milliseconds (`worker.agingSeconds`). */
@@ -60,6 +62,21 @@ const quotas = {
     .optional(),
 };
 
+const workflows = {
+  [ENV.workflows]: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.string().regex(/^arn:[^:]+:states:/, 'a state machine ARN')))
+    .optional(),
+};
+
 /** Each function's variables, as its composition root reads them. */
 export const GatewayEnvSchema = z.object({
   ...tasks,
@@ -69,6 +86,7 @@ export const GatewayEnvSchema = z.object({
   [ENV.allowedHosts]: optionalList,
   [ENV.allowedOrigins]: optionalList,
   ...quotas,
+  ...workflows,
 });
 export const WorkerEnvSchema = z.object({
   ...tasks,
@@ -76,7 +94,11 @@ export const WorkerEnvSchema = z.object({
   [ENV.maxAttempts]: z.coerce.number().int().min(1).max(10),
   [ENV.leaseMs]: z.coerce.number().int().min(1000),
   ...quotas,
+  ...workflows,
 });
+/** The workflow function: every Task state of every workflow invokes it. */
+export const WorkflowEnvSchema = z.object({ ...tasks, ...agents, ...quotas, ...workflows });
+export type WorkflowEnv = z.infer<typeof WorkflowEnvSchema>;
 export const AuthorizerEnvSchema = z.object({
   [ENV.authIssuer]: z.string().url(),
   [ENV.authAudience]: z.string().min(1),
@@ -87,7 +109,7 @@ export const AuthorizerEnvSchema = z.object({
   [ENV.usageKeySeed]: z.string().min(1).optional(),
 });
 const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
-export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging });
+export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging, ...workflows, ...quotas });
 export const DeadLetterEnvSchema = z.object({ ...tasks, ...quotas });
 
 export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;

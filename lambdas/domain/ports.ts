@@ -14,8 +14,11 @@ export interface TaskPage {
 
 /** Changes a state transition may make; the repository bumps `version` and `updatedAt` itself. */
 export type TaskPatch = Partial<
-  Pick<Task, 'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt' | 'priority' | 'priorityChanges'>
-> & { removeLease?: boolean; removeError?: boolean };
+  Pick<
+    Task,
+    'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt' | 'priority' | 'priorityChanges' | 'execution' | 'approval' | 'decisions'
+  >
+> & { removeLease?: boolean; removeError?: boolean; removeApproval?: boolean };
 
 /** Which redrivable tasks to find: one priority's, across tenants or of one tenant. */
 export interface RedrivableQuery {

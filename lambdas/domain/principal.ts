@@ -3,11 +3,12 @@ import { ForbiddenError } from './errors';
 import { TenantIdSchema } from './task';
 
 /**
- * `admin`, `submitter`, `viewer` act within their token's tenant. `operator` is the platform's
+ * `admin`, `submitter`, `approver`, `viewer` act within their token's tenant; `approver` decides
+ * the approval gates of workflow runs (and reads). `operator` is the platform's
  * on-call: it redrives dead letters across tenants (a priority's dead-letter queue is shared by
  * every tenant) and may do nothing else; grant it only to the platform's own people.
  */
-export const ROLES = ['admin', 'operator', 'submitter', 'viewer'] as const;
+export const ROLES = ['admin', 'operator', 'submitter', 'approver', 'viewer'] as const;
 export const RoleSchema = z.enum(ROLES);
 export type Role = z.infer<typeof RoleSchema>;
 
@@ -25,7 +26,9 @@ export type Principal = z.infer<typeof PrincipalSchema>;
 export const ACTION_ROLES = {
   submit: ['admin', 'submitter'],
   cancel: ['admin', 'submitter'],
-  read: ['admin', 'submitter', 'viewer'],
+  read: ['admin', 'submitter', 'approver', 'viewer'],
+  /** Decide a workflow run's approval gate (which roles a gate accepts is the workflow's; never the submitter alone). */
+  approve: ['admin', 'approver'],
   /** Send dead-lettered tasks back to their queue: an admin its own tenant's. */
   redrive: ['admin', 'operator'],
   /** Redrive every tenant's dead-lettered tasks, not only the token's tenant's. */

@@ -1,6 +1,6 @@
 import { ConcurrencyError, InvalidTransitionError } from './errors';
 import type { TaskEvent, TaskServiceDeps } from './ports';
-import { isRedrivable, MAX_PRIORITY_CHANGES, PRIORITIES, type PromotionReason, type Task, type TaskError, type TaskStatus } from './task';
+import { isRedrivable, MAX_PRIORITY_CHANGES, PRIORITIES, type Approval, type Decision, type PromotionReason, type Task, type TaskError, type TaskStatus } from './task';
 
 /**
  * Every change of a task's state, in one place. Each transition is one conditional write on the
@@ -98,7 +98,7 @@ export const release = async (deps: LifecycleDeps, task: Task, reason: string): 
 
 /** running → succeeded with the agent's result. */
 export const succeed = async (deps: LifecycleDeps, task: Task, result: unknown): Promise<Task> => {
-  allow(task, 'succeed', ['running']);
+  allow(task, 'succeed', ['running', 'waiting_approval']);
   const done = await deps.tasks.update(task, { status: 'succeeded', result: result ?? null, removeLease: true }, deps.clock.now());
   await releaseSlot(deps, task);
   record(deps, 'succeeded', task);
@@ -108,7 +108,7 @@ export const succeed = async (deps: LifecycleDeps, task: Task, result: unknown):
 
 /** queued or running → failed with a code. */
 export const fail = async (deps: LifecycleDeps, task: Task, error: TaskError): Promise<Task> => {
-  allow(task, 'fail', ['queued', 'running']);
+  allow(task, 'fail', ['queued', 'running', 'waiting_approval']);
   const failed = await deps.tasks.update(task, { status: 'failed', error, removeLease: true }, deps.clock.now());
   await releaseSlot(deps, task);
   record(deps, 'failed', task, error.code);
@@ -116,9 +116,9 @@ export const fail = async (deps: LifecycleDeps, task: Task, error: TaskError): P
   return failed;
 };
 
-/** queued or running → cancelled (a running agent's late result is then discarded). */
+/** queued, running or waiting for approval → cancelled (a running agent's late result is then discarded). */
 export const cancel = async (deps: LifecycleDeps, task: Task): Promise<Task> => {
-  allow(task, 'cancel', ['queued', 'running']);
+  allow(task, 'cancel', ['queued', 'running', 'waiting_approval']);
   const cancelled = await deps.tasks.update(task, { status: 'cancelled', removeLease: true }, deps.clock.now());
   await releaseSlot(deps, task);
   record(deps, 'cancelled', task);
@@ -180,3 +180,35 @@ export const promote = async (deps: LifecycleDeps, task: Task, reason: Promotion
 /** The queue message is out: clear `dispatchPending` (any status; the flag is not a state). */
 export const confirmDispatch = async (deps: Pick<LifecycleDeps, 'tasks' | 'clock'>, task: Task): Promise<Task> =>
   deps.tasks.update(task, { dispatchPending: false }, deps.clock.now());
+
+/** A run's claim → its state machine execution is started: the worker's lease goes, the execution is recorded. */
+export const startedExecution = async (deps: LifecycleDeps, task: Task, executionArn: string): Promise<Task> => {
+  allow(task, 'record the execution of', ['running']);
+  const started = await deps.tasks.update(
+    task,
+    { execution: { arn: executionArn, starts: (task.execution?.starts ?? 0) + 1 }, removeLease: true },
+    deps.clock.now(),
+  );
+  deps.logger.info('workflow run started', { tenantId: task.tenantId, taskId: task.taskId, executionArn });
+  return started;
+};
+
+/** running (or waiting at a lower level of the same gate) → waiting_approval at the gate. */
+export const openGate = async (deps: LifecycleDeps, task: Task, approval: Approval): Promise<Task> => {
+  allow(task, 'open an approval gate on', ['running', 'waiting_approval']);
+  const waiting = await deps.tasks.update(task, { status: 'waiting_approval', approval }, deps.clock.now());
+  deps.logger.info('workflow run waiting for approval', { tenantId: task.tenantId, taskId: task.taskId, stepId: approval.stepId, level: approval.level });
+  return waiting;
+};
+
+/** waiting_approval → running, the decision recorded (the state machine has it already). */
+export const decide = async (deps: LifecycleDeps, task: Task, decision: Decision): Promise<Task> => {
+  allow(task, 'decide on', ['waiting_approval']);
+  const decided = await deps.tasks.update(
+    task,
+    { status: 'running', decisions: [...(task.decisions ?? []), decision], removeApproval: true },
+    deps.clock.now(),
+  );
+  deps.logger.info('approval decided', { tenantId: task.tenantId, taskId: task.taskId, stepId: decision.stepId, decision: decision.decision, by: decision.by });
+  return decided;
+};

@@ -6,7 +6,8 @@ export { PRIORITIES, type Priority } from '../contracts/priorities';
 /** Priorities, highest first (the contract's list). Each maps to its own FIFO queue. */
 export const PrioritySchema = z.enum(PRIORITIES);
 
-export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/** `waiting_approval`: a workflow run paused at an approval gate (the run's state machine waits for a decision). */
+export const TASK_STATUSES = ['queued', 'running', 'waiting_approval', 'succeeded', 'failed', 'cancelled'] as const;
 export const TaskStatusSchema = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
@@ -42,6 +43,33 @@ export const PriorityChangeSchema = z
   .strict();
 export type PriorityChange = z.infer<typeof PriorityChangeSchema>;
 
+/** An open approval gate of a run. */
+export const ApprovalSchema = z
+  .object({
+    stepId: z.string(),
+    roles: z.array(z.string()).min(1),
+    level: z.number().int().positive(),
+    deadline: z.string(),
+    prompt: z.string().optional(),
+    /** The state machine's task token: the decision is sent with it. Never leaves the platform. */
+    token: z.string(),
+  })
+  .strict();
+export type Approval = z.infer<typeof ApprovalSchema>;
+
+export const DecisionSchema = z
+  .object({
+    stepId: z.string(),
+    level: z.number().int().positive(),
+    decision: z.enum(['approved', 'rejected']),
+    by: z.string(),
+    roles: z.array(z.string()),
+    comment: z.string().optional(),
+    at: z.string(),
+  })
+  .strict();
+export type Decision = z.infer<typeof DecisionSchema>;
+
 /** The task as the domain sees it (storage keys are the repository's business). */
 export const TaskSchema = z
   .object({
@@ -65,11 +93,22 @@ export const TaskSchema = z
     redrivenAt: z.string().optional(),
     /** Each promotion by the escalator, oldest first (at most MAX_PRIORITY_CHANGES). */
     priorityChanges: z.array(PriorityChangeSchema).max(MAX_PRIORITY_CHANGES).optional(),
+    /** Set on a workflow run: the workflow's name (its capability is `workflow.<name>`). */
+    workflow: z.string().optional(),
+    /** A run's state machine execution (the latest; `starts` counts executions, resumes included). */
+    execution: z.object({ arn: z.string(), starts: z.number().int().positive() }).strict().optional(),
+    /** A run waiting at an approval gate: who may decide until when; the token is never shown. */
+    approval: ApprovalSchema.optional(),
+    /** Every decision on the run's gates, oldest first. */
+    decisions: z.array(DecisionSchema).optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
   .strict();
 export type Task = z.infer<typeof TaskSchema>;
+
+/** The capability of a run of `workflow`. */
+export const workflowCapability = (workflow: string) => `workflow.${workflow}`;
 
 /** When a queued task started waiting at its current level: its last promotion, its redrive, or its creation. */
 export const queuedSince = (task: Pick<Task, 'createdAt' | 'redrivenAt' | 'priorityChanges'>): string =>
@@ -114,6 +153,24 @@ export const TaskViewSchema = z.object({
   deadline: z.string().optional(),
   orderingKey: z.string().optional(),
   priorityChanges: z.array(PriorityChangeSchema).optional(),
+  /** Workflow runs: the workflow, each step as its record says, the open gate and the decisions. */
+  workflow: z.string().optional(),
+  steps: z
+    .array(
+      z.object({
+        stepId: z.string(),
+        kind: z.enum(['agent', 'approval']),
+        status: z.string(),
+        attempts: z.number(),
+        output: z.unknown().optional(),
+        error: TaskErrorSchema.optional(),
+        startedAt: z.string(),
+        finishedAt: z.string().optional(),
+      }),
+    )
+    .optional(),
+  approval: z.object({ stepId: z.string(), roles: z.array(z.string()), level: z.number(), deadline: z.string(), prompt: z.string().optional() }).optional(),
+  decisions: z.array(DecisionSchema).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -129,6 +186,9 @@ export const toView = (task: Task): TaskView => ({
   ...(task.deadline ? { deadline: task.deadline } : {}),
   ...(task.orderingKey ? { orderingKey: task.orderingKey } : {}),
   ...(task.priorityChanges?.length ? { priorityChanges: task.priorityChanges } : {}),
+  ...(task.workflow ? { workflow: task.workflow } : {}),
+  ...(task.approval ? { approval: { stepId: task.approval.stepId, roles: task.approval.roles, level: task.approval.level, deadline: task.approval.deadline, ...(task.approval.prompt ? { prompt: task.approval.prompt } : {}) } } : {}),
+  ...(task.decisions?.length ? { decisions: task.decisions } : {}),
   createdAt: task.createdAt,
   updatedAt: task.updatedAt,
 });

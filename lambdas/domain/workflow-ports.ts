@@ -39,3 +39,22 @@ export interface StepStore {
    */
   save(record: StepRecord): Promise<StepRecord>;
 }
+
+/** A state machine execution's status, as Step Functions reports it. */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
+
+/**
+ * The workflow engine (on AWS: Step Functions; locally: the local cloud's service behind the same
+ * SDK client). Starting is idempotent by execution name: a second start of the same name with the
+ * same input gives the same execution.
+ */
+export interface WorkflowEngine {
+  /** The workflows it can run. */
+  workflows(): string[];
+  start(workflow: string, executionName: string, input: unknown): Promise<{ executionArn: string }>;
+  stop(executionArn: string, cause: string): Promise<void>;
+  status(executionArn: string): Promise<ExecutionStatus | undefined>;
+  /** Answers a waiting Task state; false when the token is no longer waited for (decided, timed out). */
+  sendSuccess(token: string, output: unknown): Promise<boolean>;
+  sendFailure(token: string, error: string, cause: string): Promise<boolean>;
+}

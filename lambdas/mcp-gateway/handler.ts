@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentRegistry, createObservability, taskQueue, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { agentRegistry, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
@@ -42,6 +42,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const { logger, tracer, telemetry } = observability;
   const env = readEnv(GatewayEnvSchema, rawEnv);
   const quotas = env[ENV.quotas];
+  const workflows = workflowEngine(env[ENV.workflows], aws, tracer);
   const deps = {
     tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
     ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
@@ -50,6 +51,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     clock: systemClock,
     logger,
     telemetry,
+    ...(workflows ? { workflows, steps: stepStore(env[ENV.tasksTable], aws, tracer) } : {}),
   };
   const allowedHosts = env[ENV.allowedHosts];
   const allowedOrigins = env[ENV.allowedOrigins];

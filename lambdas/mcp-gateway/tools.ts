@@ -8,14 +8,17 @@ import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '..
 import { RedriveDeadLettersInputSchema, redriveDeadLetters } from '../domain/use-cases/redrive-dead-letters';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
 import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
+import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkflow } from '../domain/use-cases/workflow-runs';
+import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
-export type ToolDeps = TaskServiceDeps;
+export type ToolDeps = TaskServiceDeps & { workflows?: WorkflowEngine; steps?: StepStore };
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
 const SubmitOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
 const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
 const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
+const DecideOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, decision: z.enum(['approved', 'rejected']) });
 const RedriveOutputSchema = z.object({
   priority: PrioritySchema,
   redriven: z.array(z.object({ tenantId: z.string(), taskId: z.string() })),
@@ -131,6 +134,46 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
     },
     (args) => run(deps, 'redrive_dead_letters', async () => ({ ...(await redriveDeadLetters(deps, principal, args)) })),
   );
+
+  const workflows = deps.workflows;
+  if (workflows) {
+    server.registerTool(
+      'start_workflow',
+      {
+        title: 'Start a workflow run',
+        description:
+          `Start a run of a multi-agent workflow (deployed: ${workflows.workflows().join(', ')}). Returns at once with the run's task id; ` +
+          'get_task shows its status and each step; cancel_task stops it.',
+        inputSchema: StartWorkflowInputSchema,
+        outputSchema: SubmitOutputSchema,
+        annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+      },
+      (args) =>
+        run(deps, 'start_workflow', async () => {
+          const task = await startWorkflow(deps, principal, args);
+          return { taskId: task.taskId, status: task.status, priority: task.priority };
+        }),
+    );
+    for (const [name, decision] of [['approve_task', 'approved'], ['reject_task', 'rejected']] as const) {
+      server.registerTool(
+        name,
+        {
+          title: decision === 'approved' ? 'Approve a waiting run' : 'Reject a waiting run',
+          description:
+            `Approver or admin: ${decision === 'approved' ? 'approve' : 'reject'} the approval gate a workflow run waits at (status waiting_approval). ` +
+            'The gate names the roles that may decide; a run\'s submitter never decides it. The decision is recorded on the run.',
+          inputSchema: DecideInputSchema,
+          outputSchema: DecideOutputSchema,
+          annotations: { readOnlyHint: false, destructiveHint: decision === 'rejected', idempotentHint: false, openWorldHint: false },
+        },
+        (args) =>
+          run(deps, name, async () => {
+            const decided = await decideApproval({ ...deps, workflows }, principal, args, decision);
+            return { taskId: decided.taskId, status: decided.status, decision };
+          }),
+      );
+    }
+  }
 
   return server;
 };

@@ -4,7 +4,7 @@ import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../d
 import { TaskRecordSchema } from '../adapters/task-record';
 import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, sqsClient, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { agentRegistry, createObservability, sqsClient, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, readEnv, WorkerEnvSchema, type Env } from '../contracts';
 
 /** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
@@ -45,6 +45,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const observability = createObservability('worker', rawEnv);
   const env = readEnv(WorkerEnvSchema, rawEnv);
   const quotas = env[ENV.quotas];
+  const workflows = workflowEngine(env[ENV.workflows], aws, observability.tracer);
   return instrument(
     makeHandler({
       tasks: tasksRepository(env[ENV.tasksTable], aws, observability.tracer),
@@ -53,6 +54,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       logger: observability.logger,
       telemetry: observability.telemetry,
       ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, observability.tracer) } : {}),
+      ...(workflows ? { workflows } : {}),
       visibility: new SqsMessageVisibility(sqsClient(aws, observability.tracer)),
       options: { maxAttempts: env[ENV.maxAttempts], leaseMs: env[ENV.leaseMs] },
     }),

@@ -11,6 +11,7 @@ import { lambdaEventSourceMapping } from './lambda-event-source-mapping';
 import { lambdaFunction } from './lambda-function';
 import { PHASES, type ResourceHandler, type TemplateResource } from './resource-handler';
 import { sqsQueue } from './sqs-queue';
+import { stepFunctionsStateMachine } from './step-functions-state-machine';
 
 /** Every CloudFormation type the local cloud runs; within a phase, `provision` runs in this order. */
 const HANDLERS: readonly ResourceHandler[] = [
@@ -28,6 +29,7 @@ const HANDLERS: readonly ResourceHandler[] = [
   apiGatewayUsagePlanKey,
   lambdaEventSourceMapping,
   eventsRule,
+  stepFunctionsStateMachine,
 ];
 
 export const RESOURCE_HANDLERS: ReadonlyMap<string, ResourceHandler> = new Map(HANDLERS.map((h) => [h.type, h]));

@@ -2,17 +2,18 @@ import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../erro
 import { authorize, type Principal } from '../principal';
 import { TaskIdSchema, isTerminal, type TaskStatus } from '../task';
 import { cancel, retryOnConflict, type LifecycleDeps } from '../task-lifecycle';
+import type { WorkflowEngine } from '../workflow-ports';
 import * as z from 'zod';
 
 export const CancelTaskInputSchema = z.object({ taskId: TaskIdSchema.describe('The id submit_task returned.') }).strict();
 export type CancelTaskInput = z.infer<typeof CancelTaskInputSchema>;
 
 /**
- * Cancels a queued or running task. Cancelling a cancelled task answers the same again;
+ * Cancels a queued or running task, or a workflow run (queued, running or waiting for approval). Cancelling a cancelled task answers the same again;
  * a task that already succeeded or failed cannot be cancelled.
  */
 export const cancelTask = async (
-  deps: LifecycleDeps,
+  deps: LifecycleDeps & { workflows?: WorkflowEngine },
   principal: Principal,
   input: CancelTaskInput,
 ): Promise<{ taskId: string; status: TaskStatus }> => {
@@ -24,6 +25,13 @@ export const cancelTask = async (
     if (task.status === 'cancelled') return { taskId, status: task.status };
     if (isTerminal(task.status)) throw new InvalidTransitionError(`task ${taskId} already ${task.status}`);
     const cancelled = await cancel(deps, task);
+    // A run's execution is stopped after the run is cancelled; if that fails, its next step finds the
+    // run closed (RunClosed) and the execution ends by itself, without touching the run.
+    if (cancelled.execution && deps.workflows) {
+      await deps.workflows
+        .stop(cancelled.execution.arn, `run cancelled by ${principal.subject}`)
+        .catch((error: unknown) => deps.logger.warn('execution not stopped (its next step will find the run cancelled)', { taskId, error: String(error) }));
+    }
     return { taskId, status: cancelled.status };
   }).catch((error: unknown) => {
     if (error instanceof ConcurrencyError) throw new ConcurrencyError(`task ${taskId} is changing too fast; try again`);

@@ -1,9 +1,10 @@
 import { ConcurrencyError } from '../errors';
 import type { TaskServiceDeps } from '../ports';
 import { isTerminal, type Task, type TaskMessage } from '../task';
-import { claim, extendLease, fail, leaseRemainingMs, release, retryOnConflict, succeed, type LifecycleDeps } from '../task-lifecycle';
+import { claim, extendLease, fail, leaseRemainingMs, release, retryOnConflict, startedExecution, succeed, type LifecycleDeps } from '../task-lifecycle';
+import type { WorkflowEngine } from '../workflow-ports';
 
-export type ProcessTaskDeps = Omit<TaskServiceDeps, 'queue'>;
+export type ProcessTaskDeps = Omit<TaskServiceDeps, 'queue'> & { workflows?: WorkflowEngine };
 
 export interface ProcessTaskOptions {
   /** Attempts before a failing agent fails the task for good. */
@@ -53,6 +54,8 @@ const processOnce = async (deps: ProcessTaskDeps, message: TaskMessage, options:
     return DONE;
   }
   if (isTerminal(task.status)) return DONE;
+  // A run whose execution started is driven by its state machine: a repeat message has nothing to do.
+  if (task.execution !== undefined || task.status === 'waiting_approval') return DONE;
   if (message.priority !== task.priority) {
     // The copy left in a lower queue by a promotion: the task's own message is in its new queue.
     deps.logger.info('message of a promoted task from its old queue: discarded', { ...log, messagePriority: message.priority, priority: task.priority });
@@ -72,6 +75,7 @@ const processOnce = async (deps: ProcessTaskDeps, message: TaskMessage, options:
     await fail(deps, task, { code: 'ATTEMPTS_EXHAUSTED', message: `no attempt finished in ${task.attempts} tries` });
     return DONE;
   }
+  if (task.workflow !== undefined) return startRun(deps, task, options);
   const agent = deps.agents.get(task.capability);
   if (!agent) {
     await fail(deps, task, { code: 'UNKNOWN_CAPABILITY', message: `capability "${task.capability}" is not enabled` });
@@ -116,6 +120,28 @@ const processOnce = async (deps: ProcessTaskDeps, message: TaskMessage, options:
       return DONE;
     }
     throw error;
+  }
+};
+
+/**
+ * A workflow run's turn in its queue: claim it, start its state machine execution (named after
+ * the run, so a redelivery that starts it again gets the same execution), record the execution.
+ * From then on the execution drives the run (its steps call the workflow function).
+ */
+const startRun = async (deps: ProcessTaskDeps, task: Task, options: ProcessTaskOptions): Promise<ProcessOutcome> => {
+  if (!deps.workflows || !deps.workflows.workflows().includes(task.workflow!)) {
+    await fail(deps, task, { code: 'UNKNOWN_WORKFLOW', message: `workflow "${task.workflow}" is not deployed` });
+    return DONE;
+  }
+  const claimed = await claim(deps, task, options.leaseMs);
+  try {
+    const { executionArn } = await deps.workflows.start(claimed.workflow!, claimed.taskId, { run: { tenantId: claimed.tenantId, taskId: claimed.taskId }, input: claimed.input });
+    await startedExecution(deps, claimed, executionArn);
+    return DONE;
+  } catch (error) {
+    if (error instanceof ConcurrencyError) throw error;
+    await release(deps, claimed, errorMessage(error));
+    return retryAfter((options.retryDelayMs ?? 2_000) * claimed.attempts);
   }
 };
 

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { NotFoundError } from '../errors';
 import type { TaskRepository } from '../ports';
+import type { StepStore } from '../workflow-ports';
 import { authorize, type Principal } from '../principal';
 import { TaskIdSchema, TaskStatusSchema, toView, type TaskView } from '../task';
 
@@ -18,7 +19,7 @@ export type ListTasksInput = z.input<typeof ListTasksInputSchema>;
 
 /** A task of another tenant is indistinguishable from a task that does not exist. */
 export const getTask = async (
-  deps: { tasks: TaskRepository },
+  deps: { tasks: TaskRepository; steps?: StepStore },
   principal: Principal,
   input: GetTaskInput,
 ): Promise<TaskView> => {
@@ -26,7 +27,22 @@ export const getTask = async (
   const { taskId } = GetTaskInputSchema.parse(input);
   const task = await deps.tasks.get(principal.tenantId, taskId);
   if (!task) throw new NotFoundError(`task ${taskId} not found`);
-  return toView(task);
+  if (task.workflow === undefined || !deps.steps) return toView(task);
+  // A run: each step as its record says (outputs kept by reference are shown whole here).
+  const steps = await deps.steps.list(task.tenantId, task.taskId);
+  return {
+    ...toView(task),
+    steps: steps.map((step) => ({
+      stepId: step.stepId,
+      kind: step.kind,
+      status: step.status,
+      attempts: step.attempts,
+      ...(step.output !== undefined ? { output: step.output } : {}),
+      ...(step.error ? { error: step.error } : {}),
+      startedAt: step.startedAt,
+      ...(step.finishedAt ? { finishedAt: step.finishedAt } : {}),
+    })),
+  };
 };
 
 export const listTasks = async (

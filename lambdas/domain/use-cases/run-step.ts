@@ -1,3 +1,4 @@
+import { isTerminal } from '../task';
 import { INLINE_OUTPUT_BYTES, STEP_ERRORS, type StepEvent, type StepResult } from '../../contracts/workflows';
 import { ConcurrencyError } from '../errors';
 import type { AgentRegistry, Clock, Logger, TaskRepository } from '../ports';
@@ -71,7 +72,8 @@ export const runStep = async (deps: RunStepDeps, event: RunStepEvent): Promise<S
   const { run, stepId } = event;
   const log = { tenantId: run.tenantId, runId: run.taskId, stepId };
   const task = await deps.tasks.get(run.tenantId, run.taskId);
-  if (!task || task.status !== 'running') {
+  // waiting_approval too is open: a decision reaches the state machine before it is recorded on the run.
+  if (!task || isTerminal(task.status)) {
     deps.logger.warn('step of a run that is not running: refused', { ...log, status: task?.status ?? 'missing' });
     throw new RunClosedError(task ? `run ${run.taskId} is ${task.status}` : `run ${run.taskId} does not exist`);
   }

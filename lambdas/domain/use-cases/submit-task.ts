@@ -102,8 +102,17 @@ export const submitTask = async (
     updatedAt: now.toISOString(),
   };
 
-  // A replay of an idempotency key that already holds a task is never throttled: it creates nothing.
-  const replay = request.idempotencyKey && deps.quota ? await deps.tasks.get(task.tenantId, task.taskId) : undefined;
+  return accept(deps, principal, task, request.idempotencyKey);
+};
+
+/**
+ * The acknowledged half of a submit, shared by tasks and workflow runs: a replay of an idempotency
+ * key answers its task (never throttled: it creates nothing); otherwise the tenant's quota admits
+ * it, the task is written, then dispatched (the outbox: `dispatchPending` until the queue has it).
+ */
+export const accept = async (deps: SubmitTaskDeps, principal: Principal, task: Task, idempotencyKey: string | undefined): Promise<TaskView> => {
+  const now = new Date(task.createdAt);
+  const replay = idempotencyKey && deps.quota ? await deps.tasks.get(task.tenantId, task.taskId) : undefined;
   if (!replay && deps.quota) {
     const decision = await deps.quota.admitSubmit(principal.tenantId, now);
     if (!decision.admitted) {
@@ -113,7 +122,7 @@ export const submitTask = async (
   }
 
   const stored = replay ? { created: false, task: replay } : await createAdmitted(deps, task);
-  if (!stored.created && stored.task.requestHash !== requestHash) throw new IdempotencyConflictError();
+  if (!stored.created && stored.task.requestHash !== task.requestHash) throw new IdempotencyConflictError();
   // A replay of a task whose first dispatch never completed finishes that dispatch now.
   const current = stored.task.dispatchPending ? await dispatch(deps, stored.task) : stored.task;
   deps.telemetry?.record(stored.created ? 'submitted' : 'replayed', current);
@@ -121,6 +130,7 @@ export const submitTask = async (
     tenantId: task.tenantId,
     taskId: current.taskId,
     priority: current.priority,
+    ...(current.workflow ? { workflow: current.workflow } : {}),
   });
   return toView(current);
 };

@@ -1,0 +1,54 @@
+import type { Context } from 'aws-lambda';
+import { StepEventSchema, type StepResult } from '../contracts/workflows';
+import { systemClock } from '../domain/ports';
+import { runStep, type RunStepDeps } from '../domain/use-cases/run-step';
+import { finishRun, openApprovalGate } from '../domain/use-cases/workflow-runs';
+import type { LifecycleDeps } from '../domain/task-lifecycle';
+import { instrument, lambdaEntry } from '../adapters/lambda-entry';
+import { agentRegistry, createObservability, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { ENV, readEnv, WorkflowEnvSchema, type Env } from '../contracts';
+
+export type WorkflowFunctionDeps = RunStepDeps & LifecycleDeps;
+
+/**
+ * The one function every Task state of every workflow invokes: run an agent step, open an approval
+ * gate (the Task state waits for its token), or record the run's end. Errors keep their names
+ * (StepFailed, StepTimedOut, RunClosed): the state machine's Retry and Catch match them. A payload
+ * that is not a step event is a bug in a definition: it fails, named, and is never retried.
+ */
+export const makeHandler = (deps: WorkflowFunctionDeps) => async (event: unknown): Promise<StepResult | { status: string } | null> => {
+  const parsed = StepEventSchema.safeParse(event);
+  if (!parsed.success) {
+    deps.logger.error('not a step event', { issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`) });
+    throw Object.assign(new Error('not a step event'), { name: 'InvalidStepEvent' });
+  }
+  const step = parsed.data;
+  switch (step.action) {
+    case 'run':
+      return runStep(deps, step);
+    case 'approve':
+      await openApprovalGate(deps, step);
+      return null;
+    case 'finish':
+      return finishRun(deps, step);
+  }
+};
+
+export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
+  const observability = createObservability('workflow', rawEnv);
+  const { logger, tracer, telemetry } = observability;
+  const env = readEnv(WorkflowEnvSchema, rawEnv);
+  const quotas = env[ENV.quotas];
+  const handler = makeHandler({
+    tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+    steps: stepStore(env[ENV.tasksTable], aws, tracer),
+    agents: agentRegistry(env[ENV.enabledAgents]),
+    clock: systemClock,
+    logger,
+    telemetry,
+    ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
+  });
+  return instrument((event: unknown, _context: Context) => handler(event), observability);
+};
+
+export const handler = lambdaEntry(() => createHandler(process.env));
