@@ -73,7 +73,7 @@ export const runStep = async (deps: RunStepDeps, event: RunStepEvent): Promise<S
   const log = { tenantId: run.tenantId, runId: run.taskId, stepId };
   const task = await deps.tasks.get(run.tenantId, run.taskId);
   // waiting_approval too is open: a decision reaches the state machine before it is recorded on the run.
-  if (!task || isTerminal(task.status)) {
+  if (!task || task.status === 'queued' || isTerminal(task.status)) {
     deps.logger.warn('step of a run that is not running: refused', { ...log, status: task?.status ?? 'missing' });
     throw new RunClosedError(task ? `run ${run.taskId} is ${task.status}` : `run ${run.taskId} does not exist`);
   }
