@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { LocalStepFunctions } from '../../bin/local-cloud/step-functions';
-import { Workflow } from '../../lib/constructs/workflow';
+import { Workflow, workflowType, worstCaseSeconds } from '../../lib/constructs/workflow';
 import { AwsSolutionsChecks } from '../../lib/nag';
 import { loadWorkflows } from '../../lib/workflows';
 import { StepEventSchema, WorkflowDefinitionSchema, type StepEvent, type WorkflowDefinition } from '../../lambdas/contracts';
@@ -128,6 +128,12 @@ steps:
     expect(load).toThrow(/cap\.yaml: steps\[0\] \(first\)\.capability: "summarize" is not an enabled capability \(enabled: echo, classify\)$/);
   });
 
+  it('names the file of a YAML syntax error', () => {
+    const load = loadOnly('broken', 'name: broken\ndescription: [unclosed\n');
+
+    expect(load).toThrow(/broken\.yaml: not valid YAML: /);
+  });
+
   it('refuses a name other than the file name', () => {
     const load = loadOnly('file-name', 'name: other-name\ndescription: d\nsteps:\n  - { id: first, capability: echo }\n');
 
@@ -216,6 +222,18 @@ steps:
 const compiled: Record<string, Compiled> = {};
 beforeAll(() => {
   for (const definition of [workflowNamed('triage'), workflowNamed('purchase-approval'), OPS, QUICK_APPROVAL]) compiled[definition.name] = compile(definition);
+});
+
+describe('workflowType', () => {
+  const agent = (timeoutSeconds: number, attempts: number) =>
+    testWorkflow(`name: w\ndescription: d\nsteps:\n  - { id: a, capability: echo, timeoutSeconds: ${timeoutSeconds}, retry: { attempts: ${attempts}, intervalSeconds: 1, backoffRate: 2 } }\n`);
+
+  it('is EXPRESS up to a 240 s worst case (every attempt timing out, plus backoff), STANDARD beyond or with an approval', () => {
+    expect(worstCaseSeconds(agent(69, 3).steps)).toBe(3 * (69 + 10) + 1 + 2);
+    expect(workflowType(agent(69, 3))).toBe('EXPRESS');
+    expect(workflowType(agent(70, 3))).toBe('STANDARD');
+    expect(workflowType(QUICK_APPROVAL)).toBe('STANDARD');
+  });
 });
 
 describe('Workflow (compiled)', () => {
