@@ -6,9 +6,12 @@ import { applyNagSuppressions } from './nag-suppressions';
 import { ApiStack } from './stacks/api-stack';
 import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
+import { WorkflowsStack } from './stacks/workflows-stack';
+import { loadWorkflows } from './workflows';
 
 export interface SwitchboardStacks {
   stateful: StatefulStack;
+  workflows: WorkflowsStack;
   messaging: MessagingStack;
   api: ApiStack;
 }
@@ -20,11 +23,21 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   const name = (part: string) => `${config.appName}-${part}`;
 
   const stateful = new StatefulStack(app, name('Stateful'), { env, removalPolicy, terminationProtection: config.removalPolicy === 'retain' });
+  const agents = config.agents.map((name) => AGENT_MANIFESTS[name]);
+  const workflows = new WorkflowsStack(app, name('Workflows'), {
+    env,
+    key: stateful.key,
+    tasks: stateful.tasks,
+    agents,
+    definitions: loadWorkflows(undefined, { capabilities: config.agents }),
+    quotas: config.quotas,
+    removalPolicy,
+  });
   const messaging = new MessagingStack(app, name('Messaging'), {
     env,
     key: stateful.key,
     tasks: stateful.tasks,
-    agents: config.agents.map((name) => AGENT_MANIFESTS[name]),
+    agents,
     workerTimeout: Duration.seconds(config.worker.timeoutSeconds),
     batchSize: config.worker.batchSize,
     concurrency: config.worker.concurrency,
@@ -49,7 +62,9 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     removalPolicy,
   });
 
-  for (const stack of [stateful, messaging, api]) applyNagSuppressions(stack);
+  workflows.bind(messaging.worker, 'start');
+  workflows.bind(api.gateway, 'control');
+  for (const stack of [stateful, workflows, messaging, api]) applyNagSuppressions(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  return { stateful, messaging, api };
+  return { stateful, workflows, messaging, api };
 };

@@ -42,7 +42,7 @@ export interface LocalCloud {
   mcpUrl: string;
   platform: LocalPlatform;
   config: SwitchboardConfig;
-  aws: Awaited<ReturnType<typeof startEmulators>>['aws'];
+  aws: Awaited<ReturnType<typeof startEmulators>>['aws'] & { stepfunctions: NonNullable<AwsClientConfig['stepfunctions']> };
   /** The command that prints a token for this cloud; undefined in memory (no other process can sign). */
   tokenCommand: string | undefined;
   /** Signs a token this cloud accepts (the local issuer's key, with the configured audience and claims). */
@@ -278,7 +278,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       mcpUrl: `${baseUrl}/mcp`,
       platform,
       config,
-      aws: running.aws,
+      aws: { ...running.aws, stepfunctions: aws.stepfunctions! },
       tokenCommand,
       token: (request) =>
         signLocalToken(issuerKey, { ...request, audience: config.auth.audience, tenantClaim: config.auth.tenantClaim, rolesClaim: config.auth.rolesClaim }),

@@ -20,6 +20,7 @@ export interface ApiStackProps extends StackProps {
 /** The tenant-facing edge: REST API, JWT authorizer, MCP gateway function. */
 export class ApiStack extends Stack {
   readonly mcpApi: McpApi;
+  readonly gateway: SwitchboardFunction;
   /** Unique per deployment (account, region, stack): API key values must be unique in an account and region. */
   private get usageKeySeed(): string {
     return `${this.stackName}`;
@@ -27,7 +28,7 @@ export class ApiStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
-    const gateway = new SwitchboardFunction(this, 'McpGateway', {
+    const gateway = (this.gateway = new SwitchboardFunction(this, 'McpGateway', {
       entry: 'lambdas/mcp-gateway/handler.ts',
       description: 'MCP server (both protocol eras): submit, get, list, cancel tasks',
       timeout: Duration.seconds(29),
@@ -39,7 +40,7 @@ export class ApiStack extends Stack {
         [ENV.quotas]: JSON.stringify(props.quotas),
         ...(props.api.allowedOrigins?.length ? { [ENV.allowedOrigins]: props.api.allowedOrigins.join(',') } : {}),
       },
-    });
+    }));
     props.tasks.bind(gateway, 'readWrite');
     props.queues.bindProducer(gateway);
 

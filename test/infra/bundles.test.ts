@@ -47,6 +47,7 @@ describe('bundled Lambda artifacts', () => {
   it('bundles every function, each well under the 50 MB zipped limit', () => {
     expect([...bundles.keys()].sort()).toEqual([
       'lambdas/authorizer/handler.ts', 'lambdas/dead-letter/handler.ts', 'lambdas/mcp-gateway/handler.ts', 'lambdas/reconciler/handler.ts', 'lambdas/worker/handler.ts',
+      'lambdas/workflow/handler.ts',
     ]);
     for (const file of bundles.values()) expect(readFileSync(file).length).toBeLessThan(5 * 1024 * 1024);
   });

@@ -8,6 +8,7 @@ import {
   AuthorizerEnvSchema,
   BUILT_IN_AGENT_NAMES,
   DeadLetterEnvSchema,
+  WorkflowEnvSchema,
   ENV,
   GatewayEnvSchema,
   ReconcilerEnvSchema,
@@ -72,6 +73,7 @@ describe('the contract between the CDK app and the functions', () => {
       'lambdas/authorizer/handler.ts': AuthorizerEnvSchema,
       'lambdas/reconciler/handler.ts': ReconcilerEnvSchema,
       'lambdas/dead-letter/handler.ts': DeadLetterEnvSchema,
+      'lambdas/workflow/handler.ts': WorkflowEnvSchema,
     };
     /** Variables every function gets from SwitchboardFunction's defaults, read by Node and Powertools. */
     const PLATFORM = new Set(['NODE_OPTIONS', ENV.logLevel]);

@@ -23,6 +23,7 @@ beforeAll(() => {
   app.synth();
   templates = {
     stateful: Template.fromStack(stacks.stateful),
+    workflows: Template.fromStack(stacks.workflows),
     messaging: Template.fromStack(stacks.messaging),
     api: Template.fromStack(stacks.api),
   };
