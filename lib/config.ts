@@ -14,6 +14,8 @@ export const SwitchboardConfigSchema = z
   .object({
     appName: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,30}$/, 'letters and digits, starting with a letter'),
     primaryRegion: RegionSchema,
+    /** The folder of the workflow definitions (*.yaml), relative to the project (or absolute). */
+    workflowsDir: z.string().min(1).default('lib/workflows'),
     account: z.string().regex(/^\d{12}$/).optional(),
     auth: AuthSettingsSchema,
     api: z

@@ -8,6 +8,8 @@ import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
 import { WorkflowsStack } from './stacks/workflows-stack';
 import { loadWorkflows } from './workflows';
+import { resolve } from 'node:path';
+import { PROJECT_ROOT } from './constructs/switchboard-function';
 
 export interface SwitchboardStacks {
   stateful: StatefulStack;
@@ -29,7 +31,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     key: stateful.key,
     tasks: stateful.tasks,
     agents,
-    definitions: loadWorkflows(undefined, { capabilities: config.agents }),
+    definitions: loadWorkflows(resolve(PROJECT_ROOT, config.workflowsDir), { capabilities: config.agents }),
     quotas: config.quotas,
     removalPolicy,
   });
@@ -63,6 +65,9 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   });
 
   workflows.bind(messaging.worker, 'start');
+  // The reconciler resumes runs whose execution ended unrecorded (start) and describes executions (control).
+  workflows.bind(messaging.reconciler, 'start');
+  workflows.bind(messaging.reconciler, 'control');
   workflows.bind(api.gateway, 'control');
   for (const stack of [stateful, workflows, messaging, api]) applyNagSuppressions(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

@@ -32,6 +32,7 @@ export class DyingRepository implements TaskRepository {
   async update(task: Task, patch: TaskPatch, now: Date) { this.write('update'); return this.inner.update(task, patch, now); }
   get(...args: Parameters<TaskRepository['get']>) { return this.inner.get(...args); }
   list(...args: Parameters<TaskRepository['list']>) { return this.inner.list(...args); }
+  listLiveRuns(...args: Parameters<TaskRepository['listLiveRuns']>) { return this.inner.listLiveRuns(...args); }
   listDispatchPending(...args: Parameters<TaskRepository['listDispatchPending']>) { return this.inner.listDispatchPending(...args); }
   listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
   listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }

@@ -47,6 +47,13 @@ export class InMemoryTaskRepository implements TaskRepository {
     return structuredClone(next);
   }
 
+  async listLiveRuns(limit: number) {
+    return [...this.items.values()]
+      .filter((t) => t.workflow !== undefined && t.execution !== undefined && !['succeeded', 'failed', 'cancelled'].includes(t.status))
+      .slice(0, limit)
+      .map((t) => structuredClone(t));
+  }
+
   async listDispatchPending(before: Date, limit: number) {
     return [...this.items.values()].filter((t) => t.dispatchPending && t.createdAt < before.toISOString()).slice(0, limit);
   }

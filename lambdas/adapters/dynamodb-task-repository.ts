@@ -4,13 +4,19 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
 import type { ListTasksQuery, PromotableQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
-import { isPromotable, isRedrivable, queuedSince, TaskSchema, type Task } from '../domain/task';
-import { DISPATCH_SHARDS, QUEUED_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
+import { isPromotable, isRedrivable, isTerminal, queuedSince, TaskSchema, type Task } from '../domain/task';
+import { DISPATCH_SHARDS, QUEUED_SHARDS, RUN_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
 
 type Item = Record<string, unknown>;
 
 const { tenant: tenantKey, task: taskKey, status: statusKey, order: orderKey } = taskKeys;
-const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex, queued: queuedIndex } = TASKS_TABLE.indexes;
+const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex, queued: queuedIndex, liveRuns: liveRunsIndex } = TASKS_TABLE.indexes;
+/** The liveRuns index holds runs with an execution that have not ended (the reconciler watches them). */
+const inLiveRuns = (task: Task): boolean => task.workflow !== undefined && task.execution !== undefined && !isTerminal(task.status);
+const liveRunKeys = (task: Task): Item => ({
+  [liveRunsIndex.partitionKey]: taskKeys.runShard(createHash('sha256').update(task.taskId).digest()[2]! % RUN_SHARDS),
+  [liveRunsIndex.sortKey]: `${task.tenantId}#${task.taskId}`,
+});
 /** The deadLettered index's keys of a task, present only while it is redrivable. */
 const deadLetterKeys = (task: Task): Item => ({
   [deadLetterIndex.partitionKey]: taskKeys.deadLettered(task.priority),
@@ -146,6 +152,8 @@ export class DynamoDbTaskRepository implements TaskRepository {
     if (inQueuedIndex(next)) {
       if (!inQueuedIndex(task) || patch.priority !== undefined) Object.entries(queuedKeys(next)).forEach(([name, value]) => set(name, value));
     } else if (inQueuedIndex(task)) removes.push(queuedIndex.partitionKey, queuedIndex.sortKey);
+    if (inLiveRuns(next) && !inLiveRuns(task)) Object.entries(liveRunKeys(next)).forEach(([name, value]) => set(name, value));
+    else if (!inLiveRuns(next) && inLiveRuns(task)) removes.push(liveRunsIndex.partitionKey, liveRunsIndex.sortKey);
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
@@ -227,6 +235,26 @@ export class DynamoDbTaskRepository implements TaskRepository {
     return fresh.filter((task): task is Task => task !== undefined && isPromotable(task, query)).slice(0, query.limit);
   }
 
+  async listLiveRuns(limit: number): Promise<Task[]> {
+    const pages = await Promise.all(
+      Array.from({ length: RUN_SHARDS }, (_, shard) =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: liveRunsIndex.indexName,
+            KeyConditionExpression: `${liveRunsIndex.partitionKey} = :p`,
+            ExpressionAttributeValues: { ':p': taskKeys.runShard(shard) },
+            Limit: limit,
+          }),
+        ),
+      ),
+    );
+    const candidates = pages.flatMap((page) => page.Items ?? []).slice(0, limit);
+    // Index reads are eventually consistent: re-read each run so the caller acts on the latest version.
+    const fresh = await Promise.all(candidates.map((item) => this.get(String(item['tenantId']), String(item['taskId']))));
+    return fresh.filter((task): task is Task => task !== undefined && inLiveRuns(task));
+  }
+
   async listRedrivable(query: RedrivableQuery): Promise<Task[]> {
     const { Items = [] } = await this.doc.send(
       new QueryCommand({
@@ -274,6 +302,7 @@ const toItem = (task: Task): Item => {
     ...(dispatchPending ? { [dispatchIndex.partitionKey]: dispatchShard(task.taskId), [dispatchIndex.sortKey]: order } : {}),
     ...(isRedrivable(task) ? deadLetterKeys(task) : {}),
     ...(inQueuedIndex(task) ? queuedKeys(task) : {}),
+    ...(inLiveRuns(task) ? liveRunKeys(task) : {}),
   };
 };
 

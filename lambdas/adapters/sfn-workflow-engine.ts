@@ -2,6 +2,7 @@ import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
+  InvalidArn,
   InvalidToken,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
@@ -49,12 +50,13 @@ export class SfnWorkflowEngine implements WorkflowEngine {
     }
   }
 
-  async status(executionArn: string): Promise<ExecutionStatus | undefined> {
+  async status(executionArn: string): Promise<{ status: ExecutionStatus; error?: string; cause?: string } | undefined> {
     try {
-      const { status } = await this.client.send(new DescribeExecutionCommand({ executionArn }));
-      return status as ExecutionStatus;
+      const { status, error, cause } = await this.client.send(new DescribeExecutionCommand({ executionArn }));
+      return { status: status as ExecutionStatus, ...(error ? { error } : {}), ...(cause ? { cause } : {}) };
     } catch (error) {
-      if (error instanceof ExecutionDoesNotExist) return undefined;
+      // Express executions cannot be described (InvalidArn): the caller falls back on the run's age.
+      if (error instanceof ExecutionDoesNotExist || error instanceof InvalidArn) return undefined;
       throw error;
     }
   }

@@ -1,11 +1,12 @@
 import type { Agent, AgentRegistry } from '../domain/ports';
 import type { AgentModule } from './agent';
+import { chaosModule } from './chaos';
 import { echoModule } from './echo';
 import { toAgent } from './agent';
 
 /** Every agent module this build ships, by name. Deployments enable a subset (cdk.json `agents`). */
 export const BUILT_IN_AGENTS: ReadonlyMap<string, AgentModule> = new Map(
-  [echoModule].map((module) => [module.manifest.name, module as AgentModule]),
+  [echoModule, chaosModule].map((module) => [module.manifest.name, module as AgentModule]),
 );
 
 export class StaticAgentRegistry implements AgentRegistry {

@@ -13,6 +13,8 @@
  * queued (gsi5, sparse): qpk = QUEUED#<priority>#<shard>   qsk = <waiting since>#<taskId>, present only while the task
  *   is queued below critical; across tenants, so the escalator finds a level's oldest waiting tasks in one query per shard.
  *   Waiting since: its last promotion, else its redrive, else its creation.
+ * liveRuns (gsi6, sparse): rpk = RUNS#<shard>   rsk = <tenant>#<taskId>, present only while a workflow run has an
+ *   execution and has not ended; across tenants, so the reconciler checks every live run's execution in a few queries.
  */
 export const TASKS_TABLE = {
   partitionKey: 'pk',
@@ -29,6 +31,7 @@ export const TASKS_TABLE = {
     dispatchPending: { indexName: 'dispatchPending', partitionKey: 'dpk', sortKey: 'dsk', include: ['tenantId', 'taskId'] },
     deadLettered: { indexName: 'deadLettered', partitionKey: 'dlpk', sortKey: 'dlsk', include: ['tenantId', 'taskId'] },
     queued: { indexName: 'queued', partitionKey: 'qpk', sortKey: 'qsk', include: ['tenantId', 'taskId', 'deadline'] },
+    liveRuns: { indexName: 'liveRuns', partitionKey: 'rpk', sortKey: 'rsk', include: ['tenantId', 'taskId'] },
   },
 } as const;
 
@@ -37,6 +40,9 @@ export const TASKS_TABLE_INDEXES: readonly TasksTableIndex[] = Object.values(TAS
 
 /** Shards of the sparse dispatchPending index (so one hot partition never takes every pending task). */
 export const DISPATCH_SHARDS = 8;
+
+/** Shards of the sparse liveRuns index. */
+export const RUN_SHARDS = 4;
 
 /** Shards of the sparse queued index, per priority. */
 export const QUEUED_SHARDS = 8;
@@ -54,6 +60,7 @@ export const taskKeys = {
   deadLetteredTenant: (tenantId: string) => `${tenantId}#`,
   deadLetteredOrder: (tenantId: string, createdAt: string, taskId: string) => `${tenantId}#${createdAt}#${taskId}`,
   queuedShard: (priority: string, shard: number) => `QUEUED#${priority}#${shard}`,
+  runShard: (shard: number) => `RUNS#${shard}`,
 } as const;
 
 /**

@@ -48,6 +48,8 @@ export interface TaskRepository {
    * Throws ConcurrencyError when it does not.
    */
   update(task: Task, patch: TaskPatch, now: Date): Promise<Task>;
+  /** Up to `limit` workflow runs with an execution that have not ended, across tenants, re-read after the index. */
+  listLiveRuns(limit: number): Promise<Task[]>;
   /** Tasks whose dispatch to the queue is not yet confirmed and that were created before `before`. */
   listDispatchPending(before: Date, limit: number): Promise<Task[]>;
   /** Up to `limit` tasks that are redrivable (`isRedrivable`) now, oldest first, re-read after the index. */

@@ -53,7 +53,8 @@ export interface WorkflowEngine {
   workflows(): string[];
   start(workflow: string, executionName: string, input: unknown): Promise<{ executionArn: string }>;
   stop(executionArn: string, cause: string): Promise<void>;
-  status(executionArn: string): Promise<ExecutionStatus | undefined>;
+  /** Undefined: no such execution (or one the engine cannot describe, as Step Functions an Express one). */
+  status(executionArn: string): Promise<{ status: ExecutionStatus; error?: string; cause?: string } | undefined>;
   /** Answers a waiting Task state; false when the token is no longer waited for (decided, timed out). */
   sendSuccess(token: string, output: unknown): Promise<boolean>;
   sendFailure(token: string, error: string, cause: string): Promise<boolean>;

@@ -3,7 +3,9 @@ import { systemClock } from '../domain/ports';
 import { redispatchPending, type DispatchDeps } from '../domain/use-cases/dispatch';
 import { escalateAged, type AgingMs } from '../domain/use-cases/escalate';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, taskQueue, tasksRepository, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { watchRuns } from '../domain/use-cases/watch-runs';
+import type { WorkflowEngine } from '../domain/workflow-ports';
 import { agingMsOf, ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
 
 /** A task whose dispatch is unconfirmed after this long is assumed orphaned by a crash. */
@@ -11,17 +13,21 @@ export const ORPHAN_AFTER_MS = 30_000;
 
 /**
  * Scheduled: finishes the dispatch of tasks whose submitter died between the write and the send,
- * then promotes queued tasks that waited past their level's SLA or whose deadline is near (the escalator).
+ * then promotes queued tasks that waited past their level's SLA or whose deadline is near (the escalator),
+ * then checks the workflow runs whose execution may have ended unrecorded (watchRuns).
  */
-export const makeHandler = (deps: DispatchDeps, agingMs: AgingMs) => async (_event: ScheduledEvent) => ({
+export const makeHandler = (deps: DispatchDeps & { workflows?: WorkflowEngine }, agingMs: AgingMs) => async (_event: ScheduledEvent) => ({
   redispatched: await redispatchPending(deps, { olderThanMs: ORPHAN_AFTER_MS, limit: 100 }),
   promoted: (await escalateAged(deps, { agingMs, limit: 100 })).length,
+  ...(deps.workflows ? { runs: await watchRuns({ ...deps, workflows: deps.workflows }, { limit: 100 }) } : {}),
 });
 
 export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const observability = createObservability('reconciler', rawEnv);
   const { logger, tracer, telemetry } = observability;
   const env = readEnv(ReconcilerEnvSchema, rawEnv);
+  const workflows = workflowEngine(env[ENV.workflows], aws, tracer);
+  const quotas = env[ENV.quotas];
   return instrument(
     makeHandler({
       tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
@@ -29,6 +35,8 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       clock: systemClock,
       logger,
       telemetry,
+      ...(workflows ? { workflows } : {}),
+      ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
     }, agingMsOf(env)),
     observability,
   );

@@ -5,10 +5,13 @@ import { runStep, type RunStepDeps } from '../domain/use-cases/run-step';
 import { finishRun, openApprovalGate } from '../domain/use-cases/workflow-runs';
 import type { LifecycleDeps } from '../domain/task-lifecycle';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { agentRegistry, createObservability, sfnClient, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { SfnWorkflowEngine } from '../adapters/sfn-workflow-engine';
+import type { WorkflowEngine } from '../domain/workflow-ports';
 import { ENV, readEnv, WorkflowEnvSchema, type Env } from '../contracts';
 
-export type WorkflowFunctionDeps = RunStepDeps & LifecycleDeps;
+/** `workflows` answers task tokens only (a resumed run's gate decided before); no machine ARNs needed. */
+export type WorkflowFunctionDeps = RunStepDeps & LifecycleDeps & { workflows?: WorkflowEngine };
 
 /**
  * The one function every Task state of every workflow invokes: run an agent step, open an approval
@@ -47,6 +50,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     logger,
     telemetry,
     ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
+    workflows: new SfnWorkflowEngine(sfnClient(aws, tracer), {}),
   });
   return instrument((event: unknown, _context: Context) => handler(event), observability);
 };

@@ -42,6 +42,7 @@ export const maxReceiveCount = (maxAttempts: number) => 2 * maxAttempts + 3;
 export class MessagingStack extends Stack {
   readonly queues: PriorityQueues;
   readonly worker: SwitchboardFunction;
+  readonly reconciler: SwitchboardFunction;
 
   constructor(scope: Construct, id: string, props: MessagingStackProps) {
     super(scope, id, props);
@@ -90,13 +91,16 @@ export class MessagingStack extends Stack {
     props.tasks.bind(deadLetter, 'readWrite');
     this.queues.addDeadLetterConsumer(deadLetter, { batchSize: 10 });
 
-    const reconciler = new SwitchboardFunction(this, 'Reconciler', {
+    const reconciler = (this.reconciler = new SwitchboardFunction(this, 'Reconciler', {
       entry: 'lambdas/reconciler/handler.ts',
       description: 'Re-sends tasks whose queue message was never confirmed, and promotes queued tasks that waited too long',
       timeout: Duration.seconds(60),
       removalPolicy: props.removalPolicy,
-      environment: Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), String((props.aging?.[p] ?? DEFAULT_AGING[p]).toMilliseconds())])),
-    });
+      environment: {
+        ...Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), String((props.aging?.[p] ?? DEFAULT_AGING[p]).toMilliseconds())])),
+        ...quotaEnvironment(props.quotas),
+      },
+    }));
     props.tasks.bind(reconciler, 'readWrite');
     this.queues.bindProducer(reconciler);
     new Rule(this, 'ReconcileSchedule', {

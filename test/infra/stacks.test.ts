@@ -44,6 +44,7 @@ describe('stateful stack', () => {
       dispatchPending: 'INCLUDE tenantId taskId',
       deadLettered: 'INCLUDE tenantId taskId',
       queued: 'INCLUDE tenantId taskId deadline',
+      liveRuns: 'INCLUDE tenantId taskId',
     });
   });
 

@@ -108,10 +108,22 @@ const toViewOf = (task: Task): TaskView => ({ taskId: task.taskId, capability: t
  * Repeated (a Lambda retry) with the same token, it changes nothing.
  */
 export const openApprovalGate = async (
-  deps: LifecycleDeps & { steps: StepStore },
+  deps: LifecycleDeps & { steps: StepStore; workflows?: WorkflowEngine },
   event: Extract<StepEvent, { action: 'approve' }>,
 ): Promise<void> => {
   const now = deps.clock.now();
+  // A resumed run (a new execution after its first was lost) meets a gate decided before: the
+  // recorded decision answers it again, nobody is asked twice.
+  const decided = (await deps.tasks.get(event.run.tenantId, event.run.taskId))?.decisions?.findLast((d) => d.stepId === event.stepId);
+  if (decided && deps.workflows) {
+    if (decided.decision === 'approved') {
+      await deps.workflows.sendSuccess(event.taskToken, { decision: decided.decision, by: decided.by, ...(decided.comment ? { comment: decided.comment } : {}), at: decided.at });
+    } else {
+      await deps.workflows.sendFailure(event.taskToken, STEP_ERRORS.rejected, `rejected by ${decided.by}${decided.comment ? `: ${decided.comment}` : ''}`.slice(0, 500));
+    }
+    deps.logger.info('gate answered from its recorded decision', { taskId: event.run.taskId, stepId: event.stepId, decision: decided.decision });
+    return;
+  }
   const deadline = new Date(now.getTime() + event.timeoutSeconds * 1000).toISOString();
   await retryOnConflict(async () => {
     const run = await deps.tasks.get(event.run.tenantId, event.run.taskId);
