@@ -49,7 +49,10 @@ const main = async () => {
   // Loaded only now, so that a bad command line is answered at once.
   const { startLocalCloud } = await import('./local-cloud/cloud');
   const started = Date.now();
-  const cloud = await startLocalCloud({ port, host: values.host, dataDir, inMemory, logLevel });
+  // Tests and drills: run the scheduled functions (the reconciler) this often instead of their template rate.
+  const scheduleMs = process.env['SWITCHBOARD_SCHEDULE_MS'];
+  if (scheduleMs !== undefined && !/^\d+$/.test(scheduleMs)) throw new UsageError(`SWITCHBOARD_SCHEDULE_MS: not a number of milliseconds: ${scheduleMs}`, false);
+  const cloud = await startLocalCloud({ port, host: values.host, dataDir, inMemory, logLevel, ...(scheduleMs ? { scheduleOverrideMs: Number(scheduleMs) } : {}) });
   const ready = `ready in ${Date.now() - started} ms`;
   if (cloud.tokenCommand) {
     process.stderr.write(

@@ -21,8 +21,8 @@ export interface LocalProcess {
   stop(): Promise<void>;
 }
 
-export const spawnLocal = (args: string[]): LocalProcess => {
-  const child = spawn(TSX, ['bin/local.ts', ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export const spawnLocal = (args: string[], env: Record<string, string> = {}): LocalProcess => {
+  const child = spawn(TSX, ['bin/local.ts', ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const output = { stdout: '', stderr: '' };
   const waiters = new Set<() => void>();
   for (const stream of ['stdout', 'stderr'] as const) {
@@ -103,13 +103,13 @@ export interface LocalCloudProcess {
  * and `token()` hands out the token it printed).
  */
 export const startLocalCloudProcess = async (
-  options: { dataDir?: string; inMemory?: boolean; port?: number; args?: string[] } = {},
+  options: { dataDir?: string; inMemory?: boolean; port?: number; args?: string[]; env?: Record<string, string> } = {},
 ): Promise<LocalCloudProcess> => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'switchboard-e2e-'));
   const args = [
     '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.inMemory ? ['--in-memory'] : []), ...(options.args ?? []),
   ];
-  const local = spawnLocal(args);
+  const local = spawnLocal(args, options.env);
   let mcpUrl: string;
   let printedToken: string | undefined;
   try {

@@ -43,12 +43,16 @@ export const connectV1 = async (url: string, token: string, fetch?: FetchLike): 
 };
 
 /** Polls get_task until the task reaches a terminal status. */
-export const waitForTerminal = async (client: ToolClient, taskId: string, timeoutMs = 20_000) => {
+export const waitForTerminal = (client: ToolClient, taskId: string, timeoutMs = 20_000) =>
+  waitForStatus(client, taskId, ['succeeded', 'failed', 'cancelled'], timeoutMs);
+
+/** Polls get_task until the task's status is one of `statuses`; the task view (structuredContent). */
+export const waitForStatus = async (client: ToolClient, taskId: string, statuses: readonly string[], timeoutMs = 20_000) => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = await client.callTool('get_task', { taskId });
-    const task = result.structuredContent as { status: string; result?: unknown; error?: unknown };
-    if (['succeeded', 'failed', 'cancelled'].includes(task.status)) return task;
+    const task = result.structuredContent as { status: string; result?: unknown; error?: { code: string; message: string }; [key: string]: unknown };
+    if (statuses.includes(task.status)) return task;
     if (Date.now() > deadline) throw new Error(`task ${taskId} still ${task.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -19,7 +19,7 @@ export interface AgentManifest {
 
 export const AGENT_MANIFESTS = {
   echo: { name: 'echo', timeoutSeconds: 5, permissions: [] },
-  chaos: { name: 'chaos', timeoutSeconds: 60, permissions: [] },
+  chaos: { name: 'chaos', timeoutSeconds: 25, permissions: [] },
 } as const satisfies Record<string, AgentManifest>;
 
 export type BuiltInAgentName = keyof typeof AGENT_MANIFESTS;

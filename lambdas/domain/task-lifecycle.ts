@@ -212,3 +212,10 @@ export const decide = async (deps: LifecycleDeps, task: Task, decision: Decision
   deps.logger.info('approval decided', { tenantId: task.tenantId, taskId: task.taskId, stepId: decision.stepId, decision: decision.decision, by: decision.by });
   return decided;
 };
+
+/**
+ * A decision recorded on a run that already moved on because of it (the state machine ran ahead:
+ * a rejection's finish, the next step): any status, the decision appended, nothing else changed.
+ */
+export const recordDecision = async (deps: LifecycleDeps, task: Task, decision: Decision): Promise<Task> =>
+  deps.tasks.update(task, { decisions: [...(task.decisions ?? []), decision], ...(task.approval?.stepId === decision.stepId ? { removeApproval: true } : {}) }, deps.clock.now());

@@ -6,7 +6,7 @@ import { nestsDeeperThan } from '../json-limits';
 import type { TaskServiceDeps } from '../ports';
 import { authorize, type Principal } from '../principal';
 import { IdempotencyKeySchema, isTerminal, PrioritySchema, TaskIdSchema, workflowCapability, type Task, type TaskView } from '../task';
-import { decide, fail, openGate, retryOnConflict, succeed, type LifecycleDeps } from '../task-lifecycle';
+import { decide, fail, openGate, recordDecision, retryOnConflict, succeed, type LifecycleDeps } from '../task-lifecycle';
 import type { StepStore, WorkflowEngine } from '../workflow-ports';
 import { accept, MAX_INPUT_BYTES, MAX_INPUT_DEPTH } from './submit-task';
 
@@ -95,8 +95,10 @@ export const decideApproval = async (
   if (!sent) throw new InvalidTransitionError(`run ${taskId}: the gate was already decided or timed out`);
   const decided = await retryOnConflict(async () => {
     const latest = (await deps.tasks.get(run.tenantId, run.taskId))!;
-    if (latest.status !== 'waiting_approval' || latest.approval?.token !== gate.token) return latest;
-    return decide(deps, latest, record);
+    if (latest.status === 'waiting_approval' && latest.approval?.token === gate.token) return decide(deps, latest, record);
+    // The state machine ran ahead on this decision (a rejection already finished the run): record it all the same.
+    if (latest.decisions?.some((d) => d.at === record.at && d.by === record.by)) return latest;
+    return recordDecision(deps, latest, record);
   });
   return { ...toViewOf(decided), decision };
 };
