@@ -5,9 +5,13 @@ import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
-import { InMemoryTaskRepository, ManualClock, RecordingQueue, silentLogger } from './in-memory';
+import { loadWorkflows } from '../../lib/workflows';
+import { InMemoryStepStore, InMemoryTaskRepository, ManualClock, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
 
-/** The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. */
+/**
+ * The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. Its
+ * workflow engine knows the workflows of lib/workflows (so its tool list is npm start's) and runs none.
+ */
 export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota } = {}) => {
   const deps = {
     tasks: new InMemoryTaskRepository(),
@@ -16,6 +20,8 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     clock: new ManualClock(new Date()),
     logger: silentLogger,
     ...(options.quota ? { quota: options.quota } : {}),
+    workflows: new RecordingWorkflowEngine(loadWorkflows().map((workflow) => workflow.name)),
+    steps: new InMemoryStepStore(),
   };
   const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,

@@ -1,4 +1,5 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
+import type { ExecutionStatus, WorkflowEngine } from '../../lambdas/domain/workflow-ports';
 import type { Clock, QuotaDecision, TenantQuota, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
 import { isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
@@ -177,5 +178,43 @@ export class InMemoryStepStore implements StepStore {
     this.writes += 1;
     this.items.set(key, kept);
     return structuredClone(kept);
+  }
+}
+
+/** A workflow engine that runs nothing: it records starts, stops and answers, and says RUNNING until stopped. */
+export class RecordingWorkflowEngine implements WorkflowEngine {
+  readonly started: { workflow: string; name: string; input: unknown }[] = [];
+  readonly stopped: string[] = [];
+  readonly answers: { token: string; outcome: 'success' | 'failure'; payload: unknown }[] = [];
+
+  constructor(private readonly names: readonly string[]) {}
+
+  workflows() {
+    return [...this.names];
+  }
+
+  async start(workflow: string, name: string, input: unknown) {
+    if (!this.started.some((s) => s.name === name)) this.started.push({ workflow, name, input });
+    return { executionArn: `arn:aws:states:us-east-1:000000000000:execution:${workflow}:${name}` };
+  }
+
+  async stop(executionArn: string) {
+    this.stopped.push(executionArn);
+  }
+
+  async status(executionArn: string): Promise<{ status: ExecutionStatus } | undefined> {
+    return { status: this.stopped.includes(executionArn) ? 'ABORTED' : 'RUNNING' };
+  }
+
+  async sendSuccess(token: string, output: unknown) {
+    if (this.answers.some((a) => a.token === token)) return false;
+    this.answers.push({ token, outcome: 'success', payload: output });
+    return true;
+  }
+
+  async sendFailure(token: string, error: string, cause: string) {
+    if (this.answers.some((a) => a.token === token)) return false;
+    this.answers.push({ token, outcome: 'failure', payload: { error, cause } });
+    return true;
   }
 }
