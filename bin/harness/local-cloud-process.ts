@@ -90,7 +90,7 @@ export interface LocalCloudProcess {
   mcpUrl: string;
   dataDir: string;
   /** A token for `tenant`; with `inMemory`, only the one the process printed (acme, submitter). */
-  token(tenant: string, roles?: string): Promise<string>;
+  token(tenant: string, roles?: string, subject?: string): Promise<string>;
   process: LocalProcess;
   /** `kill -9` of the server itself (tsx runs it as a child process, whose pid the data folder's lock names). */
   crash(): Promise<void>;
@@ -123,12 +123,13 @@ export const startLocalCloudProcess = async (
     mcpUrl,
     dataDir,
     process: local,
-    token: async (tenant, roles = 'submitter') => {
+    token: async (tenant, roles = 'submitter', subject?: string) => {
       if (printedToken) {
         if (tenant !== 'acme' || roles !== 'submitter') throw new Error('an --in-memory run prints a token for acme (submitter) only');
         return printedToken;
       }
-      return (await run(TSX, ['bin/token.ts', '--tenant', tenant, '--roles', roles, '--data-dir', dataDir], { cwd: PROJECT_ROOT })).stdout.trim();
+      const args = ['bin/token.ts', '--tenant', tenant, '--roles', roles, '--data-dir', dataDir, ...(subject ? ['--subject', subject] : [])];
+      return (await run(TSX, args, { cwd: PROJECT_ROOT })).stdout.trim();
     },
     crash: async () => {
       const pid = Number.parseInt(readFileSync(join(dataDir, LOCK_FILE), 'utf8'), 10);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startLocalCloudProcess } from '../../bin/harness/local-cloud-process';
-import { connectV1, waitForTerminal, type ToolClient } from '../../bin/harness/mcp-clients';
+import { connectV1, waitForStatus, waitForTerminal, type ToolClient } from '../../bin/harness/mcp-clients';
 
 /** The recovery bound docs/reliability.md states for a restart of npm start after kill -9. */
 const RECOVERY_BOUND_MS = 30_000;
@@ -76,4 +76,39 @@ describe('kill -9 of npm start with tasks in flight', () => {
       await second.stop();
     }
   }, 150_000);
+});
+
+describe('kill -9 of npm start with a workflow run in flight', () => {
+  it('the run resumes in a new execution after the restart: the step that succeeded does not run again, the gate asks again, the run ends once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-crash-run-'));
+    // The reconciler (which resumes lost executions) every second instead of every minute.
+    const env = { SWITCHBOARD_SCHEDULE_MS: '1000' };
+    const first = await startLocalCloudProcess({ dataDir, env });
+    const alice = await connectV1(first.mcpUrl, await first.token('crash-run', 'submitter', 'alice'));
+    const started = await alice.callTool('start_workflow', { workflow: 'purchase-approval', input: { item: 'chair', amount: 80 } });
+    const { taskId } = started.structuredContent as { taskId: string };
+    const before = await waitForStatus(alice, taskId, ['waiting_approval']);
+    expect((before['steps'] as { stepId: string; attempts: number }[]).find((s) => s.stepId === 'quote')).toMatchObject({ attempts: 1 });
+    await first.crash();
+
+    const second = await startLocalCloudProcess({ dataDir, env });
+    try {
+      const again = await connectV1(second.mcpUrl, await second.token('crash-run', 'submitter', 'alice'));
+      const bob = await connectV1(second.mcpUrl, await second.token('crash-run', 'approver', 'bob'));
+      // The old execution was lost with the process: the watch resumes the run, whose gate opens again.
+      for (;;) {
+        const result = await bob.callTool('approve_task', { taskId, comment: 'after the crash' });
+        if (!result.isError) break;
+        expect(JSON.stringify(result.content)).toMatch(/INVALID_TRANSITION|already decided|no approval/);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const run = await waitForTerminal(again, taskId, 30_000);
+      expect(run).toMatchObject({ status: 'succeeded', decisions: [{ decision: 'approved', by: 'bob' }] });
+      const steps = Object.fromEntries((run['steps'] as { stepId: string; attempts: number; status: string }[]).map((s) => [s.stepId, s]));
+      expect(steps['quote']).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(steps['order']).toMatchObject({ status: 'succeeded', attempts: 1 });
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
 });
