@@ -4,7 +4,9 @@
  * (bin/local-cloud/cost-meter.ts), and projecting the cost of a million such tasks at the list
  * prices below (us-east-1; dated, sources in docs/performance.md).
  */
-import { mkdtempSync } from 'node:fs';
+import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { executionArnOf } from '../lambdas/adapters/sfn-workflow-engine';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalCloud } from '../bin/local-cloud/cloud';
@@ -21,7 +23,29 @@ export const PRICES = {
   dynamoDbWriteUnit: 0.625 / 1e6,
   dynamoDbReadUnit: 0.125 / 1e6,
   kmsRequest: 0.03 / 1e4,
+  stepFunctionsStandardTransition: 0.025 / 1e3,
+  stepFunctionsExpressRequest: 1 / 1e6,
+  /** Express duration, per GB-second (billed per 100 ms, memory in 64 MB chunks). */
+  stepFunctionsExpressGbSecond: 0.00001667,
 };
+
+/** The three-step workflow the workflow mode runs: three echo steps in sequence (Express by the type rule). */
+const THREE_STEPS_YAML = `name: three-steps
+description: Three echo steps in sequence (the cost bench's workflow).
+steps:
+  - id: first
+    capability: echo
+    input: { n: $.input.n }
+    timeoutSeconds: 5
+  - id: second
+    capability: echo
+    input: { previous: $.steps.first.output }
+    timeoutSeconds: 5
+  - id: third
+    capability: echo
+    input: { previous: $.steps.second.output }
+    timeoutSeconds: 5
+`;
 const DYNAMODB_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
 
 /** Callers whose requests are no task's: the schedule runs whether tasks come or not. */
@@ -111,9 +135,18 @@ const printReading = (title: string, reading: MeterReading, per: number) => {
   }
 };
 
-export const costBench = async (tasks: number, lanes = 1) => {
+export const costBench = async (tasks: number, lanes = 1, mode: 'task' | 'workflow' = 'task') => {
   const meter = new CostMeter();
-  const cloud = await startLocalCloud({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'switchboard-cost-')), inMemory: true, meter, log: () => undefined });
+  const workflowsDir = mkdtempSync(join(tmpdir(), 'switchboard-cost-workflows-'));
+  writeFileSync(join(workflowsDir, 'three-steps.yaml'), THREE_STEPS_YAML);
+  const cloud = await startLocalCloud({
+    port: 0,
+    dataDir: mkdtempSync(join(tmpdir(), 'switchboard-cost-')),
+    inMemory: true,
+    meter,
+    log: () => undefined,
+    ...(mode === 'workflow' ? { adjustConfig: (config) => ({ ...config, workflowsDir }) } : {}),
+  });
   try {
     const client = await connectV2(cloud.mcpUrl, await cloud.token({ tenant: 'bench', roles: ['submitter'] }), '2026-07-28');
     let polls = 0;
@@ -131,7 +164,11 @@ export const costBench = async (tasks: number, lanes = 1) => {
         Array.from({ length: lanes }, async () => {
           while (next < count) {
             next += 1;
-            const { taskId } = (await counting.callTool('submit_task', { capability: 'echo', input: { n: next } })).structuredContent as { taskId: string };
+            const { taskId } = (
+              mode === 'task'
+                ? await counting.callTool('submit_task', { capability: 'echo', input: { n: next } })
+                : await counting.callTool('start_workflow', { workflow: 'three-steps', input: { n: next } })
+            ).structuredContent as { taskId: string };
             const task = await waitForTerminal(counting, taskId);
             if (task.status !== 'succeeded') throw new Error(`task ${taskId} ${task.status}`);
             ids.push(taskId);
@@ -144,7 +181,7 @@ export const costBench = async (tasks: number, lanes = 1) => {
 
     const before = meter.snapshot();
     polls = 0;
-    await run(tasks);
+    const measuredIds = await run(tasks);
     const measured = minus(meter.snapshot(), before);
     const pollsDuring = polls;
 
@@ -156,19 +193,44 @@ export const costBench = async (tasks: number, lanes = 1) => {
     const perPoll = scale(minus(meter.snapshot(), quiet), 1 / samples);
     const extraPolls = pollsDuring - tasks;
     const perTask = scale(minus(measured, scale(perPoll, extraPolls)), 1 / tasks);
+    let stateMachine: { type: string; transitions: number; ms: number } | undefined;
     await client.close();
 
-    console.log(`\n# What a one-step task costs: ${tasks} echo tasks through npm start (${lanes === 1 ? 'one client, one task at a time' : `${lanes} clients side by side`}), prices ${PRICES_AS_OF}, us-east-1`);
+    const what = mode === 'task' ? 'one-step task' : 'three-step workflow run';
+    if (mode === 'workflow') {
+      // Step Functions, from the executions' histories: transitions (what Standard bills) and duration (Express).
+      const sfn = new SFNClient(cloud.aws.stepfunctions);
+      const machine = cloud.platform.stateMachines.find((m) => m.name.includes('ThreeSteps'))!;
+      let transitions = 0;
+      let ms = 0;
+      for (const taskId of measuredIds) {
+        const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn: executionArnOf(machine.arn, taskId), maxResults: 1000 }));
+        transitions += events.filter((e) => e.type?.endsWith('StateEntered')).length;
+        ms += events.at(-1)!.timestamp!.getTime() - events[0]!.timestamp!.getTime();
+      }
+      stateMachine = { type: machine.type, transitions: transitions / measuredIds.length, ms: ms / measuredIds.length };
+    }
+    console.log(`\n# What a ${what} costs: ${tasks} echo tasks through npm start (${lanes === 1 ? 'one client, one task at a time' : `${lanes} clients side by side`}), prices ${PRICES_AS_OF}, us-east-1`);
     printReading(
-      `Requests per task, by caller and kind (the task's own: submit, the worker, one get_task that reads the result; ${extraPolls} further polls (${(extraPolls / tasks).toFixed(1)} a task) taken out at the per-poll cost measured on its own)`,
+      `Requests per ${mode === 'task' ? 'task' : 'run'}, by caller and kind (its own: the submit or start, the worker, ${mode === 'task' ? '' : 'the steps, '}one get_task that reads the result; ${extraPolls} further polls (${(extraPolls / tasks).toFixed(1)} a task) taken out at the per-poll cost measured on its own)`,
       perTask,
       1,
     );
     printReading('One further get_task poll', perPoll, 1);
     const rows = project(perTask);
+    if (stateMachine) {
+      const billedMs = Math.ceil(stateMachine.ms / 100) * 100;
+      const express = PRICES.stepFunctionsExpressRequest + (64 / 1024) * (billedMs / 1000) * PRICES.stepFunctionsExpressGbSecond;
+      const standard = stateMachine.transitions * PRICES.stepFunctionsStandardTransition;
+      rows.push(
+        stateMachine.type === 'EXPRESS'
+          ? { kind: `Step Functions Express: 1 request + 64 MB × ${billedMs} ms (as Standard: ${stateMachine.transitions.toFixed(0)} transitions, $${(standard * 1e6).toFixed(2)}/M)`, perTask: 1, unit: '$1.00/M + $0.00001667/GB-s', dollars: express }
+          : { kind: `Step Functions Standard: ${stateMachine.transitions.toFixed(0)} state transitions`, perTask: stateMachine.transitions, unit: '$0.025/1000', dollars: standard },
+      );
+    }
     const total = rows.reduce((sum, r) => sum + r.dollars, 0);
-    console.log(`\n$ per million one-step tasks\n`);
-    console.log('| kind | per task | price | $/M tasks | share |');
+    console.log(`\n$ per million ${what}s\n`);
+    console.log(`| kind | per ${mode === 'task' ? 'task' : 'run'} | price | $/M | share |`);
     console.log('|---|---|---|---|---|');
     for (const r of [...rows].sort((a, b) => b.dollars - a.dollars)) {
       console.log(`| ${r.kind} | ${r.perTask.toFixed(r.perTask < 0.1 ? 4 : 2)} | ${r.unit} | ${(r.dollars * 1e6).toFixed(2)} | ${((100 * r.dollars) / total).toFixed(0)}% |`);

@@ -34,6 +34,7 @@ const { values } = parseArgs({
     priority: { type: 'boolean' },
     cost: { type: 'boolean' },
     throughput: { type: 'boolean' },
+    workflow: { type: 'boolean' },
     clients: { type: 'string', default: '16' },
   },
 });
@@ -121,7 +122,7 @@ const main = async () => {
   if (values.bundles) bundles();
   if (values.parallel) await parallelBench(Number(values.tasks));
   if (values.priority) await priorityBench(20);
-  if (values.cost) await costBench(Number(values.tasks));
+  if (values.cost) await costBench(Number(values.tasks), 1, values.workflow ? 'workflow' : 'task');
   if (values.throughput) await throughputBench(Number(values.tasks), Number(values.clients));
   if (!values.http) return;
   const tasks = Number(values.tasks);
