@@ -4,7 +4,7 @@
  * (bin/local-cloud/cost-meter.ts), and projecting the cost of a million such tasks at the list
  * prices below (us-east-1; dated, sources in docs/performance.md).
  */
-import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { executionArnOf } from '../lambdas/adapters/sfn-workflow-engine';
 import { tmpdir } from 'node:os';
@@ -203,8 +203,10 @@ export const costBench = async (tasks: number, lanes = 1, mode: 'task' | 'workfl
       const machine = cloud.platform.stateMachines.find((m) => m.name.includes('ThreeSteps'))!;
       let transitions = 0;
       let ms = 0;
+      const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine.arn, maxResults: 1000 }));
+      const arnOf = new Map(executions.map((e) => [e.name, e.executionArn]));
       for (const taskId of measuredIds) {
-        const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn: executionArnOf(machine.arn, taskId), maxResults: 1000 }));
+        const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn: arnOf.get(taskId) ?? executionArnOf(machine.arn, taskId), maxResults: 1000 }));
         transitions += events.filter((e) => e.type?.endsWith('StateEntered')).length;
         ms += events.at(-1)!.timestamp!.getTime() - events[0]!.timestamp!.getTime();
       }
