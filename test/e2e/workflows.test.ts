@@ -159,6 +159,25 @@ describe('workflows on npm start', () => {
     expect(late.isError).toBe(true);
   });
 
+  it('cancel_task while a step runs: the run is cancelled once, its execution stopped, no later step runs', async () => {
+    const alice = await as('alice', '2025-11-25');
+    // flaky fails twice (1 s, then 2 s of backoff): the run is mid-step for about 3 s.
+    const taskId = await start(alice, { workflow: 'drill', input: { flakyFails: 2, hangSeconds: 0, label: 'cancel me' } });
+    await waitForStatus(alice, taskId, ['running']);
+    for (;;) {
+      const view = (await alice.callTool('get_task', { taskId })).structuredContent as { steps?: Step[] };
+      if (view.steps?.some((step) => step.stepId === 'flaky')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await alice.callTool('cancel_task', { taskId })).structuredContent).toMatchObject({ status: 'cancelled' });
+    await new Promise((r) => setTimeout(r, 3_500));
+    const run = await waitForTerminal(alice, taskId);
+    expect(run.status).toBe('cancelled');
+    expect(Object.keys(stepsOf(run))).toEqual(['flaky']);
+    const execution = (await executionsOf('drill')).find((e) => e.name === taskId);
+    expect(execution?.status).toBe('ABORTED');
+  }, 20_000);
+
   it('two concurrent start_workflow with one idempotency key give one run and one execution', async () => {
     const [a, b] = [await as('alice'), await as('alice', '2025-11-25')];
     const args = { workflow: 'triage', input: { text: 'dup', priority: 'low', customer: 'c-1' }, idempotencyKey: 'wf-once' };
