@@ -47,8 +47,9 @@ const tasks = { [ENV.tasksTable]: z.string().min(1) };
 const queues = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), queueUrl])) as Record<string, typeof queueUrl>;
 const agents = { [ENV.enabledAgents]: list };
 
-const quotas = {
-  [ENV.quotas]: z
+/** A variable holding JSON that `schema` validates ("not JSON" when it is not JSON at all). */
+const jsonVariable = <S extends z.ZodType>(schema: S) =>
+  z
     .string()
     .transform((s, ctx) => {
       try {
@@ -58,23 +59,11 @@ const quotas = {
         return z.NEVER;
       }
     })
-    .pipe(QuotaSettingsSchema)
-    .optional(),
-};
+    .pipe(schema);
 
+const quotas = { [ENV.quotas]: jsonVariable(QuotaSettingsSchema).optional() };
 const workflows = {
-  [ENV.workflows]: z
-    .string()
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.record(z.string(), z.string().regex(/^arn:[^:]+:states:/, 'a state machine ARN')))
-    .optional(),
+  [ENV.workflows]: jsonVariable(z.record(z.string(), z.string().regex(/^arn:[^:]+:states:/, 'a state machine ARN'))).optional(),
 };
 
 /** Each function's variables, as its composition root reads them. */
