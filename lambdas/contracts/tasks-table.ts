@@ -84,3 +84,9 @@ export const stepKeys = {
   run: (runId: string) => `TASK#${runId}#STEP#`,
   step: (runId: string, stepId: string) => `TASK#${runId}#STEP#${stepId}`,
 } as const;
+
+/** Agents' routing state (statistics, breaker), one partition, no index rows: pk = AGENTS, sk = AGENT#<agentId>. */
+export const agentKeys = {
+  partition: 'AGENTS',
+  agent: (agentId: string) => `AGENT#${agentId}`,
+} as const;
