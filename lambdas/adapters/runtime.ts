@@ -10,6 +10,7 @@ import { ENV, type Env, type Priority, type QuotaSettings } from '../contracts';
 import { DynamoDbTenantQuota } from './dynamodb-tenant-quota';
 import { DynamoDbTaskRepository } from './dynamodb-task-repository';
 import { DynamoDbStepStore } from './dynamodb-step-store';
+import { DynamoDbAgentStateStore } from './dynamodb-agent-state-store';
 import { PowertoolsTaskTelemetry } from './powertools-telemetry';
 import { SqsTaskQueue } from './sqs-task-queue';
 
@@ -67,6 +68,9 @@ export const sqsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withP
 
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName);
+
+export const agentStateStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
+  new DynamoDbAgentStateStore(dynamoDbClient(aws, tracer), tableName);
 
 export const stepStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbStepStore(dynamoDbClient(aws, tracer), tableName);

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentRegistry, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { agentRegistry, agentStateStore, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
@@ -48,6 +48,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
     agents: agentRegistry(env[ENV.enabledAgents]),
+    agentStates: agentStateStore(env[ENV.tasksTable], aws, tracer),
     clock: systemClock,
     logger,
     telemetry,

@@ -9,15 +9,31 @@ import { RedriveDeadLettersInputSchema, redriveDeadLetters } from '../domain/use
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
 import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
 import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkflow } from '../domain/use-cases/workflow-runs';
+import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agents';
+import type { AgentStateStore } from '../domain/agent-routing';
 import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
-export type ToolDeps = TaskServiceDeps & { workflows?: WorkflowEngine; steps?: StepStore };
+export type ToolDeps = TaskServiceDeps & { workflows?: WorkflowEngine; steps?: StepStore; agentStates?: AgentStateStore };
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
 const SubmitOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
 const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
 const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
+const ListAgentsOutputSchema = z.object({
+  agents: z.array(
+    z.object({
+      agentId: z.string(),
+      kind: z.string(),
+      capabilities: z.array(z.object({ name: z.string(), description: z.string(), inputSchema: z.unknown().optional() })),
+      maxConcurrency: z.number().optional(),
+      inFlight: z.number().optional(),
+      ewmaLatencyMs: z.number().optional(),
+      successRate: z.number().optional(),
+      circuit: z.string(),
+    }),
+  ),
+});
 const DecideOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, decision: z.enum(['approved', 'rejected']) });
 const RedriveOutputSchema = z.object({
   priority: PrioritySchema,
@@ -133,6 +149,20 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     (args) => run(deps, 'redrive_dead_letters', async () => ({ ...(await redriveDeadLetters(deps, principal, args)) })),
+  );
+
+  server.registerTool(
+    'list_agents',
+    {
+      title: 'List agents',
+      description:
+        'The capabilities you can use in submit_task and in workflow steps, by agent: each capability\'s description and input schema, ' +
+        'and for routed agents their load, latency, success rate and circuit state.',
+      inputSchema: ListAgentsInputSchema,
+      outputSchema: ListAgentsOutputSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (args) => run(deps, 'list_agents', async () => ({ ...(await listAgents(deps, principal, args)) })),
   );
 
   const workflows = deps.workflows;
