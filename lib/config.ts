@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, QuotaSettingsSchema, type BuiltInAgentName } from '../lambdas/contracts';
+import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, ConnectorsSchema, NO_CONNECTORS, QuotaSettingsSchema, type BuiltInAgentName } from '../lambdas/contracts';
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
@@ -14,6 +14,8 @@ export const SwitchboardConfigSchema = z
   .object({
     appName: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,30}$/, 'letters and digits, starting with a letter'),
     primaryRegion: RegionSchema,
+    /** Downstream MCP servers, HTTP APIs (OpenAPI) and LLM steps whose capabilities agents offer (docs/agents.md). */
+    connectors: ConnectorsSchema.default(NO_CONNECTORS),
     /** The folder of the workflow definitions (*.yaml), relative to the project (or absolute). */
     workflowsDir: z.string().min(1).default('lib/workflows'),
     account: z.string().regex(/^\d{12}$/).optional(),

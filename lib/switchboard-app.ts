@@ -8,6 +8,7 @@ import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
 import { WorkflowsStack } from './stacks/workflows-stack';
 import { loadWorkflows } from './workflows';
+import { bindConnectors } from './constructs/connectors';
 import { resolve } from 'node:path';
 import { PROJECT_ROOT } from './constructs/switchboard-function';
 
@@ -17,6 +18,17 @@ export interface SwitchboardStacks {
   messaging: MessagingStack;
   api: ApiStack;
 }
+
+/**
+ * The capabilities the connectors offer that are known before anything runs (an HTTP API's
+ * allow-listed operations, the LLM steps); a downstream MCP server's are discovered when the
+ * functions start, so a workflow may name any `<server>.<tool>` of a configured server.
+ */
+const connectorCapabilities = (connectors: SwitchboardConfig['connectors']): string[] => [
+  ...connectors.llm.map((llm) => llm.name),
+  ...connectors.mcpServers.map((server) => `${server.name}.*`),
+  ...connectors.http.flatMap((http) => http.operations.map((op) => `${http.name}.${op.toLowerCase().replace(/[^a-z0-9_.-]/g, '_')}`)),
+];
 
 /** Composes Switchboard's stacks for the primary region into `app`. */
 export const buildSwitchboard = (app: App, config: SwitchboardConfig): SwitchboardStacks => {
@@ -31,7 +43,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     key: stateful.key,
     tasks: stateful.tasks,
     agents,
-    definitions: loadWorkflows(resolve(PROJECT_ROOT, config.workflowsDir), { capabilities: config.agents }),
+    definitions: loadWorkflows(resolve(PROJECT_ROOT, config.workflowsDir), { capabilities: [...config.agents, ...connectorCapabilities(config.connectors)] }),
     quotas: config.quotas,
     removalPolicy,
   });
@@ -69,6 +81,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   workflows.bind(messaging.reconciler, 'start');
   workflows.bind(messaging.reconciler, 'control');
   workflows.bind(api.gateway, 'control');
+  for (const fn of [api.gateway, messaging.worker, workflows.function]) bindConnectors(fn, config.connectors);
   for (const stack of [stateful, workflows, messaging, api]) applyNagSuppressions(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   return { stateful, workflows, messaging, api };

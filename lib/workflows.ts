@@ -147,7 +147,9 @@ const checkDefinition = (definition: WorkflowDefinition, capabilities: readonly 
     steps.set(id, info);
   };
   const checkCapability = (capability: string, where: string) => {
-    if (!capabilities.includes(capability)) fail(`${where}.capability`, `"${capability}" is not an enabled capability (enabled: ${enabled})`);
+    // `<server>.*` stands for every tool of a downstream MCP server, known only once it is discovered.
+    const enabledCapability = capabilities.includes(capability) || capabilities.some((c) => c.endsWith('.*') && capability.startsWith(c.slice(0, -1)));
+    if (!enabledCapability) fail(`${where}.capability`, `"${capability}" is not an enabled capability (enabled: ${enabled})`);
   };
 
   const index = (sequence: Step[], at: string): void =>

@@ -13,6 +13,10 @@ import { LOCAL_CREDENTIALS, LocalCloudError, lockDataDir, startEmulators } from 
 import { releaseHeldMessages, startQueuePoller } from './event-sources';
 import { FunctionTimeoutError, LocalFunctions } from './functions';
 import { LocalStepFunctions } from './step-functions';
+import { startConverseDouble } from '../harness/converse-double';
+
+/** The connectors' secrets locally, in the data folder. */
+export const SECRETS_FILE = 'secrets.json';
 import { createIssuerKey, discoveryDocument, ensureIssuerKey, LOCAL_ISSUER, signLocalToken, type TokenRequest } from './issuer';
 import { LOCAL_ACCOUNT, provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
@@ -243,15 +247,21 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     for (const machine of platform.stateMachines) stepFunctions.register(machine);
     const { endpoint: sfnEndpoint } = await stepFunctions.start();
     stoppers.push(() => stepFunctions.stop());
+    // LLM steps: no model here; a local double of Bedrock's Converse API answers deterministically.
+    const converse = config.connectors.llm.length ? await startConverseDouble() : undefined;
+    if (converse) stoppers.push(() => converse.stop());
     const aws: AwsClientConfig = {
       ...emulators.aws,
       stepfunctions: { endpoint: sfnEndpoint, region: config.primaryRegion, credentials: LOCAL_CREDENTIALS, disableHostPrefix: true },
+      ...(converse ? { bedrock: { endpoint: converse.endpoint, region: config.primaryRegion, credentials: LOCAL_CREDENTIALS } } : {}),
       ...(options.meter ? { plugins: [options.meter.sdkPlugin] } : {}),
     };
     for (const fn of platform.functions.values()) {
       await functions.load(fn, aws, {
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
         [ENV.allowedHosts]: LOCAL_ALLOWED_HOSTS.join(','),
+        // Connectors' secrets: a JSON file in the data folder ({ "<name>": "<value>" }) instead of Secrets Manager.
+        [ENV.secretsFile]: join(options.dataDir, SECRETS_FILE),
       });
     }
     const sqs = sqsClient(aws);

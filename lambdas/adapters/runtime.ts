@@ -1,6 +1,13 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
+import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
+import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import { DeploymentAgents } from '../agents/deployment-agents';
+import { bedrockConverse } from './bedrock-converse';
+import { FileSecretStore, SecretsManagerSecretStore } from './secrets';
+import type { Connectors } from '../contracts/agent-connectors';
+import { systemClock, type Logger as DomainLogger } from '../domain/ports';
 import { SfnWorkflowEngine } from './sfn-workflow-engine';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -27,6 +34,8 @@ export interface AwsClientConfig {
   dynamodb?: DynamoDBClientConfig;
   sqs?: SQSClientConfig;
   stepfunctions?: SFNClientConfig;
+  bedrock?: BedrockRuntimeClientConfig;
+  secretsmanager?: SecretsManagerClientConfig;
   /** Added to every client the factories below build. */
   plugins?: readonly SdkPlugin[];
 }
@@ -91,3 +100,23 @@ export const taskQueue = (queueUrls: Record<Priority, string>, aws: AwsClientCon
 export const traced = <T>(client: T, tracer?: Tracer): T => (tracer ? tracer.captureAWSv3Client(client) : client);
 
 export const agentRegistry = (names: readonly string[]) => StaticAgentRegistry.fromNames(names);
+
+/**
+ * The agents a function can run: the enabled built-in ones and the connectors'. Secrets come from a
+ * local file when SECRETS_FILE is set (npm start), else from Secrets Manager; LLM steps call
+ * Bedrock (an endpoint override locally); routed agents share their state in the tasks table.
+ */
+export const deploymentAgents = (
+  settings: { builtIns: readonly string[]; connectors?: Connectors; secretsFile?: string; tasksTable: string },
+  aws: AwsClientConfig,
+  logger: DomainLogger,
+  tracer?: Tracer,
+) =>
+  new DeploymentAgents(settings.builtIns, settings.connectors ?? { mcpServers: [], http: [], llm: [] }, {
+    secrets: settings.secretsFile
+      ? new FileSecretStore(settings.secretsFile)
+      : new SecretsManagerSecretStore(traced(withPlugins(new SecretsManagerClient(aws.secretsmanager ?? {}), aws), tracer)),
+    converse: bedrockConverse(traced(withPlugins(new BedrockRuntimeClient(aws.bedrock ?? {}), aws), tracer)),
+    logger,
+    router: { agentStates: agentStateStore(settings.tasksTable, aws, tracer), clock: systemClock, logger },
+  });

@@ -22,11 +22,11 @@ export class RoutedAgentRegistry implements AgentRegistry {
   private registered?: Promise<void>;
 
   constructor(
-    private readonly offers: readonly AgentOffer[],
+    private readonly offered: readonly AgentOffer[],
     private readonly router?: RouterDeps,
   ) {
     const grouped = new Map<string, AgentOffer[]>();
-    for (const offer of offers) grouped.set(offer.agent.capability, [...(grouped.get(offer.agent.capability) ?? []), offer]);
+    for (const offer of offered) grouped.set(offer.agent.capability, [...(grouped.get(offer.agent.capability) ?? []), offer]);
     for (const [capability, group] of grouped) {
       const routed = router && (group.length > 1 || group.some((o) => o.kind !== 'builtin'));
       if (!routed) {
@@ -42,7 +42,7 @@ export class RoutedAgentRegistry implements AgentRegistry {
   private ensureRegistered(): Promise<void> {
     this.registered ??= (async () => {
       const byAgent = new Map<string, AgentOffer[]>();
-      for (const offer of this.offers) byAgent.set(offer.agentId, [...(byAgent.get(offer.agentId) ?? []), offer]);
+      for (const offer of this.offered) byAgent.set(offer.agentId, [...(byAgent.get(offer.agentId) ?? []), offer]);
       const now = this.router!.clock.now();
       for (const [agentId, offers] of byAgent) {
         await this.router!.agentStates.register(
@@ -63,5 +63,15 @@ export class RoutedAgentRegistry implements AgentRegistry {
 
   capabilities(): string[] {
     return [...this.byCapability.keys()].sort();
+  }
+
+  offers(): { agentId: string; kind: string; capabilities: string[] }[] {
+    const byAgent = new Map<string, { agentId: string; kind: string; capabilities: string[] }>();
+    for (const o of this.offered) {
+      const entry = byAgent.get(o.agentId) ?? { agentId: o.agentId, kind: o.kind, capabilities: [] };
+      entry.capabilities.push(o.agent.capability);
+      byAgent.set(o.agentId, entry);
+    }
+    return [...byAgent.values()];
   }
 }

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { AuthSettings } from './auth';
 import { PRIORITIES, type Priority } from './priorities';
 import { QuotaSettingsSchema } from './quotas';
+import { ConnectorsSchema } from './agent-connectors';
 
 /**
  * The environment contract between the CDK app and the functions: variable names, and one
@@ -25,6 +26,10 @@ export const ENV = {
   logLevel: 'POWERTOOLS_LOG_LEVEL',
   /** The quota settings (tiers, tenant → tier), as JSON; absent: no per-tenant quota. */
   quotas: 'TENANT_QUOTAS',
+  /** The deployment's connectors (MCP servers, HTTP APIs, LLM steps), as JSON; absent: none. */
+  connectors: 'CONNECTORS',
+  /** A local JSON file of secrets (npm start); absent: AWS Secrets Manager. */
+  secretsFile: 'SECRETS_FILE',
   /** Workflow name → state machine ARN, as JSON; absent: no workflows. */
   workflows: 'WORKFLOWS',
   /** The seed of the usage-plan API key values (`usageKeyOf`); absent: no usage plans. */
@@ -45,7 +50,6 @@ const queueUrl = z.string().regex(/^https?:\/\/\S+$/, 'an http(s) URL');
 
 const tasks = { [ENV.tasksTable]: z.string().min(1) };
 const queues = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), queueUrl])) as Record<string, typeof queueUrl>;
-const agents = { [ENV.enabledAgents]: list };
 
 /** A variable holding JSON that `schema` validates ("not JSON" when it is not JSON at all). */
 const jsonVariable = <S extends z.ZodType>(schema: S) =>
@@ -62,6 +66,12 @@ const jsonVariable = <S extends z.ZodType>(schema: S) =>
     .pipe(schema);
 
 const quotas = { [ENV.quotas]: jsonVariable(QuotaSettingsSchema).optional() };
+/** The agents a function can run: built-in ones by name, and the connectors' (with their secret store). */
+const agents = {
+  [ENV.enabledAgents]: list,
+  [ENV.connectors]: jsonVariable(ConnectorsSchema).optional(),
+  [ENV.secretsFile]: z.string().min(1).optional(),
+};
 const workflows = {
   [ENV.workflows]: jsonVariable(z.record(z.string(), z.string().regex(/^arn:[^:]+:states:/, 'a state machine ARN'))).optional(),
 };

@@ -10,3 +10,4 @@ export * from './priorities';
 export * from './quotas';
 export * from './tasks-table';
 export * from './workflows';
+export * from './agent-connectors';

@@ -37,7 +37,7 @@ const MappingSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/,
 const AgentStepFields = {
   id: StepIdSchema,
   /** The agent capability to run, e.g. "echo". */
-  capability: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/),
+  capability: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'a capability: lower-case letters, digits, _ . -'),
   /** The agent's input: an object whose string values starting with `$.` are references. */
   input: MappingSchema.default({}),
   timeoutSeconds: z.number().int().min(1).max(900).default(60),

@@ -84,6 +84,8 @@ export interface Agent {
 export interface AgentRegistry {
   get(capability: string): Agent | undefined;
   capabilities(): string[];
+  /** Who offers what (absent: every capability is its own built-in agent). */
+  offers?(): { agentId: string; kind: string; capabilities: string[] }[];
 }
 
 export interface Clock {

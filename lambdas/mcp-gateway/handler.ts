@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentRegistry, agentStateStore, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { agentStateStore, deploymentAgents, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
@@ -43,11 +43,12 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const env = readEnv(GatewayEnvSchema, rawEnv);
   const quotas = env[ENV.quotas];
   const workflows = workflowEngine(env[ENV.workflows], aws, tracer);
+  const agents = deploymentAgents({ builtIns: env[ENV.enabledAgents], connectors: env[ENV.connectors], secretsFile: env[ENV.secretsFile], tasksTable: env[ENV.tasksTable] }, aws, logger, tracer);
   const deps = {
     tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
     ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
-    agents: agentRegistry(env[ENV.enabledAgents]),
+    agents,
     agentStates: agentStateStore(env[ENV.tasksTable], aws, tracer),
     clock: systemClock,
     logger,
@@ -62,7 +63,9 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(allowedOrigins ? { allowedOrigins } : {}),
   });
-  return instrument(makeHandler({ endpoint, logger }), observability);
+  const handler = makeHandler({ endpoint, logger });
+  // Downstream MCP servers are discovered before the first request (and retried later if one was down).
+  return instrument(async (event: APIGatewayProxyEvent) => (await agents.ready(), handler(event)), observability);
 };
 
 export const handler = lambdaEntry(() => createHandler(process.env));

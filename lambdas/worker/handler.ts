@@ -4,7 +4,7 @@ import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../d
 import { TaskRecordSchema } from '../adapters/task-record';
 import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, sqsClient, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, deploymentAgents, sqsClient, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, readEnv, WorkerEnvSchema, type Env } from '../contracts';
 
 /** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
@@ -46,10 +46,10 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const env = readEnv(WorkerEnvSchema, rawEnv);
   const quotas = env[ENV.quotas];
   const workflows = workflowEngine(env[ENV.workflows], aws, observability.tracer);
-  return instrument(
-    makeHandler({
+  const agents = deploymentAgents({ builtIns: env[ENV.enabledAgents], connectors: env[ENV.connectors], secretsFile: env[ENV.secretsFile], tasksTable: env[ENV.tasksTable] }, aws, observability.logger, observability.tracer);
+  const inner = makeHandler({
       tasks: tasksRepository(env[ENV.tasksTable], aws, observability.tracer),
-      agents: agentRegistry(env[ENV.enabledAgents]),
+      agents,
       clock: systemClock,
       logger: observability.logger,
       telemetry: observability.telemetry,
@@ -57,9 +57,9 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       ...(workflows ? { workflows } : {}),
       visibility: new SqsMessageVisibility(sqsClient(aws, observability.tracer)),
       options: { maxAttempts: env[ENV.maxAttempts], leaseMs: env[ENV.leaseMs] },
-    }),
-    observability,
-  );
+    });
+  // Downstream MCP servers are discovered before the first batch (and retried later if one was down).
+  return instrument(async (event: SQSEvent, context: Context) => (await agents.ready(), inner(event, context)), observability);
 };
 
 export const handler = lambdaEntry(() => createHandler(process.env));

@@ -5,7 +5,7 @@ import { runStep, type RunStepDeps } from '../domain/use-cases/run-step';
 import { finishRun, openApprovalGate } from '../domain/use-cases/workflow-runs';
 import type { LifecycleDeps } from '../domain/task-lifecycle';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { agentRegistry, createObservability, sfnClient, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, deploymentAgents, sfnClient, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
 import { SfnWorkflowEngine } from '../adapters/sfn-workflow-engine';
 import type { WorkflowEngine } from '../domain/workflow-ports';
 import { ENV, readEnv, WorkflowEnvSchema, type Env } from '../contracts';
@@ -42,17 +42,18 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const { logger, tracer, telemetry } = observability;
   const env = readEnv(WorkflowEnvSchema, rawEnv);
   const quotas = env[ENV.quotas];
+  const agents = deploymentAgents({ builtIns: env[ENV.enabledAgents], connectors: env[ENV.connectors], secretsFile: env[ENV.secretsFile], tasksTable: env[ENV.tasksTable] }, aws, logger, tracer);
   const handler = makeHandler({
     tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
     steps: stepStore(env[ENV.tasksTable], aws, tracer),
-    agents: agentRegistry(env[ENV.enabledAgents]),
+    agents,
     clock: systemClock,
     logger,
     telemetry,
     ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
     workflows: new SfnWorkflowEngine(sfnClient(aws, tracer), {}),
   });
-  return instrument((event: unknown, _context: Context) => handler(event), observability);
+  return instrument(async (event: unknown, _context: Context) => (await agents.ready(), handler(event)), observability);
 };
 
 export const handler = lambdaEntry(() => createHandler(process.env));

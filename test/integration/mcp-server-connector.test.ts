@@ -1,3 +1,4 @@
+import { freePort, listen, startEverything } from '../../bin/harness/server-everything';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -30,38 +31,6 @@ const agentOf = (agents: Agent[], capability: string): Agent => {
   const agent = agents.find((a) => a.capability === capability);
   if (!agent) throw new Error(`no agent ${capability}; have ${agents.map((a) => a.capability).join(', ')}`);
   return agent;
-};
-
-const listen = (server: Server) =>
-  new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-
-const freePort = async (): Promise<number> => {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-};
-
-// --- server-everything, as a child process ---------------------------------------------------
-
-const startEverything = async (): Promise<{ url: string; child: ChildProcess }> => {
-  const require = createRequire(import.meta.url);
-  const entry = join(dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')), 'dist', 'index.js');
-  const port = await freePort();
-  const child = spawn(process.execPath, [entry, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`server-everything did not start within 10 s: ${stderr}`)), 10_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (stderr.includes('listening on port')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server-everything exited (${code}): ${stderr}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/mcp`, child };
 };
 
 // --- a custom downstream with the v2 server package -------------------------------------------

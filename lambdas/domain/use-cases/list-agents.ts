@@ -22,8 +22,8 @@ export interface AgentView {
 
 /**
  * Discovery for every role: the capabilities this deployment runs, by agent, with each routed
- * agent's live statistics and breaker (built-in agents alone on their capability run unrouted:
- * no statistics are kept for them).
+ * agent's live statistics and breaker once it has been called (built-in agents alone on their
+ * capability run unrouted: no statistics are kept for them).
  */
 export const listAgents = async (
   deps: { agents: AgentRegistry; agentStates?: AgentStateStore },
@@ -37,23 +37,24 @@ export const listAgents = async (
     const schema = agent?.input ? z.toJSONSchema(agent.input, { unrepresentable: 'any' }) : undefined;
     return { name, description: agent?.description ?? '', ...(schema ? { inputSchema: schema } : {}) };
   };
-  const routed = (await deps.agentStates?.list()) ?? [];
-  const covered = new Set(routed.flatMap((a) => a.capabilities));
-  const views: AgentView[] = [
-    ...routed.map((a) => ({
-      agentId: a.agentId,
-      kind: a.kind,
-      capabilities: a.capabilities.filter((c) => deps.agents.get(c)).map(describe),
-      maxConcurrency: a.maxConcurrency,
-      inFlight: a.inFlight,
-      ewmaLatencyMs: Math.round(a.ewmaLatencyMs),
-      successRate: Math.round(a.successRate * 1000) / 1000,
-      circuit: a.circuit,
-    })),
-    ...deps.agents
-      .capabilities()
-      .filter((c) => !covered.has(c))
-      .map((c) => ({ agentId: c, kind: 'builtin' as const, capabilities: [describe(c)], circuit: 'closed' as const })),
-  ];
+  const stats = new Map(((await deps.agentStates?.list()) ?? []).map((a) => [a.agentId, a]));
+  const offers = deps.agents.offers?.() ?? deps.agents.capabilities().map((c) => ({ agentId: c, kind: 'builtin', capabilities: [c] }));
+  const views: AgentView[] = offers.map((offer) => {
+    const live = stats.get(offer.agentId);
+    return {
+      agentId: offer.agentId,
+      kind: offer.kind as AgentView['kind'],
+      capabilities: offer.capabilities.map(describe),
+      ...(live
+        ? {
+            maxConcurrency: live.maxConcurrency,
+            inFlight: live.inFlight,
+            ewmaLatencyMs: Math.round(live.ewmaLatencyMs),
+            successRate: Math.round(live.successRate * 1000) / 1000,
+          }
+        : {}),
+      circuit: live?.circuit ?? 'closed',
+    };
+  });
   return { agents: views.filter((v) => v.capabilities.length > 0 && (!capability || v.capabilities.some((c) => c.name === capability))) };
 };

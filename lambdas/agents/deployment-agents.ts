@@ -1,0 +1,101 @@
+import type { Connectors } from '../contracts/agent-connectors';
+import type { RouterDeps } from '../domain/agent-routing';
+import type { DisabledCapability, SecretStore } from '../domain/connector-ports';
+import type { Agent, AgentRegistry, Logger } from '../domain/ports';
+import { toAgent } from './agent';
+import { httpConnectorAgents } from './http-connector';
+import { llmAgent, type Converse } from './llm-step';
+import { connectMcpServer } from './mcp-server-connector';
+import { BUILT_IN_AGENTS } from './registry';
+import { RoutedAgentRegistry, type AgentOffer } from './routed-registry';
+
+/** A downstream server that could not be listed is tried again after this long (its capabilities are missing meanwhile). */
+export const DISCOVERY_RETRY_MS = 60_000;
+/** Calls one connector agent may have running at once, per deployment (its lease limit). */
+export const CONNECTOR_MAX_CONCURRENCY = 50;
+
+export interface DeploymentAgentsDeps {
+  secrets: SecretStore;
+  converse: Converse;
+  logger: Logger;
+  /** Routing state (leases, statistics, breakers); absent: nothing is routed (unit tests). */
+  router?: RouterDeps;
+}
+
+/**
+ * Every agent a function of this deployment can run: the enabled built-in agents, and the
+ * connectors' (an HTTP API's allow-listed operations, each LLM step, each downstream MCP server's
+ * tools, discovered when the function starts). Connector capabilities are routed (breaker,
+ * statistics). `ready()` finishes the discovery; a server that is down then is logged, its
+ * capabilities left out, and tried again at a later `ready()` after DISCOVERY_RETRY_MS.
+ */
+export class DeploymentAgents implements AgentRegistry {
+  private registry: RoutedAgentRegistry;
+  private readonly staticOffers: AgentOffer[];
+  private readonly discovered = new Map<string, AgentOffer[]>();
+  private readonly failedAt = new Map<string, number>();
+  readonly disabled: DisabledCapability[] = [];
+  private discovering?: Promise<void>;
+
+  constructor(
+    builtIns: readonly string[],
+    private readonly connectors: Connectors,
+    private readonly deps: DeploymentAgentsDeps,
+  ) {
+    this.staticOffers = builtIns.map((name) => {
+      const module = BUILT_IN_AGENTS.get(name);
+      if (!module) throw new Error(`unknown agent "${name}"; built-in agents: ${[...BUILT_IN_AGENTS.keys()].join(', ')}`);
+      return { agentId: name, kind: 'builtin' as const, agent: toAgent(module), maxConcurrency: CONNECTOR_MAX_CONCURRENCY, weight: 1 };
+    });
+    for (const http of connectors.http) {
+      const { agents, disabled } = httpConnectorAgents(http, { secrets: deps.secrets, logger: deps.logger });
+      this.disabled.push(...disabled);
+      this.staticOffers.push(...agents.map((agent) => offer(http.name, 'http', agent)));
+    }
+    for (const llm of connectors.llm) this.staticOffers.push(offer(llm.name, 'llm', llmAgent(llm, { converse: deps.converse })));
+    this.registry = this.build();
+  }
+
+  /** Discovers the downstream MCP servers not discovered yet (at most once per DISCOVERY_RETRY_MS each). */
+  ready(): Promise<void> {
+    const due = this.connectors.mcpServers.filter(
+      (server) => !this.discovered.has(server.name) && Date.now() - (this.failedAt.get(server.name) ?? 0) >= DISCOVERY_RETRY_MS,
+    );
+    if (due.length === 0) return this.discovering ?? Promise.resolve();
+    this.discovering ??= (async () => {
+      for (const server of due) {
+        try {
+          const { agents, disabled } = await connectMcpServer(server, { secrets: this.deps.secrets, logger: this.deps.logger });
+          this.discovered.set(server.name, agents.map((agent) => offer(server.name, 'mcp', agent)));
+          this.disabled.push(...disabled);
+          for (const d of disabled) this.deps.logger.warn('downstream tool not offered', { capability: d.capability, reason: d.reason });
+        } catch (error) {
+          this.failedAt.set(server.name, Date.now());
+          this.deps.logger.warn('downstream MCP server not discovered: its capabilities are missing until it answers', { server: server.name, error: String(error).slice(0, 300) });
+        }
+      }
+      this.registry = this.build();
+    })().finally(() => {
+      this.discovering = undefined;
+    });
+    return this.discovering;
+  }
+
+  private build(): RoutedAgentRegistry {
+    return new RoutedAgentRegistry([...this.staticOffers, ...[...this.discovered.values()].flat()], this.deps.router);
+  }
+
+  get(capability: string): Agent | undefined {
+    return this.registry.get(capability);
+  }
+
+  capabilities(): string[] {
+    return this.registry.capabilities();
+  }
+
+  offers() {
+    return this.registry.offers();
+  }
+}
+
+const offer = (agentId: string, kind: AgentOffer['kind'], agent: Agent): AgentOffer => ({ agentId, kind, agent, maxConcurrency: CONNECTOR_MAX_CONCURRENCY, weight: 1 });
