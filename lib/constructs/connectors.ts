@@ -2,6 +2,7 @@ import { Aws } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV, secretNamesOf, type Connectors } from '../../lambdas/contracts';
+import { NagSuppressions } from '../nag';
 
 /** Lambda's environment holds 4 KB in all: the connectors may take this much of it. */
 export const MAX_CONNECTORS_ENV_BYTES = 3_072;
@@ -31,6 +32,18 @@ export const bindConnectors = (fn: LambdaFunction, connectors: Connectors): void
       }),
     );
   }
+  NagSuppressions.addResourceSuppressions(
+    fn,
+    [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'Secrets Manager ARNs end in a random 6-character suffix (secret:<name>-??????), and a cross-region inference profile routes to the model in any region (foundation-model in region *): both are scoped to the named secrets and models.',
+        appliesTo: [{ regex: '/^Resource::arn:.*:secretsmanager:.*:secret:.*-\\?\\?\\?\\?\\?\\?$/g' }, { regex: '/^Resource::arn:.*:bedrock:\\*::foundation-model\\/.*$/g' }],
+      },
+    ],
+    true,
+  );
   const models = [...new Set(connectors.llm.map((llm) => llm.modelId))];
   if (models.length) {
     fn.addToRolePolicy(
