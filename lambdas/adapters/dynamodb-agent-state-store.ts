@@ -48,7 +48,7 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
     return Item ? fromItem(Item) : undefined;
   }
 
-  async register(agent: Pick<AgentState, 'agentId' | 'kind' | 'capabilities' | 'maxConcurrency' | 'weight'>, now: Date): Promise<void> {
+  async register(agent: Pick<AgentState, 'agentId' | 'kind' | 'capabilities' | 'maxConcurrency' | 'weight' | 'registration'>, now: Date): Promise<void> {
     // What it serves and its limits are set; its health and leases start once, and are kept after.
     await this.doc.send(
       new UpdateCommand({
@@ -58,11 +58,13 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
           'SET agentId = :id, kind = :kind, capabilities = :caps, maxConcurrency = :max, weight = :weight, updatedAt = :now, ' +
           'inFlight = if_not_exists(inFlight, :zero), ewmaLatencyMs = if_not_exists(ewmaLatencyMs, :zero), successRate = if_not_exists(successRate, :one), ' +
           'calls = if_not_exists(calls, :zero), circuit = if_not_exists(circuit, :closed), consecutiveFailures = if_not_exists(consecutiveFailures, :zero), ' +
-          '#version = if_not_exists(#version, :zero)',
+          '#version = if_not_exists(#version, :zero)' +
+          (agent.registration ? ', registration = :registration' : ''),
         ExpressionAttributeNames: { '#version': 'version' },
         ExpressionAttributeValues: {
           ':id': agent.agentId, ':kind': agent.kind, ':caps': [...agent.capabilities], ':max': agent.maxConcurrency, ':weight': agent.weight,
           ':now': now.toISOString(), ':zero': 0, ':one': 1, ':closed': 'closed',
+          ...(agent.registration ? { ':registration': agent.registration } : {}),
         },
       }),
     );

@@ -1,4 +1,5 @@
 import type { Connectors } from '../contracts/agent-connectors';
+import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import type { RouterDeps } from '../domain/agent-routing';
 import type { DisabledCapability, SecretStore } from '../domain/connector-ports';
 import type { Agent, AgentRegistry, Logger } from '../domain/ports';
@@ -11,6 +12,8 @@ import { RoutedAgentRegistry, type AgentOffer } from './routed-registry';
 
 /** A downstream server that could not be listed is tried again after this long (its capabilities are missing meanwhile). */
 export const DISCOVERY_RETRY_MS = 60_000;
+/** How often a function looks for downstream servers operators registered or removed at run time. */
+export const REGISTRATIONS_CHECK_MS = 30_000;
 /** Calls one connector agent may have running at once, per deployment (its lease limit). */
 export const CONNECTOR_MAX_CONCURRENCY = 50;
 
@@ -36,6 +39,9 @@ export class DeploymentAgents implements AgentRegistry {
   private readonly failedAt = new Map<string, number>();
   readonly disabled: DisabledCapability[] = [];
   private discovering?: Promise<void>;
+  /** Downstream servers registered at run time (register_agent), by name, as discovered here. */
+  private readonly registered = new Map<string, { url: string; offers: AgentOffer[] }>();
+  private registrationsCheckedAt = 0;
 
   constructor(
     builtIns: readonly string[],
@@ -56,13 +62,19 @@ export class DeploymentAgents implements AgentRegistry {
     this.registry = this.build();
   }
 
-  /** Discovers the downstream MCP servers not discovered yet (at most once per DISCOVERY_RETRY_MS each). */
+  /**
+   * Discovers the configured downstream MCP servers not discovered yet (at most once per
+   * DISCOVERY_RETRY_MS each), and every REGISTRATIONS_CHECK_MS the ones operators registered or
+   * removed since (register_agent / deregister_agent).
+   */
   ready(): Promise<void> {
     const due = this.connectors.mcpServers.filter(
       (server) => !this.discovered.has(server.name) && Date.now() - (this.failedAt.get(server.name) ?? 0) >= DISCOVERY_RETRY_MS,
     );
-    if (due.length === 0) return this.discovering ?? Promise.resolve();
+    const checkRegistrations = this.deps.router !== undefined && Date.now() - this.registrationsCheckedAt >= REGISTRATIONS_CHECK_MS;
+    if (due.length === 0 && !checkRegistrations) return this.discovering ?? Promise.resolve();
     this.discovering ??= (async () => {
+      if (checkRegistrations) await this.syncRegistrations();
       for (const server of due) {
         try {
           const { agents, disabled } = await connectMcpServer(server, { secrets: this.deps.secrets, logger: this.deps.logger });
@@ -81,8 +93,32 @@ export class DeploymentAgents implements AgentRegistry {
     return this.discovering;
   }
 
+  /** Discovers servers registered at run time that this function does not know, forgets removed ones. */
+  private async syncRegistrations(): Promise<void> {
+    this.registrationsCheckedAt = Date.now();
+    const configured = new Set(this.connectors.mcpServers.map((s) => s.name));
+    const states = await this.deps.router!.agentStates.list().catch(() => undefined);
+    if (!states) return;
+    const registrations = states.flatMap((a) => (a.registration && !configured.has(a.agentId) ? [a.registration] : []));
+    for (const name of [...this.registered.keys()]) {
+      if (!registrations.some((r) => r.name === name)) this.registered.delete(name);
+    }
+    for (const registration of registrations) {
+      if (this.registered.get(registration.name)?.url === registration.url) continue;
+      try {
+        const { agents } = await connectMcpServer(registration, { secrets: this.deps.secrets, logger: this.deps.logger });
+        this.registered.set(registration.name, { url: registration.url, offers: agents.map((agent) => offer(registration.name, 'mcp', agent)) });
+      } catch (error) {
+        this.deps.logger.warn('registered MCP server not discovered: its capabilities are missing until it answers', { server: registration.name, error: String(error).slice(0, 300) });
+      }
+    }
+  }
+
   private build(): RoutedAgentRegistry {
-    return new RoutedAgentRegistry([...this.staticOffers, ...[...this.discovered.values()].flat()], this.deps.router);
+    return new RoutedAgentRegistry(
+      [...this.staticOffers, ...[...this.discovered.values()].flat(), ...[...this.registered.values()].flatMap((r) => r.offers)],
+      this.deps.router,
+    );
   }
 
   get(capability: string): Agent | undefined {
@@ -95,6 +131,16 @@ export class DeploymentAgents implements AgentRegistry {
 
   offers() {
     return this.registry.offers();
+  }
+
+  /** The agents configured in cdk.json (built-in and connectors): managed there, never by register_agent. */
+  configuredAgentIds(): ReadonlySet<string> {
+    return new Set([...this.staticOffers.map((o) => o.agentId), ...this.connectors.mcpServers.map((s) => s.name)]);
+  }
+
+  /** What a downstream server offers, as the functions will discover it (register_agent checks before it saves). */
+  discover(config: McpServerConnectorConfig) {
+    return connectMcpServer(config, { secrets: this.deps.secrets, logger: this.deps.logger });
   }
 }
 

@@ -1,4 +1,5 @@
 import { ConcurrencyError } from './errors';
+import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import type { Agent, AgentContext, Clock, Logger } from './ports';
 
 /**
@@ -26,6 +27,8 @@ export interface AgentState {
   openedAt?: string;
   /** Half-open: a probe call is running. */
   probing?: boolean;
+  /** A downstream MCP server an operator registered at run time (register_agent): how to reach it. */
+  registration?: McpServerConnectorConfig;
   version: number;
   updatedAt: string;
 }
@@ -38,7 +41,7 @@ export interface AgentStateStore {
   list(): Promise<AgentState[]>;
   get(agentId: string): Promise<AgentState | undefined>;
   /** Creates the agent (healthy, idle) or updates what it serves and its limits, keeping its health. */
-  register(agent: Pick<AgentState, 'agentId' | 'kind' | 'capabilities' | 'maxConcurrency' | 'weight'>, now: Date): Promise<void>;
+  register(agent: Pick<AgentState, 'agentId' | 'kind' | 'capabilities' | 'maxConcurrency' | 'weight' | 'registration'>, now: Date): Promise<void>;
   /** Removes the agent (its calls in flight finish; no new lease). */
   deregister(agentId: string): Promise<boolean>;
   /**
