@@ -34,6 +34,7 @@ const ticketsApi = {
 
 let cloud: LocalCloud;
 let everything: ChildProcess;
+let doomed: ChildProcess;
 let api: Server;
 const seen: { headers: IncomingMessage['headers']; body: string }[] = [];
 const tokens: Record<string, string> = {};
@@ -51,6 +52,9 @@ beforeAll(async () => {
   const apiPort = await listen(api);
   const downstream = await startEverything();
   everything = downstream.child;
+  // A second downstream, killed once discovered: the breaker test's.
+  const second = await startEverything();
+  doomed = second.child;
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-connectors-'));
   writeFileSync(join(dataDir, SECRETS_FILE), JSON.stringify({ 'tickets-token': SECRET }));
   const workflowsDir = mkdtempSync(join(tmpdir(), 'switchboard-connector-workflows-'));
@@ -65,7 +69,10 @@ beforeAll(async () => {
       ...config,
       workflowsDir,
       connectors: {
-        mcpServers: [{ name: 'everything', url: downstream.url, timeoutMs: 10_000, tools: ['echo', 'get-sum'] }],
+        mcpServers: [
+          { name: 'everything', url: downstream.url, timeoutMs: 10_000, tools: ['echo', 'get-sum'] },
+          { name: 'doomed', url: second.url, timeoutMs: 2_000, tools: ['echo'] },
+        ],
         http: [
           {
             name: 'tickets', openapi: ticketsApi, baseUrl: `http://127.0.0.1:${apiPort}`, operations: ['createTicket'],
@@ -87,6 +94,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cloud?.stop();
   everything?.kill();
+  doomed?.kill();
   api?.close();
 });
 
@@ -144,5 +152,23 @@ describe('connector agents on npm start', () => {
     expect(filed.status).toBe(201);
     expect(filed.body.title).toContain('billed twice');
     expect(seen.at(-1)!.body).toContain('billed twice');
+  }, 60_000);
+
+  it('a downstream server that goes down: its tasks fail cleanly (no answer, named), its circuit opens, later calls fail at once', async () => {
+    const client = await connectV2(cloud.mcpUrl, tokens['alice']!, '2026-07-28');
+    doomed.kill('SIGKILL');
+    await new Promise((resolve) => doomed.once('exit', resolve));
+    const submitted = await Promise.all(
+      [1, 2].map(async (n) => ((await client.callTool('submit_task', { capability: 'doomed.echo', input: { message: `m${n}` } })).structuredContent as { taskId: string }).taskId),
+    );
+    const ended = await Promise.all(submitted.map((taskId) => waitForTerminal(client, taskId, 40_000)));
+    for (const task of ended) {
+      expect(task).toMatchObject({ status: 'failed', error: { code: 'AGENT_ERROR' } });
+      expect(task.error!.message).toMatch(/downstream MCP server doomed .* did not answer|circuit is open/);
+    }
+    const { agents } = (await client.callTool('list_agents', { capability: 'doomed.echo' })).structuredContent as { agents: { agentId: string; circuit: string; successRate?: number }[] };
+    expect(agents).toEqual([expect.objectContaining({ agentId: 'doomed', circuit: 'open' })]);
+    // The other downstream is unaffected.
+    expect((await submit(client, 'everything.echo', { message: 'still here' })).status).toBe('succeeded');
   }, 60_000);
 });
