@@ -36,4 +36,5 @@ export class DyingRepository implements TaskRepository {
   listDispatchPending(...args: Parameters<TaskRepository['listDispatchPending']>) { return this.inner.listDispatchPending(...args); }
   listRedrivable(...args: Parameters<TaskRepository['listRedrivable']>) { return this.inner.listRedrivable(...args); }
   listPromotable(...args: Parameters<TaskRepository['listPromotable']>) { return this.inner.listPromotable(...args); }
+  listClaimable(...args: Parameters<TaskRepository['listClaimable']>) { return this.inner.listClaimable(...args); }
 }

@@ -1,7 +1,7 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
 import type { ExecutionStatus, WorkflowEngine } from '../../lambdas/domain/workflow-ports';
-import type { Clock, QuotaDecision, TenantQuota, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
-import { isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
+import type { ClaimableQuery, Clock, QuotaDecision, TenantQuota, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
+import { isClaimable, isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
 import type { StepRecord, StepStore } from '../../lambdas/domain/workflow-ports';
@@ -38,9 +38,10 @@ export class InMemoryTaskRepository implements TaskRepository {
   async update(task: Task, patch: TaskPatch, now: Date) {
     const stored = this.items.get(this.key(task.tenantId, task.taskId));
     if (!stored || stored.version !== task.version) throw new ConcurrencyError('version changed');
-    const { removeLease, removeError, removeApproval, ...changes } = patch;
+    const { removeLease, removeLeaseId, removeError, removeApproval, ...changes } = patch;
     const next: Task = { ...stored, ...changes, version: stored.version + 1, updatedAt: now.toISOString() };
     if (removeLease) delete next.leaseUntil;
+    if (removeLease || removeLeaseId) delete next.leaseId;
     if (removeError) delete next.error;
     if (removeApproval) delete next.approval;
     this.writes += 1;
@@ -63,6 +64,14 @@ export class InMemoryTaskRepository implements TaskRepository {
     return [...this.items.values()]
       .filter((t) => isPromotable(t, query))
       .sort((a, b) => (queuedSince(a) < queuedSince(b) ? -1 : 1))
+      .slice(0, query.limit)
+      .map((t) => structuredClone(t));
+  }
+
+  async listClaimable(query: ClaimableQuery) {
+    return [...this.items.values()]
+      .filter((t) => t.tenantId === query.tenantId && query.capabilities.includes(t.capability) && isClaimable(t, query.now.getTime()))
+      .sort((a, b) => (`${a.createdAt}#${a.taskId}` < `${b.createdAt}#${b.taskId}` ? -1 : 1))
       .slice(0, query.limit)
       .map((t) => structuredClone(t));
   }

@@ -3,14 +3,14 @@ import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryC
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
-import type { ListTasksQuery, PromotableQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
-import { isPromotable, isRedrivable, isTerminal, queuedSince, TaskSchema, type Task } from '../domain/task';
+import type { ClaimableQuery, ListTasksQuery, PromotableQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
+import { isClaimable, isPromotable, isRedrivable, isTerminal, queuedSince, TaskSchema, type Task } from '../domain/task';
 import { DISPATCH_SHARDS, QUEUED_SHARDS, RUN_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
 
 type Item = Record<string, unknown>;
 
 const { tenant: tenantKey, task: taskKey, status: statusKey, order: orderKey } = taskKeys;
-const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex, queued: queuedIndex, liveRuns: liveRunsIndex } = TASKS_TABLE.indexes;
+const { byCreated, byStatus: byStatusIndex, dispatchPending: dispatchIndex, deadLettered: deadLetterIndex, queued: queuedIndex, liveRuns: liveRunsIndex, claimable: claimableIndex } = TASKS_TABLE.indexes;
 /** The liveRuns index holds runs with an execution that have not ended (the reconciler watches them). */
 const inLiveRuns = (task: Task): boolean => task.workflow !== undefined && task.execution !== undefined && !isTerminal(task.status);
 const liveRunKeys = (task: Task): Item => ({
@@ -29,6 +29,18 @@ const queuedKeys = (task: Task): Item => ({
   [queuedIndex.partitionKey]: taskKeys.queuedShard(task.priority, shardOf(task.taskId, QUEUED_SHARDS)),
   [queuedIndex.sortKey]: orderKey(queuedSince(task), task.taskId),
 });
+/**
+ * The claimable index's keys of a pulled task: `Q#<createdAt>` while queued, `L#<leaseUntil>` while
+ * running (claimable again once that is past); none otherwise.
+ */
+const claimableKeys = (task: Task): Item | undefined =>
+  task.pull && (task.status === 'queued' || task.status === 'running')
+    ? {
+        [claimableIndex.partitionKey]: taskKeys.claimable(task.tenantId, task.capability),
+        [claimableIndex.sortKey]:
+          task.status === 'queued' ? taskKeys.claimableQueued(task.createdAt, task.taskId) : taskKeys.claimableLeased(task.leaseUntil ?? '', task.taskId),
+      }
+    : undefined;
 const dispatchShard = (taskId: string) => taskKeys.dispatchShard(createHash('sha256').update(taskId).digest()[0]! % DISPATCH_SHARDS);
 
 const CursorSchema = z.object({ t: z.string(), k: z.record(z.string(), z.string()) }).strict();
@@ -139,19 +151,31 @@ export class DynamoDbTaskRepository implements TaskRepository {
     }
     if (patch.decisions !== undefined) set('decisions', patch.decisions);
     if (patch.leaseUntil !== undefined) set('leaseUntil', patch.leaseUntil);
-    if (patch.removeLease) removes.push('leaseUntil');
+    if (patch.leaseId !== undefined) set('leaseId', patch.leaseId);
+    if (patch.removeLease) removes.push('leaseUntil', 'leaseId');
+    else if (patch.removeLeaseId) removes.push('leaseId');
+    if (patch.pull !== undefined) set('pull', patch.pull);
     if (patch.dispatchPending === false) removes.push(dispatchIndex.partitionKey, dispatchIndex.sortKey);
     if (patch.dispatchPending === true) {
       set(dispatchIndex.partitionKey, dispatchShard(task.taskId));
       set(dispatchIndex.sortKey, orderKey(task.createdAt, task.taskId));
     }
     // The task after this write (the write is conditional on `task` being the stored version).
-    const next = { ...task, ...patch, ...(patch.removeError ? { error: undefined } : {}) };
+    const next = {
+      ...task,
+      ...patch,
+      ...(patch.removeError ? { error: undefined } : {}),
+      ...(patch.removeLease ? { leaseUntil: undefined, leaseId: undefined } : {}),
+    };
     if (isRedrivable(next)) Object.entries(deadLetterKeys(next)).forEach(([name, value]) => set(name, value));
     else if (isRedrivable(task)) removes.push(deadLetterIndex.partitionKey, deadLetterIndex.sortKey);
     if (inQueuedIndex(next)) {
       if (!inQueuedIndex(task) || patch.priority !== undefined) Object.entries(queuedKeys(next)).forEach(([name, value]) => set(name, value));
     } else if (inQueuedIndex(task)) removes.push(queuedIndex.partitionKey, queuedIndex.sortKey);
+    const [claimBefore, claimAfter] = [claimableKeys(task), claimableKeys(next)];
+    if (claimAfter) {
+      if (claimAfter[claimableIndex.sortKey] !== claimBefore?.[claimableIndex.sortKey]) Object.entries(claimAfter).forEach(([name, value]) => set(name, value));
+    } else if (claimBefore) removes.push(claimableIndex.partitionKey, claimableIndex.sortKey);
     if (inLiveRuns(next) && !inLiveRuns(task)) Object.entries(liveRunKeys(next)).forEach(([name, value]) => set(name, value));
     else if (!inLiveRuns(next) && inLiveRuns(task)) removes.push(liveRunsIndex.partitionKey, liveRunsIndex.sortKey);
     try {
@@ -255,6 +279,46 @@ export class DynamoDbTaskRepository implements TaskRepository {
     return fresh.filter((task): task is Task => task !== undefined && inLiveRuns(task));
   }
 
+  /**
+   * Per capability, two queries of its partition: the queued rows oldest first, and the running rows
+   * whose lease ran out by `now`. Every row is re-read (an index is eventually consistent) and kept
+   * only if it is claimable now; oldest first across capabilities.
+   */
+  async listClaimable(query: ClaimableQuery): Promise<Task[]> {
+    const expiredUpTo = `${taskKeys.claimableLeased(query.now.toISOString(), '')}~`;
+    const pages = await Promise.all(
+      [...new Set(query.capabilities)].flatMap((capability) => {
+        const partition = taskKeys.claimable(query.tenantId, capability);
+        return [
+          this.doc.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              IndexName: claimableIndex.indexName,
+              KeyConditionExpression: `${claimableIndex.partitionKey} = :p AND begins_with(${claimableIndex.sortKey}, :queued)`,
+              ExpressionAttributeValues: { ':p': partition, ':queued': 'Q#' },
+              Limit: query.limit,
+            }),
+          ),
+          this.doc.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              IndexName: claimableIndex.indexName,
+              KeyConditionExpression: `${claimableIndex.partitionKey} = :p AND ${claimableIndex.sortKey} BETWEEN :from AND :to`,
+              ExpressionAttributeValues: { ':p': partition, ':from': 'L#', ':to': expiredUpTo },
+              Limit: query.limit,
+            }),
+          ),
+        ];
+      }),
+    );
+    const ids = [...new Set(pages.flatMap((page) => page.Items ?? []).map((item) => String(item['taskId'])))];
+    const fresh = await Promise.all(ids.map((taskId) => this.get(query.tenantId, taskId)));
+    return fresh
+      .filter((task): task is Task => task !== undefined && isClaimable(task, query.now.getTime()) && query.capabilities.includes(task.capability))
+      .sort((a, b) => (`${a.createdAt}#${a.taskId}` < `${b.createdAt}#${b.taskId}` ? -1 : 1))
+      .slice(0, query.limit);
+  }
+
   async listRedrivable(query: RedrivableQuery): Promise<Task[]> {
     const { Items = [] } = await this.doc.send(
       new QueryCommand({
@@ -303,6 +367,7 @@ const toItem = (task: Task): Item => {
     ...(isRedrivable(task) ? deadLetterKeys(task) : {}),
     ...(inQueuedIndex(task) ? queuedKeys(task) : {}),
     ...(inLiveRuns(task) ? liveRunKeys(task) : {}),
+    ...claimableKeys(task),
   };
 };
 

@@ -30,6 +30,8 @@ export const ENV = {
   connectors: 'CONNECTORS',
   /** A local JSON file of secrets (npm start); absent: AWS Secrets Manager. */
   secretsFile: 'SECRETS_FILE',
+  /** Capabilities whose tasks external agents claim over MCP (claim_task), comma-separated; absent: none. */
+  pullCapabilities: 'PULL_CAPABILITIES',
   /** Workflow name → state machine ARN, as JSON; absent: no workflows. */
   workflows: 'WORKFLOWS',
   /** The seed of the usage-plan API key values (`usageKeyOf`); absent: no usage plans. */
@@ -84,6 +86,7 @@ export const GatewayEnvSchema = z.object({
   [ENV.maxBodyBytes]: z.coerce.number().int().positive(),
   [ENV.allowedHosts]: optionalList,
   [ENV.allowedOrigins]: optionalList,
+  [ENV.pullCapabilities]: optionalList,
   ...quotas,
   ...workflows,
 });
@@ -92,6 +95,7 @@ export const WorkerEnvSchema = z.object({
   ...agents,
   [ENV.maxAttempts]: z.coerce.number().int().min(1).max(10),
   [ENV.leaseMs]: z.coerce.number().int().min(1000),
+  [ENV.pullCapabilities]: optionalList,
   ...quotas,
   ...workflows,
 });

@@ -15,6 +15,10 @@
  *   Waiting since: its last promotion, else its redrive, else its creation.
  * liveRuns (gsi6, sparse): rpk = RUNS#<shard>   rsk = <tenant>#<taskId>, present only while a workflow run has an
  *   execution and has not ended; across tenants, so the reconciler checks every live run's execution in a few queries.
+ * claimable (gsi7, sparse): cpk = CLAIM#<tenant>#<capability>   csk = Q#<createdAt>#<taskId> while a pulled task is
+ *   queued, L#<leaseUntil>#<taskId> while it is running (claimed by an external agent); absent otherwise. One partition
+ *   per tenant and capability, so an agent's claim reads its tenant's rows only: the queued ones oldest first
+ *   (begins_with Q#), and those whose lease ran out (L# up to now). A heartbeat moves the L# key.
  */
 export const TASKS_TABLE = {
   partitionKey: 'pk',
@@ -32,6 +36,7 @@ export const TASKS_TABLE = {
     deadLettered: { indexName: 'deadLettered', partitionKey: 'dlpk', sortKey: 'dlsk', include: ['tenantId', 'taskId'] },
     queued: { indexName: 'queued', partitionKey: 'qpk', sortKey: 'qsk', include: ['tenantId', 'taskId', 'deadline'] },
     liveRuns: { indexName: 'liveRuns', partitionKey: 'rpk', sortKey: 'rsk', include: ['tenantId', 'taskId'] },
+    claimable: { indexName: 'claimable', partitionKey: 'cpk', sortKey: 'csk', include: ['tenantId', 'taskId'] },
   },
 } as const;
 
@@ -61,6 +66,12 @@ export const taskKeys = {
   deadLetteredOrder: (tenantId: string, createdAt: string, taskId: string) => `${tenantId}#${createdAt}#${taskId}`,
   queuedShard: (priority: string, shard: number) => `QUEUED#${priority}#${shard}`,
   runShard: (shard: number) => `RUNS#${shard}`,
+  /** Capabilities hold no `#`, so a tenant's capability is its own partition. */
+  claimable: (tenantId: string, capability: string) => `CLAIM#${tenantId}#${capability}`,
+  /** A queued pulled task's row: oldest first under the `Q#` prefix. */
+  claimableQueued: (createdAt: string, taskId: string) => `Q#${createdAt}#${taskId}`,
+  /** A running pulled task's row: by lease expiry under the `L#` prefix (expired = up to now). */
+  claimableLeased: (leaseUntil: string, taskId: string) => `L#${leaseUntil}#${taskId}`,
 } as const;
 
 /**

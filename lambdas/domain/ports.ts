@@ -16,9 +16,16 @@ export interface TaskPage {
 export type TaskPatch = Partial<
   Pick<
     Task,
-    'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'dispatchPending' | 'redrivenAt' | 'priority' | 'priorityChanges' | 'execution' | 'approval' | 'decisions'
+    'status' | 'attempts' | 'result' | 'error' | 'leaseUntil' | 'leaseId' | 'pull' | 'dispatchPending' | 'redrivenAt' | 'priority' | 'priorityChanges' | 'execution' | 'approval' | 'decisions'
   >
-> & { removeLease?: boolean; removeError?: boolean; removeApproval?: boolean };
+> & {
+  /** Removes `leaseUntil` and `leaseId`. */
+  removeLease?: boolean;
+  /** Removes `leaseId` only (a pulled task given back: its lease ends now, nobody holds it). */
+  removeLeaseId?: boolean;
+  removeError?: boolean;
+  removeApproval?: boolean;
+};
 
 /** Which redrivable tasks to find: one priority's, across tenants or of one tenant. */
 export interface RedrivableQuery {
@@ -35,6 +42,14 @@ export interface PromotableQuery {
   waitingBefore: Date;
   /** ...or with a deadline before this. */
   deadlineBefore: Date;
+  limit: number;
+}
+
+/** Which tasks an external agent may claim: one tenant's, of some capabilities (`isClaimable` at `now`). */
+export interface ClaimableQuery {
+  tenantId: string;
+  capabilities: readonly string[];
+  now: Date;
   limit: number;
 }
 
@@ -56,6 +71,8 @@ export interface TaskRepository {
   listRedrivable(query: RedrivableQuery): Promise<Task[]>;
   /** Up to `limit` tasks queued at the query's priority that match it now, across tenants, re-read after the index. */
   listPromotable(query: PromotableQuery): Promise<Task[]>;
+  /** Up to `limit` of the tenant's tasks claimable now (`isClaimable`), oldest first (createdAt, taskId), re-read after the index. */
+  listClaimable(query: ClaimableQuery): Promise<Task[]>;
 }
 
 export interface TaskQueue {
@@ -149,4 +166,6 @@ export interface TaskServiceDeps {
   telemetry?: TaskTelemetry;
   /** Absent: no per-tenant quota (the API's stage throttle still applies). */
   quota?: TenantQuota;
+  /** Capabilities run by external agents that claim their tasks over MCP (PULL_CAPABILITIES); absent: none. */
+  pullCapabilities?: readonly string[];
 }

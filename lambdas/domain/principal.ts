@@ -3,12 +3,13 @@ import { ForbiddenError } from './errors';
 import { TenantIdSchema } from './task';
 
 /**
- * `admin`, `submitter`, `approver`, `viewer` act within their token's tenant; `approver` decides
- * the approval gates of workflow runs (and reads). `operator` is the platform's
+ * `admin`, `submitter`, `approver`, `viewer`, `agent` act within their token's tenant; `approver` decides
+ * the approval gates of workflow runs (and reads); `agent` is an external agent that pulls the tenant's
+ * tasks of pull capabilities (claim, heartbeat, complete, fail) and may do nothing else. `operator` is the platform's
  * on-call: it redrives dead letters across tenants (a priority's dead-letter queue is shared by
  * every tenant) and may do nothing else; grant it only to the platform's own people.
  */
-export const ROLES = ['admin', 'operator', 'submitter', 'approver', 'viewer'] as const;
+export const ROLES = ['admin', 'operator', 'submitter', 'approver', 'viewer', 'agent'] as const;
 export const RoleSchema = z.enum(ROLES);
 export type Role = z.infer<typeof RoleSchema>;
 
@@ -33,6 +34,8 @@ export const ACTION_ROLES = {
   redrive: ['admin', 'operator'],
   /** Redrive every tenant's dead-lettered tasks, not only the token's tenant's. */
   redriveAnyTenant: ['operator'],
+  /** Claim the tenant's tasks of pull capabilities and report their outcome (external agents). */
+  pull: ['agent'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Action = keyof typeof ACTION_ROLES;
 

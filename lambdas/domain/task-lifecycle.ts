@@ -58,8 +58,11 @@ export const leaseHeld = (task: Task, nowMs: number): boolean =>
 export const leaseRemainingMs = (task: Task, nowMs: number): number =>
   leaseHeld(task, nowMs) ? Date.parse(task.leaseUntil!) - nowMs : 0;
 
-/** queued, or running with an expired lease (its worker died) → running, one more attempt, leased. */
-export const claim = async (deps: LifecycleDeps, task: Task, leaseMs: number): Promise<Task> => {
+/**
+ * queued, or running with an expired lease (its worker died) → running, one more attempt, leased.
+ * `leaseId`: an external agent's claim, which it must show to renew, complete or fail the task.
+ */
+export const claim = async (deps: LifecycleDeps, task: Task, leaseMs: number, leaseId?: string): Promise<Task> => {
   allow(task, 'claim', ['queued', 'running']);
   const now = deps.clock.now();
   if (leaseHeld(task, now.getTime())) throw new InvalidTransitionError(`task ${task.taskId} is leased by another delivery`);
@@ -69,7 +72,8 @@ export const claim = async (deps: LifecycleDeps, task: Task, leaseMs: number): P
       status: 'running',
       attempts: task.attempts + 1,
       leaseUntil: iso(now.getTime() + leaseMs),
-      // A delivery proves the dispatch happened.
+      ...(leaseId !== undefined ? { leaseId } : {}),
+      // A delivery (or an agent's claim) proves the dispatch happened.
       ...(task.dispatchPending ? { dispatchPending: false } : {}),
     },
     now,
@@ -86,11 +90,14 @@ export const extendLease = async (deps: LifecycleDeps, task: Task, leaseMs: numb
   return deps.tasks.update(task, { leaseUntil: iso(now.getTime() + leaseMs) }, now);
 };
 
-/** running → running with the lease given back, so a redelivery may claim it at once (a retry). */
+/**
+ * running → running with the lease given back, so a redelivery (or, for a pulled task, any agent's
+ * claim) may claim it at once (a retry). A pulled task's lease id goes with it.
+ */
 export const release = async (deps: LifecycleDeps, task: Task, reason: string): Promise<Task> => {
   allow(task, 'release', ['running']);
   const now = deps.clock.now();
-  const released = await deps.tasks.update(task, { leaseUntil: now.toISOString() }, now);
+  const released = await deps.tasks.update(task, { leaseUntil: now.toISOString(), ...(task.leaseId !== undefined ? { removeLeaseId: true } : {}) }, now);
   record(deps, 'retried', task);
   deps.logger.warn('agent failed: will retry', { tenantId: task.tenantId, taskId: task.taskId, attempt: task.attempts, error: reason });
   return released;
@@ -219,3 +226,67 @@ export const decide = async (deps: LifecycleDeps, task: Task, decision: Decision
  */
 export const recordDecision = async (deps: LifecycleDeps, task: Task, decision: Decision): Promise<Task> =>
   deps.tasks.update(task, { decisions: [...(task.decisions ?? []), decision], ...(task.approval?.stepId === decision.stepId ? { removeApproval: true } : {}) }, deps.clock.now());
+
+/**
+ * queued → queued, marked for external agents (`pull`): the worker does not run it, an agent claims
+ * it over MCP (the claimable index then holds it). For a task submitted before its capability was a
+ * pull capability; submit marks the others itself.
+ */
+export const offerForPull = async (deps: LifecycleDeps, task: Task): Promise<Task> => {
+  allow(task, 'offer for pulling', ['queued']);
+  const offered = await deps.tasks.update(task, { pull: true }, deps.clock.now());
+  deps.logger.info('task offered to external agents', { tenantId: task.tenantId, taskId: task.taskId, capability: task.capability });
+  return offered;
+};
+
+/** The one refusal an agent gets for a lease it no longer holds (renewed, completed or failed by nobody else). */
+const leaseLost = (task: Task) => new InvalidTransitionError(`your lease on task ${task.taskId} is no longer valid`);
+
+/**
+ * Whether `leaseId` is the pulled task's current claim: running, and claimed with that id (a new
+ * claim, a retry, a cancel or an end each take it away). `andHeld`: its lease has not run out either.
+ */
+export const holdsLease = (task: Task, leaseId: string, nowMs: number, andHeld: boolean): boolean =>
+  task.pull === true && task.status === 'running' && task.leaseId === leaseId && (!andHeld || leaseHeld(task, nowMs));
+
+/** A claim by an external agent: a pulled task, queued or with its lease run out → running under `leaseId`. */
+export const claimPulled = async (deps: LifecycleDeps, task: Task, leaseMs: number, leaseId: string): Promise<Task> => {
+  if (task.pull !== true) throw new InvalidTransitionError(`task ${task.taskId} is not run by external agents`);
+  return claim(deps, task, leaseMs, leaseId);
+};
+
+/** An agent's heartbeat: its lease, still held, pushed `leaseMs` from now. An expired lease is not renewed (it may be reassigned). */
+export const renewPulled = async (deps: LifecycleDeps, task: Task, leaseId: string, leaseMs: number): Promise<Task> => {
+  if (!holdsLease(task, leaseId, deps.clock.now().getTime(), true)) throw leaseLost(task);
+  return extendLease(deps, task, leaseMs);
+};
+
+/**
+ * An agent's result: running → succeeded, only under its current lease id. A lease that ran out but
+ * was not reassigned yet is still the current one: nobody else has run the task since.
+ */
+export const completePulled = async (deps: LifecycleDeps, task: Task, leaseId: string, result: unknown): Promise<Task> => {
+  if (!holdsLease(task, leaseId, deps.clock.now().getTime(), false)) throw leaseLost(task);
+  return succeed(deps, task, result);
+};
+
+/**
+ * An agent's failure, under its current lease id: retryable with attempts left → queued again
+ * (claimable at once, oldest first as before, the lease gone; attempts kept); otherwise → failed
+ * with the agent's code.
+ */
+export const failPulled = async (
+  deps: LifecycleDeps,
+  task: Task,
+  leaseId: string,
+  error: TaskError,
+  retry: { retryable: boolean; maxAttempts: number },
+): Promise<Task> => {
+  if (!holdsLease(task, leaseId, deps.clock.now().getTime(), false)) throw leaseLost(task);
+  if (!retry.retryable || task.attempts >= retry.maxAttempts) return fail(deps, task, error);
+  const now = deps.clock.now();
+  const requeued = await deps.tasks.update(task, { status: 'queued', removeLease: true }, now);
+  record(deps, 'retried', task);
+  deps.logger.warn('external agent failed: task queued again', { tenantId: task.tenantId, taskId: task.taskId, attempt: task.attempts, code: error.code });
+  return requeued;
+};

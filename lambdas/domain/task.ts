@@ -88,6 +88,10 @@ export const TaskSchema = z
     result: z.unknown().optional(),
     error: TaskErrorSchema.optional(),
     leaseUntil: z.string().optional(),
+    /** The current claim of a pulled task (an external agent proves it holds the lease with it); a new claim, a new id. */
+    leaseId: z.string().optional(),
+    /** Run by an external agent that claims it over MCP (its capability is a pull capability), never by the worker. */
+    pull: z.literal(true).optional(),
     dispatchPending: z.boolean(),
     /** When an operator sent the task back to its queue after it was dead-lettered (at most once). */
     redrivenAt: z.string().optional(),
@@ -131,6 +135,14 @@ export const isPromotable = (
  */
 export const isRedrivable = (task: Pick<Task, 'status' | 'error' | 'redrivenAt'>): boolean =>
   task.status === 'failed' && task.error?.code === DEAD_LETTERED && task.redrivenAt === undefined;
+
+/**
+ * Whether an external agent may claim the task at `nowMs`: a pulled task that is queued, or running
+ * with its lease run out (its agent went silent, or gave it back to be retried).
+ */
+export const isClaimable = (task: Pick<Task, 'pull' | 'status' | 'leaseUntil'>, nowMs: number): boolean =>
+  task.pull === true &&
+  (task.status === 'queued' || (task.status === 'running' && !(task.leaseUntil !== undefined && Date.parse(task.leaseUntil) > nowMs)));
 
 /** The queue message: a pointer to the task record, never the source of truth. */
 export const TaskMessageSchema = z

@@ -53,6 +53,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     clock: systemClock,
     logger,
     telemetry,
+    ...(env[ENV.pullCapabilities]?.length ? { pullCapabilities: env[ENV.pullCapabilities] } : {}),
     ...(workflows ? { workflows, steps: stepStore(env[ENV.tasksTable], aws, tracer) } : {}),
   };
   const allowedHosts = env[ENV.allowedHosts];

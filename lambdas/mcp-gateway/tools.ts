@@ -10,10 +10,21 @@ import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-ta
 import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
 import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkflow } from '../domain/use-cases/workflow-runs';
 import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agents';
+import {
+  ClaimTaskInputSchema,
+  claimTask,
+  CompleteTaskInputSchema,
+  completeTask,
+  FailTaskInputSchema,
+  failTask,
+  HeartbeatTaskInputSchema,
+  heartbeatTask,
+  type PullOptions,
+} from '../domain/use-cases/pull-tasks';
 import type { AgentStateStore } from '../domain/agent-routing';
 import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
-export type ToolDeps = TaskServiceDeps & { workflows?: WorkflowEngine; steps?: StepStore; agentStates?: AgentStateStore };
+export type ToolDeps = TaskServiceDeps & { workflows?: WorkflowEngine; steps?: StepStore; agentStates?: AgentStateStore; pull?: Partial<PullOptions> };
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
@@ -28,12 +39,24 @@ const ListAgentsOutputSchema = z.object({
       capabilities: z.array(z.object({ name: z.string(), description: z.string(), inputSchema: z.unknown().optional() })),
       maxConcurrency: z.number().optional(),
       inFlight: z.number().optional(),
+      calls: z.number().optional(),
       ewmaLatencyMs: z.number().optional(),
       successRate: z.number().optional(),
       circuit: z.string(),
     }),
   ),
 });
+/** A claimed task under its lease, or `{ task: null }` when none was claimable (one object: an output schema is an object). */
+const ClaimOutputSchema = z.object({
+  taskId: z.string().optional(),
+  capability: z.string().optional(),
+  input: z.unknown().optional(),
+  leaseId: z.string().optional(),
+  leaseUntil: z.string().optional(),
+  attempt: z.number().optional(),
+  task: z.null().optional(),
+});
+const HeartbeatOutputSchema = z.object({ taskId: z.string(), leaseId: z.string(), leaseUntil: z.string() });
 const DecideOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, decision: z.enum(['approved', 'rejected']) });
 const RedriveOutputSchema = z.object({
   priority: PrioritySchema,
@@ -82,7 +105,8 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
     capabilities: { tools: { listChanged: false }, logging: {} },
     instructions:
       'Switchboard runs agent tasks. submit_task queues one (capabilities: ' +
-      `${deps.agents.capabilities().join(', ')}); poll get_task until its status is succeeded, failed or cancelled.`,
+      `${[...deps.agents.capabilities(), ...(deps.pullCapabilities ?? [])].join(', ')}); poll get_task until its status is succeeded, failed or cancelled.` +
+      (deps.pullCapabilities?.length ? ' External agents (role agent) pull the tasks of ' + deps.pullCapabilities.join(', ') + ' with claim_task.' : ''),
   });
 
   server.registerTool(
@@ -163,6 +187,57 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args) => run(deps, 'list_agents', async () => ({ ...(await listAgents(deps, principal, args)) })),
+  );
+
+  // External agents pull work: listed for everyone (one tool list), authorized in the use-cases (role agent).
+  server.registerTool(
+    'claim_task',
+    {
+      title: 'Claim a task (external agents)',
+      description:
+        'Agent role: claim your tenant\'s oldest claimable task of the pull capabilities you serve, under a lease. ' +
+        'Keep it with heartbeat_task before leaseUntil, then complete_task or fail_task with the leaseId. ' +
+        'Answers { task: null } when none is claimable (after waitSeconds of long polling).',
+      inputSchema: ClaimTaskInputSchema,
+      outputSchema: ClaimOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    (args) => run(deps, 'claim_task', async () => ({ ...(await claimTask(deps, principal, args)) })),
+  );
+  server.registerTool(
+    'heartbeat_task',
+    {
+      title: 'Extend a claim\'s lease',
+      description: 'Agent role: extend your lease on a claimed task. Refused when the lease is no longer yours or already ran out (stop working on it).',
+      inputSchema: HeartbeatTaskInputSchema,
+      outputSchema: HeartbeatOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    (args) => run(deps, 'heartbeat_task', () => heartbeatTask(deps, principal, args)),
+  );
+  server.registerTool(
+    'complete_task',
+    {
+      title: 'Complete a claimed task',
+      description: 'Agent role: record the output of a task you claimed; it succeeds. Refused when your lease is no longer valid.',
+      inputSchema: CompleteTaskInputSchema,
+      outputSchema: CancelOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    (args) => run(deps, 'complete_task', () => completeTask(deps, principal, args)),
+  );
+  server.registerTool(
+    'fail_task',
+    {
+      title: 'Fail a claimed task',
+      description:
+        'Agent role: report that a task you claimed failed. retryable with attempts left: it is queued again for the next claim; ' +
+        'otherwise it fails with your error code. Refused when your lease is no longer valid.',
+      inputSchema: FailTaskInputSchema,
+      outputSchema: CancelOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    },
+    (args) => run(deps, 'fail_task', () => failTask(deps, principal, args)),
   );
 
   const workflows = deps.workflows;

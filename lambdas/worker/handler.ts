@@ -55,6 +55,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       telemetry: observability.telemetry,
       ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, observability.tracer) } : {}),
       ...(workflows ? { workflows } : {}),
+      ...(env[ENV.pullCapabilities]?.length ? { pullCapabilities: env[ENV.pullCapabilities] } : {}),
       visibility: new SqsMessageVisibility(sqsClient(aws, observability.tracer)),
       options: { maxAttempts: env[ENV.maxAttempts], leaseMs: env[ENV.leaseMs] },
     });

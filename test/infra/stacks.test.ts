@@ -45,6 +45,7 @@ describe('stateful stack', () => {
       deadLettered: 'INCLUDE tenantId taskId',
       queued: 'INCLUDE tenantId taskId deadline',
       liveRuns: 'INCLUDE tenantId taskId',
+      claimable: 'INCLUDE tenantId taskId',
     });
   });
 

@@ -1,7 +1,7 @@
 import { ConcurrencyError } from '../errors';
 import type { TaskServiceDeps } from '../ports';
 import { isTerminal, type Task, type TaskMessage } from '../task';
-import { claim, extendLease, fail, leaseRemainingMs, release, retryOnConflict, startedExecution, succeed, type LifecycleDeps } from '../task-lifecycle';
+import { claim, extendLease, fail, leaseRemainingMs, offerForPull, release, retryOnConflict, startedExecution, succeed, type LifecycleDeps } from '../task-lifecycle';
 import type { WorkflowEngine } from '../workflow-ports';
 
 export type ProcessTaskDeps = Omit<TaskServiceDeps, 'queue'> & { workflows?: WorkflowEngine };
@@ -54,6 +54,12 @@ const processOnce = async (deps: ProcessTaskDeps, message: TaskMessage, options:
     return DONE;
   }
   if (isTerminal(task.status)) return DONE;
+  // External agents claim a pulled task over MCP (claim_task); its message has nothing to run.
+  if (task.pull) return DONE;
+  if (task.status === 'queued' && task.workflow === undefined && deps.pullCapabilities?.includes(task.capability)) {
+    await offerForPull(deps, task);
+    return DONE;
+  }
   // A run whose execution started is driven by its state machine: a repeat message has nothing to do.
   if (task.execution !== undefined || task.status === 'waiting_approval') return DONE;
   if (message.priority !== task.priority) {

@@ -57,12 +57,14 @@ export const submitTask = async (
 ): Promise<TaskView> => {
   authorize(principal, 'submit');
   const request = SubmitTaskInputSchema.parse(rawInput);
-  const agent = deps.agents.get(request.capability);
-  if (!agent) throw new UnknownCapabilityError(request.capability, deps.agents.capabilities());
+  // A pull capability's task is run by an external agent that claims it (claim_task): any JSON input.
+  const pull = deps.pullCapabilities?.includes(request.capability) === true;
+  const agent = pull ? undefined : deps.agents.get(request.capability);
+  if (!pull && !agent) throw new UnknownCapabilityError(request.capability, [...deps.agents.capabilities(), ...(deps.pullCapabilities ?? [])]);
   if (nestsDeeperThan(request.input, MAX_INPUT_DEPTH)) {
     throw new ValidationError(`input is nested deeper than ${MAX_INPUT_DEPTH} levels`);
   }
-  const fits = agent.input?.safeParse(request.input ?? null);
+  const fits = agent?.input?.safeParse(request.input ?? null);
   if (fits && !fits.success) {
     const issue = fits.error.issues[0]!;
     const where = issue.path.length ? `input.${issue.path.join('.')}` : 'input';
@@ -97,6 +99,7 @@ export const submitTask = async (
     submittedBy: principal.subject,
     ...(request.deadline ? { deadline: new Date(request.deadline).toISOString() } : {}),
     ...(request.orderingKey !== undefined ? { orderingKey: request.orderingKey } : {}),
+    ...(pull ? { pull: true as const } : {}),
     dispatchPending: true,
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
