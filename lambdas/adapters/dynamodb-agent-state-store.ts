@@ -91,7 +91,8 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
     await this.conditional({
       TableName: this.tableName,
       Key: keyOf(agentId),
-      UpdateExpression: 'SET inFlight = inFlight - :one',
+      // Calls are counted here, atomically: exact under any contention (the averages are best effort).
+      UpdateExpression: 'SET inFlight = inFlight - :one, calls = calls + :one',
       ConditionExpression: 'inFlight > :zero',
       ExpressionAttributeValues: { ':one': 1, ':zero': 0 },
     });
@@ -102,14 +103,14 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
       TableName: this.tableName,
       Key: keyOf(agentId),
       UpdateExpression:
-        'SET ewmaLatencyMs = :lat, successRate = :ok, calls = :calls, consecutiveFailures = :fails, circuit = :circuit, updatedAt = :now, #version = :next' +
+        'SET ewmaLatencyMs = :lat, successRate = :ok, consecutiveFailures = :fails, circuit = :circuit, updatedAt = :now, #version = :next' +
         (health.openedAt !== undefined ? ', openedAt = :opened' : '') +
         (health.probing ? ', probing = :yes' : '') +
         [health.openedAt === undefined ? 'openedAt' : '', health.probing ? '' : 'probing'].filter(Boolean).map((n, i) => `${i === 0 ? ' REMOVE ' : ', '}${n}`).join(''),
       ConditionExpression: '#version = :expected',
       ExpressionAttributeNames: { '#version': 'version' },
       ExpressionAttributeValues: {
-        ':lat': health.ewmaLatencyMs, ':ok': health.successRate, ':calls': health.calls, ':fails': health.consecutiveFailures,
+        ':lat': health.ewmaLatencyMs, ':ok': health.successRate, ':fails': health.consecutiveFailures,
         ':circuit': health.circuit, ':now': now.toISOString(), ':next': expectedVersion + 1, ':expected': expectedVersion,
         ...(health.openedAt !== undefined ? { ':opened': health.openedAt } : {}),
         ...(health.probing ? { ':yes': true } : {}),

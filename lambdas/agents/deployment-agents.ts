@@ -69,7 +69,7 @@ export class DeploymentAgents implements AgentRegistry {
    */
   ready(): Promise<void> {
     const due = this.connectors.mcpServers.filter(
-      (server) => !this.discovered.has(server.name) && Date.now() - (this.failedAt.get(server.name) ?? 0) >= DISCOVERY_RETRY_MS,
+      (server) => !this.discovered.has(idOf(server)) && Date.now() - (this.failedAt.get(idOf(server)) ?? 0) >= DISCOVERY_RETRY_MS,
     );
     const checkRegistrations = this.deps.router !== undefined && Date.now() - this.registrationsCheckedAt >= REGISTRATIONS_CHECK_MS;
     if (due.length === 0 && !checkRegistrations) return this.discovering ?? Promise.resolve();
@@ -78,11 +78,11 @@ export class DeploymentAgents implements AgentRegistry {
       for (const server of due) {
         try {
           const { agents, disabled } = await connectMcpServer(server, { secrets: this.deps.secrets, logger: this.deps.logger });
-          this.discovered.set(server.name, agents.map((agent) => offer(server.name, 'mcp', agent)));
+          this.discovered.set(idOf(server), agents.map((agent) => offer(idOf(server), 'mcp', agent)));
           this.disabled.push(...disabled);
           for (const d of disabled) this.deps.logger.warn('downstream tool not offered', { capability: d.capability, reason: d.reason });
         } catch (error) {
-          this.failedAt.set(server.name, Date.now());
+          this.failedAt.set(idOf(server), Date.now());
           this.deps.logger.warn('downstream MCP server not discovered: its capabilities are missing until it answers', { server: server.name, error: String(error).slice(0, 300) });
         }
       }
@@ -96,7 +96,7 @@ export class DeploymentAgents implements AgentRegistry {
   /** Discovers servers registered at run time that this function does not know, forgets removed ones. */
   private async syncRegistrations(): Promise<void> {
     this.registrationsCheckedAt = Date.now();
-    const configured = new Set(this.connectors.mcpServers.map((s) => s.name));
+    const configured = new Set(this.connectors.mcpServers.map(idOf));
     const states = await this.deps.router!.agentStates.list().catch(() => undefined);
     if (!states) return;
     const registrations = states.flatMap((a) => (a.registration && !configured.has(a.agentId) ? [a.registration] : []));
@@ -135,7 +135,7 @@ export class DeploymentAgents implements AgentRegistry {
 
   /** The agents configured in cdk.json (built-in and connectors): managed there, never by register_agent. */
   configuredAgentIds(): ReadonlySet<string> {
-    return new Set([...this.staticOffers.map((o) => o.agentId), ...this.connectors.mcpServers.map((s) => s.name)]);
+    return new Set([...this.staticOffers.map((o) => o.agentId), ...this.connectors.mcpServers.map(idOf)]);
   }
 
   /** What a downstream server offers, as the functions will discover it (register_agent checks before it saves). */
@@ -143,5 +143,8 @@ export class DeploymentAgents implements AgentRegistry {
     return connectMcpServer(config, { secrets: this.deps.secrets, logger: this.deps.logger });
   }
 }
+
+/** A configured server's agent id: its own, or its namespace. */
+const idOf = (server: { name: string; agentId?: string }) => server.agentId ?? server.name;
 
 const offer = (agentId: string, kind: AgentOffer['kind'], agent: Agent): AgentOffer => ({ agentId, kind, agent, maxConcurrency: CONNECTOR_MAX_CONCURRENCY, weight: 1 });

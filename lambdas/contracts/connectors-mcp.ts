@@ -47,6 +47,11 @@ export const McpServerConnectorConfigSchema = z
     timeoutMs: z.number().int().min(100).max(900_000).default(15_000),
     /** The only tools offered, by the names the server gives them; absent: all. */
     tools: z.array(z.string().min(1).max(128)).min(1).optional(),
+    /**
+     * The agent's own id, when several servers offer one namespace (replicas of one system): their
+     * capabilities are the same, and calls are routed among them. Absent: the name.
+     */
+    agentId: z.string().regex(/^[a-z][a-z0-9-]{0,47}$/).optional(),
   })
   .strict();
 

@@ -49,7 +49,7 @@ export interface AgentStateStore {
    * false) its circuit is closed, or (`probe` true) it is half-open for this caller's probe.
    */
   lease(agentId: string, probe: boolean): Promise<boolean>;
-  /** Gives a lease back: in-flight − 1 (never below 0), in one atomic write. */
+  /** Gives a lease back and counts the call: in-flight − 1 (never below 0), calls + 1, in one atomic write. */
   unlease(agentId: string): Promise<void>;
   /** Writes the agent's health if its version is still `expectedVersion` (and moves it on); ConcurrencyError otherwise. */
   saveHealth(agentId: string, health: AgentHealth, expectedVersion: number, now: Date): Promise<void>;
@@ -65,15 +65,20 @@ export const ROUTING = {
   tieBand: 0.1,
   /** Score weights: load (in-flight / max), latency (relative to the fastest candidate), failure (1 − success rate). */
   weights: { load: 1, latency: 0.5, failure: 2 },
+  /** Latencies within this factor of the fastest count as equal (replicas of one system differ by noise). */
+  latencySlack: 1.25,
+  /** An agent's latency counts only after this many calls (its first call pays cold starts and connections). */
+  minCallsForLatency: 5,
 } as const;
 
 /**
- * The documented score (lower is better): load × in-flight/max + latency × (ewma / fastest ewma − 1)
- * + failure × (1 − success rate). An agent with no calls yet counts as the fastest and healthy.
+ * The documented score (lower is better): load × in-flight/max + latency × max(0, ewma / fastest −
+ * slack) + failure × (1 − success rate). An agent with fewer than minCallsForLatency calls counts as
+ * the fastest (its first calls pay cold starts), one with none as healthy.
  */
 export const scoreOf = (agent: AgentState, fastestMs: number): number =>
   ROUTING.weights.load * (agent.inFlight / Math.max(1, agent.maxConcurrency)) +
-  ROUTING.weights.latency * (agent.calls > 0 && fastestMs > 0 ? agent.ewmaLatencyMs / fastestMs - 1 : 0) +
+  ROUTING.weights.latency * (agent.calls >= ROUTING.minCallsForLatency && fastestMs > 0 ? Math.max(0, agent.ewmaLatencyMs / fastestMs - ROUTING.latencySlack) : 0) +
   ROUTING.weights.failure * (1 - agent.successRate);
 
 /** Whether the breaker lets a call through now, and as what. */
@@ -88,8 +93,8 @@ export const admission = (agent: AgentState, nowMs: number): 'closed' | 'probe' 
 export const afterCall = (agent: AgentState, outcome: { ok: boolean; latencyMs: number; probe: boolean }, now: Date): AgentHealth => {
   const a = ROUTING.ewmaAlpha;
   const next: AgentHealth = {
-    calls: agent.calls + 1,
-    ewmaLatencyMs: agent.calls === 0 ? outcome.latencyMs : (1 - a) * agent.ewmaLatencyMs + a * outcome.latencyMs,
+    calls: agent.calls,
+    ewmaLatencyMs: agent.calls <= 1 ? outcome.latencyMs : (1 - a) * agent.ewmaLatencyMs + a * outcome.latencyMs,
     successRate: (1 - a) * agent.successRate + a * (outcome.ok ? 1 : 0),
     consecutiveFailures: outcome.ok ? 0 : agent.consecutiveFailures + 1,
     circuit: agent.circuit,
@@ -152,7 +157,7 @@ export const acquire = async (deps: RouterDeps, capability: string, exclude: Rea
   const now = deps.clock.now();
   const all = (await deps.agentStates.list()).filter((a) => a.capabilities.includes(capability) && !exclude.has(a.agentId));
   if (all.length === 0) throw new NoAgentAvailableError(`no agent serves capability "${capability}"`);
-  const fastest = Math.min(...all.filter((a) => a.calls > 0).map((a) => a.ewmaLatencyMs), Number.POSITIVE_INFINITY);
+  const fastest = Math.min(...all.filter((a) => a.calls >= ROUTING.minCallsForLatency).map((a) => a.ewmaLatencyMs), Number.POSITIVE_INFINITY);
   const ranked = all
     .map((agent) => ({ agent, score: scoreOf(agent, Number.isFinite(fastest) ? fastest : 0) }))
     .sort((x, y) => x.score - y.score);

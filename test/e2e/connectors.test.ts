@@ -35,6 +35,7 @@ const ticketsApi = {
 let cloud: LocalCloud;
 let everything: ChildProcess;
 let doomed: ChildProcess;
+const replicas: ChildProcess[] = [];
 let api: Server;
 const seen: { headers: IncomingMessage['headers']; body: string }[] = [];
 const tokens: Record<string, string> = {};
@@ -55,6 +56,9 @@ beforeAll(async () => {
   // A second downstream, killed once discovered: the breaker test's.
   const second = await startEverything();
   doomed = second.child;
+  // Two replicas of one system ("crm"): one namespace, two agents, calls routed between them.
+  const [east, west] = await Promise.all([startEverything(), startEverything()]);
+  replicas.push(east!.child, west!.child);
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-connectors-'));
   writeFileSync(join(dataDir, SECRETS_FILE), JSON.stringify({ 'tickets-token': SECRET }));
   const workflowsDir = mkdtempSync(join(tmpdir(), 'switchboard-connector-workflows-'));
@@ -72,6 +76,8 @@ beforeAll(async () => {
         mcpServers: [
           { name: 'everything', url: downstream.url, timeoutMs: 10_000, tools: ['echo', 'get-sum'] },
           { name: 'doomed', url: second.url, timeoutMs: 2_000, tools: ['echo'] },
+          { name: 'crm', agentId: 'crm-east', url: east!.url, timeoutMs: 2_000, tools: ['echo'] },
+          { name: 'crm', agentId: 'crm-west', url: west!.url, timeoutMs: 2_000, tools: ['echo'] },
         ],
         http: [
           {
@@ -95,6 +101,7 @@ afterAll(async () => {
   await cloud?.stop();
   everything?.kill();
   doomed?.kill();
+  for (const replica of replicas) replica.kill();
   api?.close();
 });
 
@@ -171,4 +178,40 @@ describe('connector agents on npm start', () => {
     // The other downstream is unaffected.
     expect((await submit(client, 'everything.echo', { message: 'still here' })).status).toBe('succeeded');
   }, 60_000);
+
+  it('replicas of one system: calls are routed between them by score (shares printed); one goes down and every task still succeeds, failed over to the other', async () => {
+    const client = await connectV2(cloud.mcpUrl, tokens['alice']!, '2026-07-28');
+    const shares = async () => {
+      const { agents } = (await client.callTool('list_agents', { capability: 'crm.echo' })).structuredContent as { agents: { agentId: string; calls?: number; successRate?: number; circuit: string }[] };
+      return Object.fromEntries(agents.map((a) => [a.agentId, { calls: a.calls ?? 0, successRate: a.successRate ?? 1, circuit: a.circuit }]));
+    };
+    const run = async (count: number, label: string) => {
+      const ids = await Promise.all(
+        Array.from({ length: count }, async (_, n) => ((await client.callTool('submit_task', { capability: 'crm.echo', input: { message: `${label}-${n}` } })).structuredContent as { taskId: string }).taskId),
+      );
+      return Promise.all(ids.map((taskId) => waitForTerminal(client, taskId, 40_000)));
+    };
+    const first = await run(24, 'both');
+    expect(first.map((t) => t.status)).toEqual(first.map(() => 'succeeded'));
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the gateway's list of agents is cached for a second
+    const before = await shares();
+    console.log(`crm.echo routed: east ${before['crm-east']!.calls}, west ${before['crm-west']!.calls} calls`);
+    expect(before['crm-east']!.calls + before['crm-west']!.calls).toBe(24);
+    expect(Math.min(before['crm-east']!.calls, before['crm-west']!.calls)).toBeGreaterThan(0);
+
+    replicas[1]!.kill('SIGKILL');
+    const second = await run(12, 'failover');
+    expect(second.map((t) => t.status)).toEqual(second.map(() => 'succeeded'));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const after = await shares();
+    console.log(
+      `after west went down: east ${after['crm-east']!.calls} calls (success ${after['crm-east']!.successRate}, ${after['crm-east']!.circuit}), ` +
+        `west ${after['crm-west']!.calls} (success ${after['crm-west']!.successRate}, ${after['crm-west']!.circuit})`,
+    );
+    // The failed calls to west lowered its score: the retries, and the tasks after them, went east
+    // (its breaker would open only if it kept being chosen: the doomed server's test shows that).
+    expect(after['crm-west']!.successRate).toBeLessThan(after['crm-east']!.successRate);
+    expect(after['crm-west']!.calls - before['crm-west']!.calls).toBeLessThan(12);
+    expect(after['crm-east']!.calls - before['crm-east']!.calls).toBeGreaterThanOrEqual(12);
+  }, 90_000);
 });

@@ -15,6 +15,8 @@ export interface AgentView {
   capabilities: { name: string; description: string; inputSchema?: unknown }[];
   maxConcurrency?: number;
   inFlight?: number;
+  /** Calls recorded so far. */
+  calls?: number;
   ewmaLatencyMs?: number;
   successRate?: number;
   circuit: AgentState['circuit'];
@@ -49,6 +51,7 @@ export const listAgents = async (
         ? {
             maxConcurrency: live.maxConcurrency,
             inFlight: live.inFlight,
+            calls: live.calls,
             ewmaLatencyMs: Math.round(live.ewmaLatencyMs),
             successRate: Math.round(live.successRate * 1000) / 1000,
           }
