@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, ConnectorsSchema, NO_CONNECTORS, QuotaSettingsSchema, type BuiltInAgentName } from '../lambdas/contracts';
+import { LLM_CAPABILITY_NAME } from '../lambdas/contracts/llm';
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
@@ -81,9 +82,21 @@ export const SwitchboardConfigSchema = z
         message: `every agent must be built in: ${BUILT_IN_AGENT_NAMES.join(', ')}`,
       })
       .transform((names) => names as BuiltInAgentName[]),
+    /**
+     * Capabilities whose tasks external agents claim over MCP (claim_task, role agent): submit accepts
+     * them with any JSON input, the worker never runs them. None by default.
+     */
+    pullCapabilities: z
+      .array(z.string().regex(LLM_CAPABILITY_NAME, 'a capability: lower-case letters, digits, _ . -'))
+      .max(50)
+      .default([]),
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
-  .strict();
+  .strict()
+  .refine((config) => !config.pullCapabilities.some((capability) => (config.agents as readonly string[]).includes(capability)), {
+    message: 'a pull capability must not be an enabled agent (the worker would never run it)',
+    path: ['pullCapabilities'],
+  });
 
 export type SwitchboardConfig = z.infer<typeof SwitchboardConfigSchema>;
 

@@ -1,5 +1,5 @@
 import { Aspects, Duration, RemovalPolicy, type App, type Environment } from 'aws-cdk-lib';
-import { AGENT_MANIFESTS } from '../lambdas/contracts';
+import { AGENT_MANIFESTS, ENV } from '../lambdas/contracts';
 import { AwsSolutionsChecks } from './nag';
 import type { SwitchboardConfig } from './config';
 import { applyNagSuppressions } from './nag-suppressions';
@@ -82,6 +82,8 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   workflows.bind(messaging.reconciler, 'control');
   workflows.bind(api.gateway, 'control');
   for (const fn of [api.gateway, messaging.worker, workflows.function]) bindConnectors(fn, config.connectors);
+  // External agents' capabilities: the gateway accepts and hands out their tasks, the worker leaves them alone.
+  if (config.pullCapabilities.length) for (const fn of [api.gateway, messaging.worker]) fn.addEnvironment(ENV.pullCapabilities, config.pullCapabilities.join(','));
   for (const stack of [stateful, workflows, messaging, api]) applyNagSuppressions(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   return { stateful, workflows, messaging, api };
