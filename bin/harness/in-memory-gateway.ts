@@ -6,7 +6,7 @@ import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
 import { loadWorkflows } from '../../lib/workflows';
-import { InMemoryStepStore, InMemoryTaskRepository, ManualClock, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
+import { InMemoryAgentStateStore, InMemoryStepStore, InMemoryTaskRepository, ManualClock, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
 
 /**
  * The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. Its
@@ -22,6 +22,13 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     ...(options.quota ? { quota: options.quota } : {}),
     workflows: new RecordingWorkflowEngine(loadWorkflows().map((workflow) => workflow.name)),
     steps: new InMemoryStepStore(),
+    agentStates: new InMemoryAgentStateStore(),
+    agentAdmin: {
+      discover: async () => {
+        throw new Error('no downstream MCP server is reachable from the in-memory gateway');
+      },
+      configuredAgentIds: new Set(['echo']),
+    },
   };
   const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,

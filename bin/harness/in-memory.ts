@@ -1,5 +1,6 @@
 import { ConcurrencyError } from '../../lambdas/domain/errors';
 import type { ExecutionStatus, WorkflowEngine } from '../../lambdas/domain/workflow-ports';
+import type { AgentHealth, AgentState, AgentStateStore } from '../../lambdas/domain/agent-routing';
 import type { ClaimableQuery, Clock, QuotaDecision, TenantQuota, ListTasksQuery, Logger, PromotableQuery, RedrivableQuery, TaskEvent, TaskPage, TaskPatch, TaskQueue, TaskRepository, TaskTelemetry } from '../../lambdas/domain/ports';
 import { isClaimable, isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
@@ -227,3 +228,29 @@ export class RecordingWorkflowEngine implements WorkflowEngine {
     return true;
   }
 }
+
+/** Agents' routing state in memory (leases always granted; health not kept): the registry's fake. */
+export class InMemoryAgentStateStore implements AgentStateStore {
+  readonly items = new Map<string, AgentState>();
+  async list() {
+    return [...this.items.values()];
+  }
+  async get(id: string) {
+    return this.items.get(id);
+  }
+  async register(agent: Parameters<AgentStateStore['register']>[0], now: Date) {
+    const old = this.items.get(agent.agentId);
+    this.items.set(agent.agentId, {
+      inFlight: 0, ewmaLatencyMs: 0, successRate: 1, calls: 0, circuit: 'closed', consecutiveFailures: 0, version: 0, ...old, ...agent, updatedAt: now.toISOString(),
+    });
+  }
+  async deregister(id: string) {
+    return this.items.delete(id);
+  }
+  async lease() {
+    return true;
+  }
+  async unlease() {}
+  async saveHealth(_id: string, _h: AgentHealth) {}
+}
+

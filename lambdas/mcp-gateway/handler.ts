@@ -5,6 +5,7 @@ import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
 import { agentStateStore, deploymentAgents, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
+import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
@@ -50,6 +51,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
     agents,
     agentStates: agentStateStore(env[ENV.tasksTable], aws, tracer),
+    agentAdmin: { discover: (config: McpServerConnectorConfig) => agents.discover(config), configuredAgentIds: agents.configuredAgentIds() },
     clock: systemClock,
     logger,
     telemetry,

@@ -10,6 +10,8 @@ import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-ta
 import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
 import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkflow } from '../domain/use-cases/workflow-runs';
 import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agents';
+import type { RegisterAgentDeps } from '../domain/use-cases/register-agents';
+import { registerAgentTools } from './agent-tools';
 import {
   ClaimTaskInputSchema,
   claimTask,
@@ -24,7 +26,14 @@ import {
 import type { AgentStateStore } from '../domain/agent-routing';
 import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
-export type ToolDeps = TaskServiceDeps & { workflows?: WorkflowEngine; steps?: StepStore; agentStates?: AgentStateStore; pull?: Partial<PullOptions> };
+export type ToolDeps = TaskServiceDeps & {
+  workflows?: WorkflowEngine;
+  steps?: StepStore;
+  agentStates?: AgentStateStore;
+  pull?: Partial<PullOptions>;
+  /** Operators' registration of downstream MCP servers (register_agent / deregister_agent); absent: not offered. */
+  agentAdmin?: Pick<RegisterAgentDeps, 'discover' | 'configuredAgentIds'>;
+};
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
@@ -278,6 +287,10 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
           }),
       );
     }
+  }
+
+  if (deps.agentStates && deps.agentAdmin) {
+    registerAgentTools(server, { ...deps.agentAdmin, agentStates: deps.agentStates, clock: deps.clock, logger: deps.logger }, principal, (tool, action) => run(deps, tool, action));
   }
 
   return server;

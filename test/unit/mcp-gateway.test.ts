@@ -7,7 +7,7 @@ import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
 import { connectV1, connectV2, type ToolClient } from '../../bin/harness/mcp-clients';
 
 const URL_ = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
-const TOOLS = ['approve_task', 'cancel_task', 'claim_task', 'complete_task', 'fail_task', 'get_task', 'heartbeat_task', 'list_agents', 'list_tasks', 'redrive_dead_letters', 'reject_task', 'start_workflow', 'submit_task'];
+const TOOLS = ['approve_task', 'cancel_task', 'claim_task', 'complete_task', 'deregister_agent', 'fail_task', 'get_task', 'heartbeat_task', 'list_agents', 'list_tasks', 'redrive_dead_letters', 'register_agent', 'reject_task', 'start_workflow', 'submit_task'];
 
 const clients: [string, (fetch: ReturnType<typeof apiGatewayFetch>) => Promise<ToolClient>][] = [
   ['v1 SDK client, 2025-11-25', (fetch) => connectV1(URL_, 'token', fetch)],

@@ -1,37 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentHealth, AgentState, AgentStateStore } from '../../lambdas/domain/agent-routing';
 import { ForbiddenError, InvalidTransitionError, NotFoundError, ValidationError } from '../../lambdas/domain/errors';
 import type { Agent } from '../../lambdas/domain/ports';
 import { deregisterAgent, registerAgent, type RegisterAgentDeps } from '../../lambdas/domain/use-cases/register-agents';
-import { ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
-
-class MemoryAgentStates implements AgentStateStore {
-  readonly items = new Map<string, AgentState>();
-  async list() {
-    return [...this.items.values()];
-  }
-  async get(id: string) {
-    return this.items.get(id);
-  }
-  async register(agent: Parameters<AgentStateStore['register']>[0], now: Date) {
-    const old = this.items.get(agent.agentId);
-    this.items.set(agent.agentId, {
-      inFlight: 0, ewmaLatencyMs: 0, successRate: 1, calls: 0, circuit: 'closed', consecutiveFailures: 0, version: 0, ...old, ...agent, updatedAt: now.toISOString(),
-    });
-  }
-  async deregister(id: string) {
-    return this.items.delete(id);
-  }
-  async lease() {
-    return true;
-  }
-  async unlease() {}
-  async saveHealth(_id: string, _h: AgentHealth) {}
-}
+import { InMemoryAgentStateStore, ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
 
 const agentOf = (capability: string): Agent => ({ capability, description: capability, run: async (x) => x });
 const setup = (discover: RegisterAgentDeps['discover']) => {
-  const agentStates = new MemoryAgentStates();
+  const agentStates = new InMemoryAgentStateStore();
   const deps: RegisterAgentDeps = { agentStates, discover, configuredAgentIds: new Set(['echo', 'crm']), clock: new ManualClock(), logger: silentLogger };
   return { deps, agentStates };
 };
