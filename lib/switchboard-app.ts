@@ -43,8 +43,11 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     key: stateful.key,
     tasks: stateful.tasks,
     agents,
-    definitions: loadWorkflows(resolve(PROJECT_ROOT, config.workflowsDir), { capabilities: [...config.agents, ...connectorCapabilities(config.connectors)] }),
+    definitions: loadWorkflows(resolve(PROJECT_ROOT, config.workflowsDir), {
+      capabilities: [...config.agents, ...connectorCapabilities(config.connectors), ...config.pullCapabilities],
+    }),
     quotas: config.quotas,
+    pullCapabilities: config.pullCapabilities,
     removalPolicy,
   });
   const messaging = new MessagingStack(app, name('Messaging'), {

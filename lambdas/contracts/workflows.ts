@@ -155,6 +155,18 @@ export const StepEventSchema = z.discriminatedUnion('action', [
     .strict(),
   z
     .object({
+      /** A step of a pull capability: an external agent claims it (a task of the run's tenant), the state machine waits for the token. */
+      action: z.literal('pull'),
+      run: RunRefSchema,
+      stepId: StepIdSchema,
+      capability: z.string().min(1),
+      input: z.unknown(),
+      timeoutSeconds: z.number().int().positive(),
+      taskToken: z.string().min(1),
+    })
+    .strict(),
+  z
+    .object({
       action: z.literal('finish'),
       run: RunRefSchema,
       outcome: z.enum(['succeeded', 'failed']),

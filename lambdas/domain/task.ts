@@ -92,6 +92,8 @@ export const TaskSchema = z
     leaseId: z.string().optional(),
     /** Run by an external agent that claims it over MCP (its capability is a pull capability), never by the worker. */
     pull: z.literal(true).optional(),
+    /** A pulled step of a workflow run: its answer goes to the run's state machine with this token (never shown). */
+    parent: z.object({ runId: z.string(), stepId: z.string(), token: z.string() }).strict().optional(),
     dispatchPending: z.boolean(),
     /** When an operator sent the task back to its queue after it was dead-lettered (at most once). */
     redrivenAt: z.string().optional(),

@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { StepEventSchema, type StepResult } from '../contracts/workflows';
 import { systemClock } from '../domain/ports';
 import { runStep, type RunStepDeps } from '../domain/use-cases/run-step';
-import { finishRun, openApprovalGate } from '../domain/use-cases/workflow-runs';
+import { finishRun, offerPulledStep, openApprovalGate } from '../domain/use-cases/workflow-runs';
 import type { LifecycleDeps } from '../domain/task-lifecycle';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, deploymentAgents, sfnClient, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
@@ -31,6 +31,9 @@ export const makeHandler = (deps: WorkflowFunctionDeps) => async (event: unknown
       return runStep(deps, step);
     case 'approve':
       await openApprovalGate(deps, step);
+      return null;
+    case 'pull':
+      await offerPulledStep(deps, step);
       return null;
     case 'finish':
       return finishRun(deps, step);

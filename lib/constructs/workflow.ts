@@ -70,6 +70,11 @@ export interface WorkflowProps {
   handler: IFunction;
   encryptionKey: IKey;
   removalPolicy: RemovalPolicy;
+  /**
+   * Capabilities external agents pull (claim_task): a step of one is a `.waitForTaskToken` Task
+   * whose token the agent's complete_task / fail_task answers. Default: none.
+   */
+  pullCapabilities?: readonly string[];
 }
 
 /** Worst-case seconds of a sequence: every attempt timing out, every backoff at its longest, the slowest branch. */
@@ -90,6 +95,19 @@ const stepWorstCase = (step: Step): number => {
   return 0;
 };
 
+/** Whether a step (fallbacks and branches included) runs one of `capabilities`. */
+const usesAny = (steps: readonly Step[], capabilities: readonly string[]): boolean =>
+  capabilities.length > 0 &&
+  steps.some((step) =>
+    isAgentStep(step)
+      ? capabilities.includes(step.capability) || (typeof step.onFailure === 'object' && capabilities.includes(step.onFailure.fallback.capability))
+      : isParallelStep(step)
+        ? step.parallel.some((branch) => usesAny(branch, capabilities))
+        : isChoiceStep(step)
+          ? [...step.choice.cases.map((c) => c.steps), step.choice.otherwise].some((branch) => usesAny(branch, capabilities))
+          : false,
+  );
+
 const hasApproval = (steps: readonly Step[]): boolean =>
   steps.some(
     (step) =>
@@ -105,8 +123,9 @@ const hasApproval = (steps: readonly Step[]): boolean =>
  * transitions), EXPRESS bills requests and GB-seconds of duration, much cheaper for short runs, but stops every run at
  * 5 minutes.
  */
-export const workflowType = (definition: WorkflowDefinition): 'STANDARD' | 'EXPRESS' =>
+export const workflowType = (definition: WorkflowDefinition, pullCapabilities: readonly string[] = []): 'STANDARD' | 'EXPRESS' =>
   hasApproval(definition.steps) ||
+  usesAny(definition.steps, pullCapabilities) ||
   worstCaseSeconds(definition.steps) > EXPRESS_BUDGET_SECONDS ||
   (definition.timeoutSeconds ?? 0) > EXPRESS_MAX_SECONDS
     ? 'STANDARD'
@@ -186,7 +205,7 @@ export class Workflow extends Construct {
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
     const { definition } = props;
-    this.type = workflowType(definition);
+    this.type = workflowType(definition, props.pullCapabilities);
     const express = this.type === 'EXPRESS';
 
     const logGroup = new LogGroup(this, 'Logs', {
@@ -206,7 +225,7 @@ export class Workflow extends Construct {
       }),
     );
 
-    const chain = new WorkflowCompiler(this, props.handler).compile(definition);
+    const chain = new WorkflowCompiler(this, props.handler, props.pullCapabilities ?? []).compile(definition);
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       definitionBody: DefinitionBody.fromChainable(chain),
       stateMachineType: express ? StateMachineType.EXPRESS : StateMachineType.STANDARD,
@@ -241,6 +260,7 @@ class WorkflowCompiler {
   constructor(
     private readonly scope: Construct,
     private readonly handler: IFunction,
+    private readonly pullCapabilities: readonly string[],
   ) {}
 
   compile(definition: WorkflowDefinition): State {
@@ -338,20 +358,24 @@ class WorkflowCompiler {
   /** An agent step's Task; a fallback's result goes to the step it stands in for (`resultId`), marked with its id. */
   private agentTask(step: Omit<AgentStep, 'onFailure'>, resultId: string, fallbackId: string | undefined): LambdaInvoke {
     const { attempts, intervalSeconds, backoffRate, maxDelaySeconds, jitter } = step.retry;
+    // A pull capability: an external agent claims the step; the state machine waits for its answer (the token).
+    const pulled = this.pullCapabilities.includes(step.capability);
     return this.invoke(
       step.id,
       {
-        action: 'run',
+        action: pulled ? 'pull' : 'run',
         run: JsonPath.objectAt('$.run'),
         stepId: step.id,
         capability: step.capability,
         timeoutSeconds: step.timeoutSeconds,
         input: compileMapping(step.input),
+        ...(pulled ? { taskToken: JsonPath.taskToken } : {}),
       },
       {
-        resultSelector: { 'output.$': '$.Payload.output', ...(fallbackId && { fallback: fallbackId }) },
+        resultSelector: { 'output.$': pulled ? '$' : '$.Payload.output', ...(fallbackId && { fallback: fallbackId }) },
         resultPath: `$.steps.${resultId}`,
-        timeoutSeconds: step.timeoutSeconds + TASK_TIMEOUT_MARGIN_SECONDS,
+        timeoutSeconds: pulled ? step.timeoutSeconds : step.timeoutSeconds + TASK_TIMEOUT_MARGIN_SECONDS,
+        waitForToken: pulled,
         retry: {
           errors: STEP_RETRY_ERRORS,
           maxAttempts: attempts - 1,

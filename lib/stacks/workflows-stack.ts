@@ -16,6 +16,8 @@ export interface WorkflowsStackProps extends StackProps {
   agents: readonly AgentManifest[];
   definitions: readonly WorkflowDefinition[];
   quotas?: QuotaSettings;
+  /** Capabilities external agents pull: a workflow step of one waits for the agent's answer. */
+  pullCapabilities?: readonly string[];
   removalPolicy: RemovalPolicy;
 }
 
@@ -65,7 +67,13 @@ export class WorkflowsStack extends Stack {
     this.workflows = new Map(
       props.definitions.map((definition) => [
         definition.name,
-        new Workflow(this, `Workflow-${definition.name}`, { definition, handler: this.function, encryptionKey: props.key, removalPolicy: props.removalPolicy }),
+        new Workflow(this, `Workflow-${definition.name}`, {
+          definition,
+          handler: this.function,
+          encryptionKey: props.key,
+          removalPolicy: props.removalPolicy,
+          ...(props.pullCapabilities ? { pullCapabilities: props.pullCapabilities } : {}),
+        }),
       ]),
     );
   }

@@ -26,10 +26,10 @@ beforeAll(async () => {
     dataDir: mkdtempSync(join(tmpdir(), 'switchboard-wf-data-')),
     inMemory: true,
     log: () => undefined,
-    adjustConfig: (config) => ({ ...config, agents: ['echo', 'chaos'], workflowsDir: dir }),
+    adjustConfig: (config) => ({ ...config, agents: ['echo', 'chaos'], pullCapabilities: ['review'], workflowsDir: dir }),
   });
   sfn = new SFNClient(cloud.aws.stepfunctions);
-  for (const [who, roles] of [['alice', ['submitter']], ['bob', ['approver']], ['carol', ['admin']], ['dave', ['viewer']]] as const) {
+  for (const [who, roles] of [['alice', ['submitter']], ['bob', ['approver']], ['carol', ['admin']], ['dave', ['viewer']], ['robot', ['agent']]] as const) {
     tokens[who] = await cloud.token({ tenant: 'acme', subject: who, roles: [...roles] });
   }
 }, 60_000);
@@ -196,4 +196,19 @@ describe('workflows on npm start', () => {
     const viewer = await (await as('dave')).callTool('start_workflow', { workflow: 'triage', input: {} });
     expect(JSON.stringify(viewer.content)).toContain('FORBIDDEN');
   });
+
+  it('a pulled step: an external agent claims it over MCP, its answer continues the run (Standard, waits for the token)', async () => {
+    const alice = await as('alice');
+    const taskId = await start(alice, { workflow: 'pulled-review', input: { text: 'ship it' } });
+    const robot = await as('robot', '2025-11-25');
+    const claimed = (await robot.callTool('claim_task', { capabilities: ['review'], waitSeconds: 15 })).structuredContent as {
+      taskId: string; leaseId: string; input: { draft: string };
+    };
+    expect(claimed.input).toEqual({ draft: 'ship it' });
+    expect(claimed.taskId).not.toBe(taskId);
+    expect((await robot.callTool('complete_task', { taskId: claimed.taskId, leaseId: claimed.leaseId, output: { verdict: 'approved by robot' } })).isError).toBeFalsy();
+    const run = await waitForTerminal(alice, taskId);
+    expect(run).toMatchObject({ status: 'succeeded', result: { review: { verdict: 'approved by robot' }, publish: { text: 'ship it', verdict: 'approved by robot' } } });
+    expect(cloud.platform.stateMachines.find((m) => m.name.includes('PulledReview'))?.type).toBe('STANDARD');
+  }, 40_000);
 });

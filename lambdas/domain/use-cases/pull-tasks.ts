@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
+import type { WorkflowEngine } from '../workflow-ports';
+import { answerParent } from './workflow-runs';
 import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../errors';
 import type { TaskServiceDeps } from '../ports';
 import { authorize, type Principal } from '../principal';
@@ -28,6 +30,8 @@ export type PullDeps = LifecycleDeps & Pick<TaskServiceDeps, 'pullCapabilities'>
   pull?: Partial<PullOptions>;
   /** Waits between the polls of a long-polling claim (tests pass one that returns at once). */
   sleep?: (ms: number) => Promise<void>;
+  /** Answers the state machine of a run whose step was pulled (its token); absent: no workflows. */
+  workflows?: WorkflowEngine;
 };
 
 const LeaseIdSchema = z.string().regex(/^lse_[A-Za-z0-9_-]{22}$/, 'not a lease id');
@@ -162,6 +166,7 @@ export const completeTask = async (deps: PullDeps, principal: Principal, input: 
   authorize(principal, 'pull');
   const { taskId, leaseId, output } = CompleteTaskInputSchema.parse(input);
   const done = await underLease(deps, principal, taskId, (task) => completePulled(deps, task, leaseId, output ?? null));
+  await answerParent(deps.workflows, done, deps.logger);
   return { taskId, status: done.status };
 };
 
@@ -170,5 +175,6 @@ export const failTask = async (deps: PullDeps, principal: Principal, input: Fail
   const { taskId, leaseId, error, retryable } = FailTaskInputSchema.parse(input);
   const { maxAttempts } = optionsOf(deps);
   const after = await underLease(deps, principal, taskId, (task) => failPulled(deps, task, leaseId, error, { retryable, maxAttempts }));
+  await answerParent(deps.workflows, after, deps.logger);
   return { taskId, status: after.status };
 };

@@ -181,3 +181,46 @@ const causeMessage = (cause: string): string => {
   }
   return cause.slice(0, 500);
 };
+
+/**
+ * The workflow function's `pull` action: a step of a pull capability becomes a task of the run's
+ * tenant that an external agent claims (claim_task); the state machine waits for its token, which
+ * complete_task / fail_task answer. One task per attempt (its id from the run, the step and the
+ * attempt's token), so a Lambda retry of this action creates nothing more.
+ */
+export const offerPulledStep = async (deps: LifecycleDeps, event: Extract<StepEvent, { action: 'pull' }>): Promise<void> => {
+  const run = await deps.tasks.get(event.run.tenantId, event.run.taskId);
+  if (!run || isTerminal(run.status)) throw Object.assign(new Error(`run ${event.run.taskId} is closed`), { name: STEP_ERRORS.runClosed });
+  const now = deps.clock.now().toISOString();
+  const task: Task = {
+    tenantId: run.tenantId,
+    taskId: taskIdFor(run.tenantId, `pull:${run.taskId}:${event.stepId}:${stableHash(event.taskToken)}`),
+    capability: event.capability,
+    input: event.input ?? null,
+    priority: run.priority,
+    status: 'queued',
+    version: 0,
+    attempts: 0,
+    requestHash: stableHash({ run: run.taskId, step: event.stepId }),
+    submittedBy: run.submittedBy,
+    pull: true,
+    parent: { runId: run.taskId, stepId: event.stepId, token: event.taskToken },
+    dispatchPending: false,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const stored = await deps.tasks.create(task);
+  if (stored.created) deps.logger.info('workflow step offered to external agents', { taskId: run.taskId, stepId: event.stepId, pulledTaskId: task.taskId });
+};
+
+/** A pulled step's task ended: its answer goes to the run's state machine (false when it no longer waits). */
+export const answerParent = async (workflows: WorkflowEngine | undefined, task: Task, logger: LifecycleDeps['logger']): Promise<void> => {
+  if (!task.parent || !workflows) return;
+  const sent =
+    task.status === 'succeeded'
+      ? await workflows.sendSuccess(task.parent.token, task.result ?? null)
+      : task.status === 'failed' || task.status === 'cancelled'
+        ? await workflows.sendFailure(task.parent.token, STEP_ERRORS.failed, `${task.error?.code ?? task.status}: ${task.error?.message ?? ''}`.slice(0, 500))
+        : undefined;
+  if (sent === false) logger.warn('the run no longer waits for this pulled step', { taskId: task.taskId, runId: task.parent.runId, stepId: task.parent.stepId });
+};
