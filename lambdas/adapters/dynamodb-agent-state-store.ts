@@ -1,4 +1,5 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { updateIf } from './dynamodb-update-if';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { agentKeys, TASKS_TABLE } from '../contracts/tasks-table';
 import type { AgentHealth, AgentState, AgentStateStore } from '../domain/agent-routing';
@@ -78,7 +79,7 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
   }
 
   async lease(agentId: string, probe: boolean): Promise<boolean> {
-    return this.conditional({
+    return updateIf(this.doc, {
       TableName: this.tableName,
       Key: keyOf(agentId),
       UpdateExpression: 'SET inFlight = inFlight + :one',
@@ -88,7 +89,7 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
   }
 
   async unlease(agentId: string): Promise<void> {
-    await this.conditional({
+    await updateIf(this.doc, {
       TableName: this.tableName,
       Key: keyOf(agentId),
       // Calls are counted here, atomically: exact under any contention (the averages are best effort).
@@ -99,7 +100,7 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
   }
 
   async saveHealth(agentId: string, health: AgentHealth, expectedVersion: number, now: Date): Promise<void> {
-    const written = await this.conditional({
+    const written = await updateIf(this.doc, {
       TableName: this.tableName,
       Key: keyOf(agentId),
       UpdateExpression:
@@ -118,16 +119,6 @@ export class DynamoDbAgentStateStore implements AgentStateStore {
     });
     if (!written) throw new ConcurrencyError(`agent ${agentId} changed`);
     this.cached = undefined;
-  }
-
-  private async conditional(command: ConstructorParameters<typeof UpdateCommand>[0]): Promise<boolean> {
-    try {
-      await this.doc.send(new UpdateCommand(command));
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
   }
 }
 

@@ -1,4 +1,5 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { updateIf } from './dynamodb-update-if';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { QuotaDecision, TenantQuota } from '../domain/ports';
 import { gcra } from '../domain/rate-limit';
@@ -59,13 +60,13 @@ export class DynamoDbTenantQuota implements TenantQuota {
     let recounted = false;
     for (let round = 0; round < QUOTA_MAX_ROUNDS; round++) {
       if (
-        (await this.tryUpdate({
+        (await updateIf(this.doc, {
           TableName: this.tableName, Key,
           UpdateExpression: `SET tat = tat + :interval${slot.update}`,
           ConditionExpression: `tat > :now AND tat <= :admitUntil${slot.condition}`,
           ExpressionAttributeValues: { ':interval': rate.interval, ':now': now.getTime(), ':admitUntil': rate.admitUntil, ...slot.values },
         })) ||
-        (await this.tryUpdate({
+        (await updateIf(this.doc, {
           TableName: this.tableName, Key,
           UpdateExpression: `SET tat = :next${slot.update}`,
           ConditionExpression: `(attribute_not_exists(${TASKS_TABLE.partitionKey}) OR tat <= :now)${slot.condition}`,
@@ -90,7 +91,7 @@ export class DynamoDbTenantQuota implements TenantQuota {
   }
 
   async releaseInFlight(tenantId: string): Promise<void> {
-    await this.tryUpdate({
+    await updateIf(this.doc, {
       TableName: this.tableName,
       Key: this.key(tenantId),
       UpdateExpression: 'SET inFlight = inFlight - :one',
@@ -138,7 +139,7 @@ export class DynamoDbTenantQuota implements TenantQuota {
       } while (ExclusiveStartKey);
     }
     const stored = Number(item.inFlight ?? 0);
-    const written = await this.tryUpdate({
+    const written = await updateIf(this.doc, {
       TableName: this.tableName,
       Key: this.key(tenantId),
       UpdateExpression: 'SET inFlight = :live, countedAt = :now',
@@ -148,15 +149,5 @@ export class DynamoDbTenantQuota implements TenantQuota {
     // Not written: an admit, a release or another recount changed the counter meanwhile, so the
     // refusal was read from a stale value: worth one more try as well.
     return !written || live < stored;
-  }
-
-  private async tryUpdate(command: ConstructorParameters<typeof UpdateCommand>[0]): Promise<boolean> {
-    try {
-      await this.doc.send(new UpdateCommand(command));
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
   }
 }
