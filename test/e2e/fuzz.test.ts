@@ -268,8 +268,48 @@ const redriveArgs = withMutations(
   ),
 );
 
-const TOOL_NAMES = ['submit_task', 'get_task', 'list_tasks', 'cancel_task', 'redrive_dead_letters'] as const;
+const workflowArgs = withMutations(
+  entries(
+    fc.oneof(fc.constantFrom('"triage"', '"purchase-approval"'), fc.constantFrom('"nope"', '""', '1', 'null', text('x'.repeat(41)))).map((v): [string, string][] => [['workflow', v]]),
+    optionalEntry(
+      'input',
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constant('{"text":"t","priority":"low","customer":"c","item":"i","amount":1}') },
+        { weight: 1, arbitrary: fc.constantFrom('"not an object"', '[]', 'null', '{"__proto__":{"x":1}}') },
+        { weight: 1, arbitrary: jsonText },
+      ),
+    ),
+    optionalEntry('priority', fc.constantFrom('"high"', '"urgent"')),
+  ),
+);
+const decideArgs = withMutations(entries(taskIdText.map((v): [string, string][] => [['taskId', v]]), optionalEntry('comment', fc.oneof(printable(20).map(text), fc.constant(text('c'.repeat(1001)))))));
+const pullArgs = withMutations(
+  entries(
+    optionalEntry('capabilities', fc.constantFrom('["review"]', '[]', '"review"', '["' + 'x'.repeat(70) + '"]')),
+    optionalEntry('taskId', taskIdText),
+    optionalEntry('leaseId', fc.constantFrom('"lse_aaaaaaaaaaaaaaaaaaaaaa"', '"nope"')),
+    optionalEntry('waitSeconds', fc.constantFrom('0', '21', '-1')),
+    optionalEntry('output', jsonText),
+    optionalEntry('retryable', fc.constantFrom('true', 'false', '"yes"')),
+  ),
+);
+const registerArgs = withMutations(
+  entries(
+    optionalEntry('agentId', fc.constantFrom('"crm"', '"Bad Name"', '""')),
+    optionalEntry('url', fc.constantFrom('"http://169.254.169.254/latest"', '"http://127.0.0.1:1/mcp"', '"file:///etc/passwd"', '"https://user:pw@example.com/mcp"', '"not a url"')),
+  ),
+);
+
+const TOOL_NAMES = [
+  'submit_task', 'get_task', 'list_tasks', 'cancel_task', 'redrive_dead_letters', 'start_workflow', 'approve_task', 'reject_task', 'list_agents',
+  'claim_task', 'heartbeat_task', 'complete_task', 'fail_task', 'register_agent', 'deregister_agent',
+] as const;
 const toolCall = fc.oneof(
+  { weight: 2, arbitrary: fc.tuple(fc.constant('start_workflow'), workflowArgs) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('approve_task', 'reject_task'), decideArgs) },
+  { weight: 1, arbitrary: fc.tuple(fc.constant('list_agents'), withMutations(entries(optionalEntry('capability', fc.constantFrom('"echo"', '"nope"', '1'))))) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('claim_task', 'heartbeat_task', 'complete_task', 'fail_task'), pullArgs) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('register_agent', 'deregister_agent'), registerArgs) },
   { weight: 5, arbitrary: fc.tuple(fc.constant('submit_task'), submitArgs) },
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom('get_task', 'cancel_task'), taskArgs) },
   { weight: 2, arbitrary: fc.tuple(fc.constant('list_tasks'), listArgs) },
@@ -749,6 +789,13 @@ const check = (r: FuzzRequest, response: RawResponse): Verdict => {
 
   // Was this a successful submit_task, and should it have been?
   const params = isObject(body) && isObject(body['params']) ? body['params'] : undefined;
+  // A started workflow run is a task too: it counts as written.
+  if (isObject(body) && body['method'] === 'tools/call' && params?.['name'] === 'start_workflow' && !result?.isError) {
+    const runId = result?.structuredContent?.taskId;
+    if (typeof runId !== 'string') fail('a successful start_workflow without a taskId');
+    if (r.auth === 'acme-viewer') fail('a successful start_workflow from a viewer');
+    return { tenant: PRINCIPALS[principal!].tenant, submitted: runId };
+  }
   if (!(isObject(body) && body['method'] === 'tools/call' && params?.['name'] === 'submit_task') || result?.isError) return {};
   const taskId = result?.structuredContent?.taskId;
   if (typeof taskId !== 'string') fail('a successful submit_task without a taskId');
@@ -781,7 +828,7 @@ const runOne = async (r: FuzzRequest) => {
   const verdict = response ? check(r, response) : {};
   if (!(await healthy())) throw new Error(`GET /healthz does not answer 200 after\n  request: ${describeRequest(r)}`);
   const principal = tenantOf(r.auth);
-  if (!principal || !r.body.text.includes('submit_task')) return;
+  if (!principal || !(r.body.text.includes('submit_task') || r.body.text.includes('start_workflow'))) return;
   const tenant = PRINCIPALS[principal].tenant;
   const seen = known.get(tenant)!;
   if (verdict.submitted) seen.add(verdict.submitted);
