@@ -69,6 +69,8 @@ beforeAll(async () => {
     dataDir,
     inMemory: true,
     log: () => undefined,
+    // The failures these tests provoke are logged as warnings by the functions: keep the test output readable.
+    logLevel: 'SILENT',
     adjustConfig: (config) => ({
       ...config,
       workflowsDir,

@@ -17,6 +17,8 @@ beforeAll(async () => {
     dataDir: mkdtempSync(join(tmpdir(), 'switchboard-usage-')),
     inMemory: true,
     log: () => undefined,
+    // The failures these tests provoke are logged as warnings by the functions: keep the test output readable.
+    logLevel: 'SILENT',
     adjustConfig: (config) => ({
       ...config,
       quotas: {

@@ -26,6 +26,8 @@ beforeAll(async () => {
     dataDir: mkdtempSync(join(tmpdir(), 'switchboard-wf-data-')),
     inMemory: true,
     log: () => undefined,
+    // The failures these tests provoke are logged as warnings by the functions: keep the test output readable.
+    logLevel: 'SILENT',
     adjustConfig: (config) => ({ ...config, agents: ['echo', 'chaos'], pullCapabilities: ['review'], workflowsDir: dir }),
   });
   sfn = new SFNClient(cloud.aws.stepfunctions);
