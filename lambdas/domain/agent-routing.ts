@@ -153,9 +153,10 @@ const retryConflicts = async <T>(attempt: () => Promise<T>, times = 5): Promise<
  * or whose circuit refuses, is passed over (failover). A cooled-down open circuit lets exactly one
  * caller through as its probe (half-open, taken by a conditional write on the agent's version).
  */
-export const acquire = async (deps: RouterDeps, capability: string, exclude: ReadonlySet<string> = new Set()) => {
+export const acquire = async (deps: RouterDeps, capability: string, runnable?: ReadonlySet<string>) => {
   const now = deps.clock.now();
-  const all = (await deps.agentStates.list()).filter((a) => a.capabilities.includes(capability) && !exclude.has(a.agentId));
+  // Only agents this function can run (another deployment's, registered in the same table, are not).
+  const all = (await deps.agentStates.list()).filter((a) => a.capabilities.includes(capability) && (!runnable || runnable.has(a.agentId)));
   if (all.length === 0) throw new NoAgentAvailableError(`no agent serves capability "${capability}"`);
   const fastest = Math.min(...all.filter((a) => a.calls >= ROUTING.minCallsForLatency).map((a) => a.ewmaLatencyMs), Number.POSITIVE_INFINITY);
   const ranked = all
@@ -217,7 +218,7 @@ export const routedAgent = (deps: RouterDeps, capability: string, executors: Rea
   description,
   ...(input ? { input } : {}),
   run: async (payload: unknown, context: AgentContext) => {
-    const { agentId, probe } = await acquire(deps, capability, new Set([...(await deps.agentStates.list()).map((a) => a.agentId)].filter((id) => !executors.has(id))));
+    const { agentId, probe } = await acquire(deps, capability, new Set(executors.keys()));
     const executor = executors.get(agentId)!;
     const started = Date.now();
     try {
