@@ -14,14 +14,14 @@ import { releaseHeldMessages, startQueuePoller } from './event-sources';
 import { FunctionTimeoutError, LocalFunctions } from './functions';
 import { LocalStepFunctions } from './step-functions';
 import { startConverseDouble } from '../harness/converse-double';
-
-/** The connectors' secrets locally, in the data folder. */
-export const SECRETS_FILE = 'secrets.json';
 import { createIssuerKey, discoveryDocument, ensureIssuerKey, LOCAL_ISSUER, signLocalToken, type TokenRequest } from './issuer';
 import { LOCAL_ACCOUNT, provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
 
 export { LocalCloudError } from './emulators';
+
+/** The connectors' secrets locally, in the data folder (`{ "<name>": "<value>" }`). */
+export const SECRETS_FILE = 'secrets.json';
 
 export interface LocalCloudOptions {
   port?: number;
