@@ -74,6 +74,8 @@ beforeAll(async () => {
     adjustConfig: (config) => ({
       ...config,
       workflowsDir,
+      // The routing test submits 24 tasks at once: past the standard tier's burst of 20.
+      quotas: { ...config.quotas, tenants: { ...config.quotas.tenants, acme: 'premium' } },
       connectors: {
         mcpServers: [
           { name: 'everything', url: downstream.url, timeoutMs: 10_000, tools: ['echo', 'get-sum'] },
