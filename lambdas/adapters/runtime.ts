@@ -6,7 +6,7 @@ import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/
 import { DeploymentAgents } from '../agents/deployment-agents';
 import { bedrockConverse } from './bedrock-converse';
 import { FileSecretStore, SecretsManagerSecretStore } from './secrets';
-import type { Connectors } from '../contracts/agent-connectors';
+import { NO_CONNECTORS, type Connectors } from '../contracts/agent-connectors';
 import { systemClock, type Logger as DomainLogger } from '../domain/ports';
 import { SfnWorkflowEngine } from './sfn-workflow-engine';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -112,7 +112,7 @@ export const deploymentAgents = (
   logger: DomainLogger,
   tracer?: Tracer,
 ) =>
-  new DeploymentAgents(settings.builtIns, settings.connectors ?? { mcpServers: [], http: [], llm: [] }, {
+  new DeploymentAgents(settings.builtIns, settings.connectors ?? NO_CONNECTORS, {
     secrets: settings.secretsFile
       ? new FileSecretStore(settings.secretsFile)
       : new SecretsManagerSecretStore(traced(withPlugins(new SecretsManagerClient(aws.secretsmanager ?? {}), aws), tracer)),

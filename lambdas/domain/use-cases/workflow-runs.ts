@@ -5,7 +5,7 @@ import { randomTaskId, stableHash, taskIdFor } from '../ids';
 import { nestsDeeperThan } from '../json-limits';
 import type { TaskServiceDeps } from '../ports';
 import { authorize, type Principal } from '../principal';
-import { IdempotencyKeySchema, isTerminal, PrioritySchema, TaskIdSchema, workflowCapability, type Task, type TaskView } from '../task';
+import { IdempotencyKeySchema, isTerminal, PrioritySchema, TaskIdSchema, toView, workflowCapability, type Task, type TaskView } from '../task';
 import { decide, fail, openGate, recordDecision, retryOnConflict, succeed, type LifecycleDeps } from '../task-lifecycle';
 import type { StepStore, WorkflowEngine } from '../workflow-ports';
 import { accept, MAX_INPUT_BYTES, MAX_INPUT_DEPTH } from './submit-task';
@@ -100,10 +100,9 @@ export const decideApproval = async (
     if (latest.decisions?.some((d) => d.at === record.at && d.by === record.by)) return latest;
     return recordDecision(deps, latest, record);
   });
-  return { ...toViewOf(decided), decision };
+  return { ...toView(decided), decision };
 };
 
-const toViewOf = (task: Task): TaskView => ({ taskId: task.taskId, capability: task.capability, status: task.status, priority: task.priority, createdAt: task.createdAt, updatedAt: task.updatedAt, ...(task.workflow ? { workflow: task.workflow } : {}) });
 
 /**
  * The workflow function's `approve` action: the run waits at a gate (Task state with a task token).
