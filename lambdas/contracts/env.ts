@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { AuthSettings } from './auth';
+import { IssuerSchema, PrincipalLimitsSchema, type ResolvedAuth } from './auth';
 import { PRIORITIES, type Priority } from './priorities';
 import { QuotaSettingsSchema } from './quotas';
 import { ConnectorsSchema } from './agent-connectors';
@@ -15,11 +15,16 @@ export const ENV = {
   enabledAgents: 'ENABLED_AGENTS',
   maxAttempts: 'WORKER_MAX_ATTEMPTS',
   leaseMs: 'WORKER_LEASE_MS',
-  authIssuer: 'AUTH_ISSUER',
-  authAudience: 'AUTH_AUDIENCE',
-  authJwksUri: 'AUTH_JWKS_URI',
-  authTenantClaim: 'AUTH_TENANT_CLAIM',
-  authRolesClaim: 'AUTH_ROLES_CLAIM',
+  /** The canonical URI of the MCP endpoint: the tokens' audience (RFC 8707), PRM's `resource`. */
+  authResource: 'AUTH_RESOURCE',
+  /** The trusted issuers (IssuerSchema[], audiences resolved), as JSON. */
+  authIssuers: 'AUTH_ISSUERS',
+  /** What one principal may do at once (PrincipalLimitsSchema), as JSON. */
+  principalLimits: 'PRINCIPAL_LIMITS',
+  /** The role the gateway assumes, tagged with the caller's tenant, to reach tenant data; absent: its own credentials. */
+  tenantRoleArn: 'TENANT_ROLE_ARN',
+  /** The folder of the Cedar schema and policies; absent: `policies/` beside the function's bundle. */
+  policiesDir: 'POLICIES_DIR',
   maxBodyBytes: 'MCP_MAX_BODY_BYTES',
   allowedHosts: 'MCP_ALLOWED_HOSTS',
   allowedOrigins: 'MCP_ALLOWED_ORIGINS',
@@ -89,6 +94,10 @@ export const GatewayEnvSchema = z.object({
   [ENV.pullCapabilities]: optionalList,
   ...quotas,
   ...workflows,
+  [ENV.authResource]: z.string().url(),
+  [ENV.principalLimits]: jsonVariable(PrincipalLimitsSchema),
+  [ENV.tenantRoleArn]: z.string().regex(/^arn:[^:]+:iam::/, 'an IAM role ARN').optional(),
+  [ENV.policiesDir]: z.string().min(1).optional(),
 });
 export const WorkerEnvSchema = z.object({
   ...tasks,
@@ -103,11 +112,8 @@ export const WorkerEnvSchema = z.object({
 export const WorkflowEnvSchema = z.object({ ...tasks, ...agents, ...quotas, ...workflows });
 export type WorkflowEnv = z.infer<typeof WorkflowEnvSchema>;
 export const AuthorizerEnvSchema = z.object({
-  [ENV.authIssuer]: z.string().url(),
-  [ENV.authAudience]: z.string().min(1),
-  [ENV.authJwksUri]: z.string().url(),
-  [ENV.authTenantClaim]: z.string().min(1),
-  [ENV.authRolesClaim]: z.string().min(1),
+  [ENV.authResource]: z.string().url(),
+  [ENV.authIssuers]: jsonVariable(z.array(IssuerSchema).min(1)),
   ...quotas,
   [ENV.usageKeySeed]: z.string().min(1).optional(),
 });
@@ -139,20 +145,17 @@ export const queueUrlsOf = (env: Record<string, unknown>): Record<Priority, stri
 export const agingMsOf = (env: Record<string, unknown>): Record<Exclude<Priority, 'critical'>, number> =>
   Object.fromEntries(AGING_PRIORITIES.map((p) => [p, Number(env[ENV.agingMs(p)])])) as Record<Exclude<Priority, 'critical'>, number>;
 
-/** The authorizer's variables, from the auth settings (what the CDK app sets). */
-export const authEnvironment = (auth: AuthSettings): Record<string, string> => ({
-  [ENV.authIssuer]: auth.issuer,
-  [ENV.authAudience]: auth.audience,
-  [ENV.authJwksUri]: auth.jwksUri,
-  [ENV.authTenantClaim]: auth.tenantClaim,
-  [ENV.authRolesClaim]: auth.rolesClaim,
+/**
+ * The authorizer's variables, from the resolved auth settings (what the CDK app sets). `toJson`:
+ * the stack's token-aware JSON (Cognito's issuer and client ids are deploy-time values).
+ */
+export const authEnvironment = (auth: ResolvedAuth, toJson: (value: unknown) => string = JSON.stringify): Record<string, string> => ({
+  [ENV.authResource]: auth.resource,
+  [ENV.authIssuers]: toJson(auth.issuers),
 });
 
-/** The auth settings, back from the authorizer's parsed variables (what the function reads). */
-export const authSettingsOf = (env: AuthorizerEnv): AuthSettings => ({
-  issuer: env[ENV.authIssuer],
-  audience: env[ENV.authAudience],
-  jwksUri: env[ENV.authJwksUri],
-  tenantClaim: env[ENV.authTenantClaim],
-  rolesClaim: env[ENV.authRolesClaim],
+/** The resolved auth settings, back from the authorizer's parsed variables (what the function reads). */
+export const authSettingsOf = (env: AuthorizerEnv): ResolvedAuth => ({
+  resource: env[ENV.authResource],
+  issuers: env[ENV.authIssuers],
 });

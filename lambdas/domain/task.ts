@@ -18,7 +18,8 @@ export const LIVE_STATUSES: readonly TaskStatus[] = TASK_STATUSES.filter((status
 
 /** Task ids: `tsk_` + 26 lowercase base32 characters. */
 export const TaskIdSchema = z.string().regex(/^tsk_[a-z2-7]{26}$/, 'not a task id');
-export const TenantIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'tenant ids are lowercase letters, digits and dashes');
+export { TenantIdSchema } from '../contracts/tenant';
+import { TenantIdSchema } from '../contracts/tenant';
 export const CapabilitySchema = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'capabilities are lowercase identifiers');
 export const IdempotencyKeySchema = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 /** Tasks of a tenant that share an ordering key run one after another, in submission order. */
