@@ -27,18 +27,26 @@ export interface AuthorizerDeps {
 export const makeHandler = (deps: AuthorizerDeps) =>
   async (event: APIGatewayTokenAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
     try {
-      const { principal } = await deps.verify(event.authorizationToken);
+      const { principal, scopes, clientId } = await deps.verify(event.authorizationToken);
       return {
         principalId: `${principal.tenantId}/${principal.subject}`,
         policyDocument: {
           Version: '2012-10-17',
           Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcard(event.methodArn) }],
         },
-        context: { tenantId: principal.tenantId, subject: principal.subject, roles: principal.roles.join(',') },
+        // API Gateway passes context values as strings: roles comma-joined, scopes space-joined (as in the token).
+        context: {
+          tenantId: principal.tenantId,
+          subject: principal.subject,
+          roles: principal.roles.join(','),
+          scopes: scopes.join(' '),
+          clientId: clientId ?? '',
+        },
         ...(deps.usageKey ? { usageIdentifierKey: deps.usageKey(principal.tenantId) } : {}),
       };
     } catch (error) {
       if (error instanceof InvalidTokenError) {
+        // The reason only: never the token, nor any claim of a token that failed verification.
         deps.logger.info('token rejected', { reason: error.reason });
         throw new Error(UNAUTHORIZED);
       }

@@ -186,6 +186,20 @@ export interface ResolvedAuth {
 /** The Protected Resource Metadata path (RFC 9728) and its path-suffixed form for the MCP path. */
 export const PRM_PATH = '/.well-known/oauth-protected-resource';
 
+/** The MCP endpoint's path, with which every resource URI ends. */
+export const MCP_RESOURCE_SUFFIX = '/mcp';
+
+/**
+ * The URL of the resource's Protected Resource Metadata: PRM_PATH inserted before the final
+ * `/mcp` (RFC 9728 §3.1's path-suffixed form, after any stage prefix: on API Gateway's default
+ * URL `https://{api}.execute-api.{region}.amazonaws.com/v1/mcp` it is
+ * `…/v1/.well-known/oauth-protected-resource/mcp`). String-only, so it works on deploy-time tokens.
+ */
+export const resourceMetadataUrlOf = (resource: string): string => {
+  if (!resource.endsWith(MCP_RESOURCE_SUFFIX)) throw new Error(`auth.resource must end with ${MCP_RESOURCE_SUFFIX} (the MCP endpoint's path): ${resource}`);
+  return `${resource.slice(0, -MCP_RESOURCE_SUFFIX.length)}${PRM_PATH}${MCP_RESOURCE_SUFFIX}`;
+};
+
 /** What the endpoint answers a request without a valid token (gateway response on AWS, and locally). */
 export const UNAUTHORIZED = {
   status: 401,
