@@ -5,7 +5,16 @@ import type { ClaimableQuery, Clock, QuotaDecision, TenantQuota, ListTasksQuery,
 import { isClaimable, isPromotable, isRedrivable, queuedSince } from '../../lambdas/domain/task';
 import type { Priority, Task, TaskMessage } from '../../lambdas/domain/task';
 import type { Principal } from '../../lambdas/domain/principal';
+import type { AccessPolicy } from '../../lambdas/domain/access';
+import { cedarAccessPolicy } from '../../lambdas/adapters/cedar-access-policy';
+import { POLICIES_DIR } from '../../lib/policies';
 import type { StepRecord, StepStore } from '../../lambdas/domain/workflow-ports';
+import type { PrincipalDecision, PrincipalLimiter, RevokeOutcome, RoleGrantPage, RoleGrantQuery, RoleGrants } from '../../lambdas/domain/ports';
+import type { Role } from '../../lambdas/domain/principal';
+import { isActive as isGrantActive, type RoleGrant } from '../../lambdas/domain/role-grants';
+import { limitOf, toolCallRate } from '../../lambdas/domain/principal-limits';
+import { gcra } from '../../lambdas/domain/rate-limit';
+import type { PrincipalLimits } from '../../lambdas/contracts/auth';
 
 /** An in-memory repository with the same optimistic-version contract as the DynamoDB one. */
 export class InMemoryTaskRepository implements TaskRepository {
@@ -110,6 +119,10 @@ export class ManualClock implements Clock {
 }
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+let access: AccessPolicy | undefined;
+/** The platform's access policy (the Cedar files of lib/policies the gateway ships), loaded once per process. */
+export const platformAccess = (): AccessPolicy => (access ??= cedarAccessPolicy(POLICIES_DIR));
 
 export const principal = (tenantId = 'acme', roles: Principal['roles'] = ['submitter']): Principal => ({
   tenantId,
@@ -254,3 +267,55 @@ export class InMemoryAgentStateStore implements AgentStateStore {
   async saveHealth(_id: string, _h: AgentHealth) {}
 }
 
+
+/** Role grants in memory, with the DynamoDB adapter's contract (history kept, revoke only while active). */
+export class InMemoryRoleGrants implements RoleGrants {
+  readonly items = new Map<string, RoleGrant>();
+
+  private key = (tenantId: string, grantId: string) => `${tenantId}/${grantId}`;
+
+  async grant(grant: RoleGrant) {
+    if (this.items.has(this.key(grant.tenantId, grant.grantId))) throw new ConcurrencyError('grant id taken');
+    this.items.set(this.key(grant.tenantId, grant.grantId), structuredClone(grant));
+  }
+
+  async revoke(tenantId: string, grantId: string, revokedBy: string, now: Date): Promise<RevokeOutcome> {
+    const stored = this.items.get(this.key(tenantId, grantId));
+    if (!stored) return undefined;
+    if (!isGrantActive(stored, now)) return { grant: structuredClone(stored), revoked: false };
+    const revoked = { ...stored, revokedAt: now.toISOString(), revokedBy };
+    this.items.set(this.key(tenantId, grantId), revoked);
+    return { grant: structuredClone(revoked), revoked: true };
+  }
+
+  async list(tenantId: string, query: RoleGrantQuery): Promise<RoleGrantPage> {
+    const all = [...this.items.values()]
+      .filter((g) => g.tenantId === tenantId && (query.subject === undefined || g.subject === query.subject))
+      .sort((a, b) => (a.grantId < b.grantId ? -1 : 1));
+    const start = query.cursor ? Number(query.cursor) : 0;
+    const page = all.slice(start, start + query.limit).map((g) => structuredClone(g));
+    return { grants: page, ...(start + query.limit < all.length ? { nextCursor: String(start + query.limit) } : {}) };
+  }
+
+  async active(tenantId: string, subject: string, now: Date): Promise<Role[]> {
+    return [...new Set([...this.items.values()].filter((g) => g.tenantId === tenantId && g.subject === subject && isGrantActive(g, now)).map((g) => g.role))];
+  }
+}
+
+/** Per-principal GCRA buckets in memory (one process), at limitOf the principal's roles. */
+export class InMemoryPrincipalLimiter implements PrincipalLimiter {
+  readonly tat = new Map<string, number>();
+
+  constructor(private readonly limits: PrincipalLimits) {}
+
+  async admit(who: Principal, now: Date): Promise<PrincipalDecision> {
+    const { toolCallsPerMinute } = limitOf(who, this.limits);
+    const rate = gcra(toolCallRate({ toolCallsPerMinute }), now.getTime());
+    const key = `${who.tenantId}/${who.subject}`;
+    const tat = this.tat.get(key);
+    if (tat === undefined || tat <= now.getTime()) this.tat.set(key, rate.idleNext);
+    else if (tat <= rate.admitUntil) this.tat.set(key, tat + rate.interval);
+    else return { admitted: false, retryAfterSeconds: rate.retryAfterSeconds(tat), toolCallsPerMinute };
+    return { admitted: true };
+  }
+}

@@ -81,6 +81,30 @@ export const taskKeys = {
 export const quotaKeys = {
   tenant: (tenantId: string) => `QUOTA#${tenantId}`,
   bucket: (name: string) => `BUCKET#${name}`,
+  /** One principal's tool-call bucket (per-principal limits): its subject base64url-encoded, any characters being allowed in it. */
+  principal: (subject: string) => `PRINCIPAL#${Buffer.from(subject, 'utf8').toString('base64url')}`,
+} as const;
+
+/**
+ * The attribute DynamoDB's time to live reads (epoch seconds): items whose time has passed are
+ * deleted within days. Set on role grants (kept for auditors long after they end) and on principals'
+ * tool-call buckets (gone once idle). The table must enable TTL on it.
+ */
+export const TASKS_TABLE_TTL_ATTRIBUTE = 'expiresAt';
+
+/**
+ * Role grants (time-limited elevation), in the tenant's own partition (no index keys, so no index
+ * rows; under the tenant-scoped IAM policy's LeadingKeys TENANT#<tenant>):
+ * pk = TENANT#<tenant>  sk = GRANT#<subject, base64url>#<grantedAt stamp><random>. The grant id is
+ * `<subject, base64url>.<grantedAt stamp><random>`, so the key follows from the id alone; base64url
+ * holds neither `.` nor `#`, so `subject(s)` prefixes one subject's grants (oldest first) and no other's.
+ */
+export const grantKeys = {
+  tenant: taskKeys.tenant,
+  /** The prefix of every grant of the tenant. */
+  all: 'GRANT#',
+  subject: (subject: string) => `GRANT#${Buffer.from(subject, 'utf8').toString('base64url')}#`,
+  grant: (grantId: string) => `GRANT#${grantId.replace('.', '#')}`,
 } as const;
 
 /**

@@ -60,3 +60,14 @@ export class QuotaExceededError extends DomainError {
     );
   }
 }
+
+/** The principal (one subject of a tenant) is over its tool calls per minute; `retryAfterSeconds` says when it is not. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly toolCallsPerMinute: number,
+  ) {
+    super(`you are over ${toolCallsPerMinute} tool calls per minute; retry after ${retryAfterSeconds} s`);
+  }
+}

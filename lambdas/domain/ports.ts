@@ -1,5 +1,7 @@
 import type * as z from 'zod';
 import type { Priority, Task, TaskMessage, TaskStatus } from './task';
+import type { Principal, Role } from './principal';
+import type { RoleGrant } from './role-grants';
 
 export interface ListTasksQuery {
   status?: TaskStatus;
@@ -168,4 +170,45 @@ export interface TaskServiceDeps {
   quota?: TenantQuota;
   /** Capabilities run by external agents that claim their tasks over MCP (PULL_CAPABILITIES); absent: none. */
   pullCapabilities?: readonly string[];
+}
+
+/** Which grants of a tenant to list: all, or one subject's; `cursor` from the previous page. */
+export interface RoleGrantQuery {
+  subject?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface RoleGrantPage {
+  grants: RoleGrant[];
+  nextCursor?: string;
+}
+
+/** What revoking found: the grant as it is after the call, and whether this call revoked it. */
+export type RevokeOutcome = { grant: RoleGrant; revoked: boolean } | undefined;
+
+/**
+ * Role grants of each tenant (time-limited elevation), kept after they end for auditors. On AWS:
+ * items in the tenant's partition of the tasks table, one Query reads a subject's.
+ */
+export interface RoleGrants {
+  /** Stores a new grant (its id is unique: never overwrites). */
+  grant(grant: RoleGrant): Promise<void>;
+  /**
+   * Marks the grant revoked by `revokedBy` at `now` if it is active then; otherwise changes
+   * nothing and returns it as it is (`revoked: false`), or undefined when the tenant has no such grant.
+   */
+  revoke(tenantId: string, grantId: string, revokedBy: string, now: Date): Promise<RevokeOutcome>;
+  /** The tenant's grants, every status, by subject then oldest first. */
+  list(tenantId: string, query: RoleGrantQuery): Promise<RoleGrantPage>;
+  /** The roles of the subject's grants active at `now` (read on every call: one query). */
+  active(tenantId: string, subject: string, now: Date): Promise<Role[]>;
+}
+
+/** What a per-principal limiter answers: admitted, or not before `retryAfterSeconds` (the limit it applied). */
+export type PrincipalDecision = { admitted: true } | { admitted: false; retryAfterSeconds: number; toolCallsPerMinute: number };
+
+/** Tool calls per minute per principal (tenant + subject), across every gateway instance. */
+export interface PrincipalLimiter {
+  admit(principal: Principal, now: Date): Promise<PrincipalDecision>;
 }
