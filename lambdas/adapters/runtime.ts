@@ -3,6 +3,7 @@ import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { DeploymentAgents } from '../agents/deployment-agents';
 import { bedrockConverse } from './bedrock-converse';
 import { FileSecretStore, SecretsManagerSecretStore } from './secrets';
@@ -36,6 +37,8 @@ export interface AwsClientConfig {
   stepfunctions?: SFNClientConfig;
   bedrock?: BedrockRuntimeClientConfig;
   secretsmanager?: SecretsManagerClientConfig;
+  /** STS: the gateway assumes the tenant-scoped role (the local cloud's STS stand-in locally). */
+  sts?: STSClientConfig;
   /** Added to every client the factories below build. */
   plugins?: readonly SdkPlugin[];
 }
@@ -74,6 +77,8 @@ const withPlugins = <T extends { middlewareStack: { use(plugin: never): void } }
 export const dynamoDbClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new DynamoDBClient(aws.dynamodb ?? {}), aws), tracer);
 
 export const sqsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new SQSClient(aws.sqs ?? {}), aws), tracer);
+
+export const stsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new STSClient(aws.sts ?? {}), aws), tracer);
 
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName);
