@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { ALL_SCOPES } from '../../lambdas/contracts';
 import type { Principal } from '../../lambdas/domain/principal';
 
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -10,10 +11,13 @@ export interface EventStyle {
   base64Body?: boolean;
 }
 
+/** The caller the authorizer verified: a principal, and its token's scopes (default: every scope) and OAuth client. */
+export type VerifiedCaller = Principal & { scopes?: readonly string[]; clientId?: string };
+
 export const lambdaContext = { awsRequestId: 'test', functionName: 'test', getRemainingTimeInMillis: () => 29_000 } as Context;
 
 /** Builds the REST v1 proxy event API Gateway would send for `request`, with the authorizer's context. */
-export const toProxyEvent = async (request: Request, principal: Principal | undefined, style: EventStyle = {}): Promise<APIGatewayProxyEvent> => {
+export const toProxyEvent = async (request: Request, principal: VerifiedCaller | undefined, style: EventStyle = {}): Promise<APIGatewayProxyEvent> => {
   const multiValueHeaders: Record<string, string[]> = {};
   const headers: Record<string, string> = {};
   request.headers.forEach((value, name) => {
@@ -40,7 +44,15 @@ export const toProxyEvent = async (request: Request, principal: Principal | unde
     body: text ? (style.base64Body ? Buffer.from(text).toString('base64') : text) : null,
     isBase64Encoded: Boolean(text && style.base64Body),
     requestContext: {
-      authorizer: principal ? { tenantId: principal.tenantId, subject: principal.subject, roles: principal.roles.join(',') } : undefined,
+      authorizer: principal
+        ? {
+            tenantId: principal.tenantId,
+            subject: principal.subject,
+            roles: principal.roles.join(','),
+            scopes: (principal.scopes ?? ALL_SCOPES).join(' '),
+            clientId: principal.clientId ?? '',
+          }
+        : undefined,
       domainName: url.host,
       httpMethod: request.method,
       path: `/v1${url.pathname}`,
@@ -52,7 +64,7 @@ export const toProxyEvent = async (request: Request, principal: Principal | unde
 
 /** A fetch that delivers each request to a Lambda proxy handler, as API Gateway would. */
 export const apiGatewayFetch =
-  (handler: ProxyHandler, principal: Principal | undefined, style: EventStyle = {}) =>
+  (handler: ProxyHandler, principal: VerifiedCaller | undefined, style: EventStyle = {}) =>
   async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
     const result = await handler(await toProxyEvent(request, principal, style), lambdaContext);

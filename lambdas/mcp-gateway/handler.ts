@@ -2,39 +2,48 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
-import { headerOf, toProxyResult, toWebRequest } from '../adapters/api-gateway';
+import { toProxyResult, toWebRequest } from '../adapters/api-gateway';
 import { agentStateStore, deploymentAgents, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
-import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, UNAUTHORIZED, type Env } from '../contracts';
+import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, type Env } from '../contracts';
 import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, type McpEndpoint } from './mcp-endpoint';
+import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, unauthorizedAnswer, type Caller, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
 
-/** What the authorizer put in `requestContext.authorizer` (API Gateway passes strings). */
+/** What the authorizer put in `requestContext.authorizer` (API Gateway passes strings: roles comma-, scopes space-joined). */
 const AuthorizerContextSchema = z
   .object({
     tenantId: z.string(),
     subject: z.string(),
     roles: z.string().transform((s) => s.split(',').filter((r) => RoleSchema.safeParse(r).success)),
+    scopes: z.string().transform((s) => s.split(' ').filter(Boolean)),
+    clientId: z.string().optional(),
   })
-  .transform(({ tenantId, subject, roles }) => PrincipalSchema.parse({ tenantId, subject, roles }));
+  .transform(({ tenantId, subject, roles, scopes, clientId }, ctx): Caller => {
+    const principal = PrincipalSchema.safeParse({ tenantId, subject, roles });
+    if (!principal.success) {
+      ctx.addIssue({ code: 'custom', message: 'not a principal' });
+      return z.NEVER;
+    }
+    return { principal: principal.data, scopes, ...(clientId ? { clientId } : {}) };
+  });
 
-/** The same answer API Gateway gives a request without a valid token (its UNAUTHORIZED gateway response). */
-const unauthorized = () =>
-  toProxyResult(jsonRpcError(UNAUTHORIZED.status, UNAUTHORIZED.code, UNAUTHORIZED.message, { 'www-authenticate': UNAUTHORIZED.challenge }));
+/** The same answer API Gateway gives a request without a valid token (its UNAUTHORIZED gateway response, with the challenge). */
+const unauthorized = (resource: string) => toProxyResult(unauthorizedAnswer(resource));
 
-export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger }) =>
+/** `resource`: the endpoint's canonical URI (AUTH_RESOURCE), whose metadata the 401 challenge names. */
+export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger; resource: string }) =>
   async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-    const principal = AuthorizerContextSchema.safeParse(event.requestContext?.authorizer ?? {});
-    if (!principal.success) return unauthorized();
-    const token = headerOf(event, 'authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+    const caller = AuthorizerContextSchema.safeParse(event.requestContext?.authorizer ?? {});
+    if (!caller.success) return unauthorized(deps.resource);
+    // The Authorization header is not read here: the authorizer verified it, and it goes no further.
     const request = toWebRequest(event);
     if (!(request instanceof Request)) {
       return toProxyResult(
         request.reason === 'method' ? methodNotAllowed() : jsonRpcError(400, RPC.invalidRequest, `Bad Request: header ${request.name} is malformed`),
       );
     }
-    return toProxyResult(await deps.endpoint(request, principal.data, token));
+    return toProxyResult(await deps.endpoint(request, caller.data));
   };
 
 /** Composition root: SDK clients and the endpoint, built once per container. */

@@ -5,6 +5,7 @@ import {
   type AuthInfo,
   type McpServer,
 } from '@modelcontextprotocol/server';
+import { bearerChallenge, FORBIDDEN, insufficientScopeChallenge, resourceMetadataUrlOf, scopeOf, TOOL_SCOPES, UNAUTHORIZED } from '../contracts';
 import type { Logger } from '../domain/ports';
 import { PrincipalSchema, type Principal } from '../domain/principal';
 import { forbiddenKeyMessage, hasForbiddenKey, invalidParams } from './message-checks';
@@ -17,6 +18,15 @@ export interface McpEndpointOptions {
   /** Origins accepted when a browser sends `Origin`; by default, those on an allowed host. */
   allowedOrigins?: readonly string[];
   logger: Logger;
+  /** The canonical URI of this endpoint (RFC 8707): its challenges name its metadata (`resourceMetadataUrlOf`). */
+  resource: string;
+}
+
+/** Who calls, as the authorizer verified it: the principal, the token's scopes and its OAuth client (never the token). */
+export interface Caller {
+  principal: Principal;
+  scopes: readonly string[];
+  clientId?: string;
 }
 
 export type ServerFactory = (principal: Principal) => McpServer;
@@ -40,12 +50,33 @@ export const jsonRpcError = (
 export const methodNotAllowed = (): Response =>
   jsonRpcError(405, RPC.invalidRequest, 'Method not allowed: this stateless endpoint accepts POST only', { allow: 'POST' });
 
-const toAuthInfo = (principal: Principal, token: string): AuthInfo => ({
-  token,
-  clientId: principal.subject,
-  scopes: principal.roles,
+/**
+ * The SDK's view of the caller. The inbound token is not passed on: nothing past the edge needs it
+ * (the tools see the principal only, and downstream calls use the platform's own credentials), so
+ * `token` is empty (the SDK's type requires the field).
+ */
+const toAuthInfo = ({ principal, scopes, clientId }: Caller): AuthInfo => ({
+  token: '',
+  clientId: clientId ?? principal.subject,
+  scopes: [...scopes],
   extra: { principal },
 });
+
+/** The answer to a request without a valid token (as API Gateway's UNAUTHORIZED gateway response): where to get one. */
+export const unauthorizedAnswer = (resource: string): Response =>
+  jsonRpcError(UNAUTHORIZED.status, UNAUTHORIZED.code, UNAUTHORIZED.message, { 'www-authenticate': bearerChallenge(resourceMetadataUrlOf(resource)) });
+
+/**
+ * The scope a `tools/call` needs and the caller's token lacks (undefined: none missing, or not a tool call).
+ * A tool without a scope family (TOOL_SCOPES) needs a scope no token has.
+ */
+const missingScope = (message: { method?: unknown; params?: unknown }, scopes: readonly string[]): { tool: string; scope?: string } | undefined => {
+  if (message.method !== 'tools/call') return undefined;
+  const tool = String((message.params as { name?: unknown } | undefined)?.name);
+  const family = Object.hasOwn(TOOL_SCOPES, tool) ? TOOL_SCOPES[tool] : undefined;
+  if (!family) return { tool };
+  return scopes.includes(scopeOf(family)) ? undefined : { tool, scope: scopeOf(family) };
+};
 
 const principalOf = (authInfo: AuthInfo | undefined): Principal => PrincipalSchema.parse(authInfo?.extra?.['principal']);
 
@@ -120,7 +151,15 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
   };
   const tooLarge = () => jsonRpcError(413, RPC.invalidRequest, `Payload Too Large: the limit is ${options.maxBodyBytes} bytes`);
 
-  return async (request: Request, principal: Principal, token: string): Promise<Response> => {
+  /** 403 insufficient_scope (RFC 6750 §3.1): the scope the tool needs, in the challenge and in the JSON-RPC error. */
+  const insufficientScope = (missing: { tool: string; scope?: string }, id: string | number | null): Response =>
+    missing.scope
+      ? jsonRpcError(FORBIDDEN.status, FORBIDDEN.code, `Forbidden: insufficient_scope: tool ${missing.tool} requires scope ${missing.scope}`, {
+          'www-authenticate': insufficientScopeChallenge(missing.scope, resourceMetadataUrlOf(options.resource)),
+        }, id)
+      : jsonRpcError(FORBIDDEN.status, FORBIDDEN.code, `Forbidden: no scope grants tool ${missing.tool.slice(0, 64)}`, {}, id);
+
+  return async (request: Request, caller: Caller): Promise<Response> => {
     if (request.method !== 'POST') return methodNotAllowed();
     const host = request.headers.get('host') ?? new URL(request.url).host;
     if (options.allowedHosts && !options.allowedHosts.includes(hostnameOf(host))) {
@@ -169,12 +208,14 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
 
     // The body was read above; both legs get it parsed, and a fresh request for anything else they read.
     const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
-    const authInfo = toAuthInfo(principal, token);
+    const authInfo = toAuthInfo(caller);
     try {
       const legacy = await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes });
       // The SDK answers bad params of protocol methods with -32603 and a raw schema dump: answer first.
       const invalid = invalidParams(legacy ? 'legacy' : 'modern', message);
       if (invalid) return jsonRpcError(200, RPC.invalidParams, invalid, {}, id ?? null);
+      const missing = missingScope(message, caller.scopes);
+      if (missing) return insufficientScope(missing, id ?? null);
       return legacy ? await serveLegacy(replay, body, authInfo) : await modern.fetch(replay, { authInfo, parsedBody: body });
     } catch (error) {
       options.logger.error('mcp endpoint failed', { error: error instanceof Error ? error.stack : String(error) });
