@@ -8,6 +8,7 @@ import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
 import { WorkflowsStack } from './stacks/workflows-stack';
 import { loadWorkflows } from './workflows';
+import { loadAccessPolicies } from './policies';
 import { bindConnectors } from './constructs/connectors';
 import { resolve } from 'node:path';
 import { PROJECT_ROOT } from './constructs/switchboard-function';
@@ -31,7 +32,9 @@ const connectorCapabilities = (connectors: SwitchboardConfig['connectors']): str
 ];
 
 /** Composes Switchboard's stacks for the primary region into `app`. */
-export const buildSwitchboard = (app: App, config: SwitchboardConfig): SwitchboardStacks => {
+export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: { policiesDir?: string } = {}): SwitchboardStacks => {
+  // The access policies the gateway ships: a malformed file fails synth here, naming file:line.
+  loadAccessPolicies(options.policiesDir);
   const env: Environment = { region: config.primaryRegion, ...(config.account ? { account: config.account } : {}) };
   const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
   const name = (part: string) => `${config.appName}-${part}`;

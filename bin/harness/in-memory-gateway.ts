@@ -6,7 +6,7 @@ import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
 import { loadWorkflows } from '../../lib/workflows';
-import { InMemoryAgentStateStore, InMemoryStepStore, InMemoryTaskRepository, ManualClock, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
+import { InMemoryAgentStateStore, InMemoryStepStore, InMemoryTaskRepository, ManualClock, platformAccess, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
 
 /**
  * The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. Its
@@ -19,6 +19,7 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     agents: new StaticAgentRegistry([echoAgent]),
     clock: new ManualClock(new Date()),
     logger: silentLogger,
+    access: platformAccess(),
     ...(options.quota ? { quota: options.quota } : {}),
     workflows: new RecordingWorkflowEngine(loadWorkflows().map((workflow) => workflow.name)),
     steps: new InMemoryStepStore(),

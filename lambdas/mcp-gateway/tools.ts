@@ -1,4 +1,5 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
+import { authorizeTool, type AccessArguments, type AccessPolicy } from '../domain/access';
 import * as z from 'zod';
 import { DomainError, QuotaExceededError } from '../domain/errors';
 import type { TaskServiceDeps } from '../domain/ports';
@@ -27,6 +28,8 @@ import type { AgentStateStore } from '../domain/agent-routing';
 import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
 export type ToolDeps = TaskServiceDeps & {
+  /** Decides every tool call with its arguments, and which tools tools/list shows (lib/policies). */
+  access: AccessPolicy;
   workflows?: WorkflowEngine;
   steps?: StepStore;
   agentStates?: AgentStateStore;
@@ -106,8 +109,38 @@ const run = async <T extends Record<string, unknown>>(
   }
 };
 
+/**
+ * A tool call decided by the access policy first: with its arguments that matter (defaults applied),
+ * before the use-case runs; a denial is the tool error `FORBIDDEN: <tool> … is not permitted for roles …`.
+ */
+export type DecidedRun = <T extends Record<string, unknown>>(tool: string, args: AccessArguments, action: () => Promise<T>) => Promise<CallToolResult>;
+
+export const decidedRun = (deps: ToolDeps, principal: Principal): DecidedRun => (tool, args, action) =>
+  run(deps, tool, async () => {
+    authorizeTool(deps.access, principal, tool, args);
+    return action();
+  });
+
+type ListHandler = (request: unknown, ctx: unknown) => Promise<{ tools: { name: string }[] }>;
+
+/**
+ * tools/list shows only the tools the principal may call (the same decision, with no arguments).
+ * Every tool stays registered, so a call outside the role still reaches its decision and answers
+ * FORBIDDEN (a hidden, disabled tool would answer the protocol's "Tool … disabled" instead).
+ */
+const listOnly = (server: McpServer, allowed: ReadonlySet<string>): void => {
+  const protocol = server.server as unknown as { _getRequestHandler(method: string): ListHandler | undefined };
+  const list = protocol._getRequestHandler('tools/list');
+  if (!list) throw new Error('tools/list handler missing: the MCP SDK changed');
+  server.server.setRequestHandler('tools/list', async (request, ctx) => {
+    const listed = await list(request, ctx);
+    return { ...listed, tools: listed.tools.filter((tool) => allowed.has(tool.name)) } as never;
+  });
+};
+
 /** One McpServer per request (stateless): the principal comes from the verified token only. */
 export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServer => {
+  const decided = decidedRun(deps, principal);
   const server = new McpServer(SERVER_INFO, {
     // Stateless: the tool list never changes under a client, and logging/setLevel (2025 era) is
     // accepted, though a JSON (non-streaming) response carries no log notifications.
@@ -128,7 +161,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     (args) =>
-      run(deps, 'submit_task', async () => {
+      decided('submit_task', { capability: args.capability, priority: args.priority ?? 'normal' }, async () => {
         const task = await submitTask(deps, principal, args);
         return { taskId: task.taskId, status: task.status, priority: task.priority };
       }),
@@ -143,7 +176,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: TaskViewSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => run(deps, 'get_task', async () => ({ ...(await getTask(deps, principal, args)) })),
+    (args) => decided('get_task', {}, async () => ({ ...(await getTask(deps, principal, args)) })),
   );
 
   server.registerTool(
@@ -155,7 +188,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: ListOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => run(deps, 'list_tasks', () => listTasks(deps, principal, args)),
+    (args) => decided('list_tasks', {}, () => listTasks(deps, principal, args)),
   );
 
   server.registerTool(
@@ -167,7 +200,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    (args) => run(deps, 'cancel_task', () => cancelTask(deps, principal, args)),
+    (args) => decided('cancel_task', {}, () => cancelTask(deps, principal, args)),
   );
 
   server.registerTool(
@@ -181,7 +214,11 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: RedriveOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) => run(deps, 'redrive_dead_letters', async () => ({ ...(await redriveDeadLetters(deps, principal, args)) })),
+    (args) => {
+      // Every tenant's when the policy permits it (operators), else the caller's own tenant's (admins).
+      const anyTenant = deps.access.decide(principal, 'redrive_dead_letters', { anyTenant: true }).allowed;
+      return decided('redrive_dead_letters', { anyTenant }, async () => ({ ...(await redriveDeadLetters(deps, principal, args, { anyTenant })) }));
+    },
   );
 
   server.registerTool(
@@ -195,10 +232,10 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: ListAgentsOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => run(deps, 'list_agents', async () => ({ ...(await listAgents(deps, principal, args)) })),
+    (args) => decided('list_agents', {}, async () => ({ ...(await listAgents(deps, principal, args)) })),
   );
 
-  // External agents pull work: listed for everyone (one tool list), authorized in the use-cases (role agent).
+  // External agents pull work (role agent).
   server.registerTool(
     'claim_task',
     {
@@ -211,7 +248,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: ClaimOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) => run(deps, 'claim_task', async () => ({ ...(await claimTask(deps, principal, args)) })),
+    (args) => decided('claim_task', {}, async () => ({ ...(await claimTask(deps, principal, args)) })),
   );
   server.registerTool(
     'heartbeat_task',
@@ -222,7 +259,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: HeartbeatOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    (args) => run(deps, 'heartbeat_task', () => heartbeatTask(deps, principal, args)),
+    (args) => decided('heartbeat_task', {}, () => heartbeatTask(deps, principal, args)),
   );
   server.registerTool(
     'complete_task',
@@ -233,7 +270,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) => run(deps, 'complete_task', () => completeTask(deps, principal, args)),
+    (args) => decided('complete_task', {}, () => completeTask(deps, principal, args)),
   );
   server.registerTool(
     'fail_task',
@@ -246,7 +283,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
     },
-    (args) => run(deps, 'fail_task', () => failTask(deps, principal, args)),
+    (args) => decided('fail_task', {}, () => failTask(deps, principal, args)),
   );
 
   const workflows = deps.workflows;
@@ -263,7 +300,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       },
       (args) =>
-        run(deps, 'start_workflow', async () => {
+        decided('start_workflow', { workflow: args.workflow, priority: args.priority ?? 'normal' }, async () => {
           const task = await startWorkflow(deps, principal, args);
           return { taskId: task.taskId, status: task.status, priority: task.priority };
         }),
@@ -281,7 +318,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
           annotations: { readOnlyHint: false, destructiveHint: decision === 'rejected', idempotentHint: false, openWorldHint: false },
         },
         (args) =>
-          run(deps, name, async () => {
+          decided(name, {}, async () => {
             const decided = await decideApproval({ ...deps, workflows }, principal, args, decision);
             return { taskId: decided.taskId, status: decided.status, decision };
           }),
@@ -290,8 +327,12 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
   }
 
   if (deps.agentStates && deps.agentAdmin) {
-    registerAgentTools(server, { ...deps.agentAdmin, agentStates: deps.agentStates, clock: deps.clock, logger: deps.logger }, principal, (tool, action) => run(deps, tool, action));
+    registerAgentTools(server, { ...deps.agentAdmin, agentStates: deps.agentStates, clock: deps.clock, logger: deps.logger }, principal, decided);
   }
 
+  // Role grants (grant_role, revoke_role, list_role_grants): lambdas/mcp-gateway/admin-tools.ts registers them
+  // here with `decided` (pass { role } as the access arguments), e.g. registerAdminTools(server, deps, principal, decided).
+
+  listOnly(server, deps.access.allowedTools(principal));
   return server;
 };

@@ -5,6 +5,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -20,7 +21,16 @@ export interface SwitchboardFunctionProps {
   memorySize?: number;
   environment?: Record<string, string>;
   removalPolicy?: RemovalPolicy;
+  /**
+   * Cedar access policies the function evaluates: this folder is shipped as `<bundle>/<to>`, and
+   * cedar-wasm's `cedar_wasm_bg.wasm` beside the bundled JS (where its nodejs build reads it).
+   */
+  accessPolicies?: { from: string; to: string };
 }
+
+/** The .wasm of cedar-wasm's nodejs build (it reads `${__dirname}/cedar_wasm_bg.wasm`). */
+const cedarWasm = (): string => join(dirname(createRequire(import.meta.url).resolve('@cedar-policy/cedar-wasm/nodejs')), 'cedar_wasm_bg.wasm');
+const shellQuote = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
 
 /**
  * A Lambda function with Switchboard's defaults: Node.js 24 on arm64, bundled by local esbuild
@@ -32,6 +42,8 @@ export class SwitchboardFunction extends NodejsFunction {
     if (!existsSync(entry)) throw new Error(`SwitchboardFunction ${id}: entry ${props.entry} does not exist`);
     const timeout = props.timeout ?? Duration.seconds(10);
     if (timeout.toSeconds() > 900) throw new Error(`SwitchboardFunction ${id}: timeout above 15 minutes`);
+    const policies = props.accessPolicies;
+    if (policies && !existsSync(policies.from)) throw new Error(`SwitchboardFunction ${id}: access policies folder ${policies.from} does not exist`);
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
@@ -58,6 +70,19 @@ export class SwitchboardFunction extends NodejsFunction {
         sourceMap: true,
         target: 'node24',
         forceDockerBundling: false,
+        ...(policies
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_inputDir: string, outputDir: string) => [
+                  `mkdir -p ${shellQuote(join(outputDir, policies.to))}`,
+                  `cp -R ${shellQuote(policies.from)}/. ${shellQuote(join(outputDir, policies.to))}`,
+                  `cp ${shellQuote(cedarWasm())} ${shellQuote(join(outputDir, 'cedar_wasm_bg.wasm'))}`,
+                ],
+              },
+            }
+          : {}),
       },
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       projectRoot: PROJECT_ROOT,

@@ -5,6 +5,7 @@ import type { SwitchboardConfig } from '../config';
 import { McpApi, MCP_PATH } from '../constructs/mcp-api';
 import type { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
+import { POLICIES_DIR, POLICIES_PATH } from '../policies';
 import type { TasksTable } from '../constructs/tasks-table';
 
 export interface ApiStackProps extends StackProps {
@@ -34,7 +35,10 @@ export class ApiStack extends Stack {
       timeout: Duration.seconds(29),
       memorySize: 1024,
       removalPolicy: props.removalPolicy,
+      // The Cedar policies ship with the function, at the same path relative to its code root as in the source tree.
+      accessPolicies: { from: POLICIES_DIR, to: POLICIES_PATH },
       environment: {
+        [ENV.policiesDir]: POLICIES_PATH,
         [ENV.enabledAgents]: props.agents.join(','),
         [ENV.maxBodyBytes]: String(props.api.maxRequestBodyBytes),
         [ENV.quotas]: JSON.stringify(props.quotas),

@@ -2,12 +2,24 @@ import type { TenantQuota } from '../../lambdas/domain/ports';
 import { describe, expect, it } from 'vitest';
 import { edgeErrorBody, UNAUTHORIZED } from '../../lambdas/contracts';
 import { principal } from '../../bin/harness/in-memory';
+import type { Role } from '../../lambdas/domain/principal';
 import { apiGatewayFetch, toProxyEvent, type EventStyle } from '../../bin/harness/api-gateway-fetch';
 import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
 import { connectV1, connectV2, type ToolClient } from '../../bin/harness/mcp-clients';
 
 const URL_ = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
-const TOOLS = ['approve_task', 'cancel_task', 'claim_task', 'complete_task', 'deregister_agent', 'fail_task', 'get_task', 'heartbeat_task', 'list_agents', 'list_tasks', 'redrive_dead_letters', 'register_agent', 'reject_task', 'start_workflow', 'submit_task'];
+/** What tools/list shows a submitter (the access policy of lib/policies decides; the role grant tools are not built here yet). */
+const TOOLS = ['cancel_task', 'get_task', 'list_agents', 'list_tasks', 'start_workflow', 'submit_task'];
+const READ = ['get_task', 'list_agents', 'list_tasks'];
+const TOOLS_BY_ROLE: [Role, string[]][] = [
+  ['viewer', READ],
+  ['submitter', TOOLS],
+  ['approver', ['approve_task', ...READ, 'reject_task']],
+  ['auditor', READ],
+  ['agent', ['claim_task', 'complete_task', 'fail_task', 'heartbeat_task']],
+  ['operator', ['deregister_agent', 'redrive_dead_letters', 'register_agent']],
+  ['admin', ['approve_task', 'cancel_task', 'deregister_agent', ...READ, 'redrive_dead_letters', 'register_agent', 'reject_task', 'start_workflow', 'submit_task'].sort()],
+];
 
 const clients: [string, (fetch: ReturnType<typeof apiGatewayFetch>) => Promise<ToolClient>][] = [
   ['v1 SDK client, 2025-11-25', (fetch) => connectV1(URL_, 'token', fetch)],
@@ -85,6 +97,27 @@ describe('MCP gateway Lambda behind API Gateway', () => {
     expect(JSON.stringify(stolen.content)).toContain('NOT_FOUND');
     expect((await globex.callTool('list_tasks', {})).structuredContent).toEqual({ tasks: [] });
   });
+
+  for (const [clientName, connect] of clients) {
+    it(`${clientName}: tools/list shows each role only the tools it may call; a call outside them answers FORBIDDEN naming the permission`, async () => {
+      const gateway = gatewayWithFakes();
+      for (const [role, tools] of TOOLS_BY_ROLE) {
+        const client = await connect(apiGatewayFetch(gateway.handler, principal('acme', [role])));
+        expect((await client.listTools()).tools.map((t) => t.name).sort(), role).toEqual(tools);
+        await client.close();
+      }
+      const viewer = await connect(apiGatewayFetch(gateway.handler, principal('acme', ['viewer'])));
+      const denied = await viewer.callTool('submit_task', { capability: 'echo', input: 1 });
+      expect(denied.isError).toBe(true);
+      expect(JSON.stringify(denied.content)).toContain('FORBIDDEN: submit_task is not permitted for roles viewer');
+      const submitter = await connect(apiGatewayFetch(gateway.handler, principal('acme', ['submitter'])));
+      const critical = await submitter.callTool('submit_task', { capability: 'echo', input: 1, priority: 'critical' });
+      expect(JSON.stringify(critical.content)).toContain(
+        'FORBIDDEN: submit_task with capability echo, priority critical is not permitted for roles submitter (critical-priority-admin-only)',
+      );
+      expect(gateway.deps.queue.sent).toHaveLength(0);
+    });
+  }
 
   it('reports domain errors as tool errors with their code', async () => {
     const gateway = gatewayWithFakes();

@@ -52,18 +52,17 @@ describe('redrive (the lifecycle transition)', () => {
     const final = (await deps.tasks.get('acme', taskId))!;
     expect(final).toMatchObject({ status: 'failed', error: { code: 'DEAD_LETTERED', message: expect.stringMatching(/final$/) } });
     await expect(redrive(deps, final)).rejects.toThrow(/redriven before/);
-    expect((await redriveDeadLetters(deps, operator, { priority: 'low' })).redriven).toEqual([]);
+    expect((await redriveDeadLetters(deps, operator, { priority: 'low' }, { anyTenant: true })).redriven).toEqual([]);
   });
 });
 
 describe('redriveDeadLetters', () => {
-  it('needs the operator or admin role', async () => {
+  it('without anyTenant redrives only the principal\'s tenant\'s dead letters, whatever its roles', async () => {
     const { deps, deadLettered } = setup();
-    await deadLettered();
-    for (const roles of [['submitter'], ['viewer'], []] as const) {
-      await expect(redriveDeadLetters(deps, principal('acme', [...roles]), { priority: 'low' })).rejects.toThrow(ForbiddenError);
-    }
-    expect((await deps.tasks.list('acme', { limit: 10 })).tasks[0]).toMatchObject({ status: 'failed' });
+    const own = await deadLettered('acme');
+    await deadLettered('globex');
+    expect((await redriveDeadLetters(deps, principal('acme', ['operator']), { priority: 'low' }, { anyTenant: false })).redriven).toEqual([{ tenantId: 'acme', taskId: own }]);
+    expect((await deps.tasks.list('globex', { limit: 10 })).tasks[0]).toMatchObject({ status: 'failed' });
   });
 
   it('an operator redrives every tenant\'s dead letters of the priority and dispatches each with a new deduplication id', async () => {
@@ -72,7 +71,7 @@ describe('redriveDeadLetters', () => {
     const b = await deadLettered('globex');
     const other = await deadLettered('acme', 'high');
     const sentBefore = deps.queue.sent.length;
-    const result = await redriveDeadLetters(deps, operator, { priority: 'low' });
+    const result = await redriveDeadLetters(deps, operator, { priority: 'low' }, { anyTenant: true });
     expect(result.redriven).toEqual(expect.arrayContaining([{ tenantId: 'acme', taskId: a }, { tenantId: 'globex', taskId: b }]));
     expect(result.redriven).toHaveLength(2);
     expect(deps.queue.sent.slice(sentBefore).map((s) => s.deduplicationId).sort()).toEqual([`${a}.redrive`, `${b}.redrive`].sort());
@@ -95,9 +94,9 @@ describe('redriveDeadLetters', () => {
       await deadLettered();
       deps.clock.advance(1000);
     }
-    expect((await redriveDeadLetters(deps, operator, { priority: 'low', max: 2 })).redriven).toHaveLength(2);
-    expect((await redriveDeadLetters(deps, operator, { priority: 'low', max: 2 })).redriven).toHaveLength(1);
-    expect((await redriveDeadLetters(deps, operator, { priority: 'low', max: 2 })).redriven).toHaveLength(0);
+    expect((await redriveDeadLetters(deps, operator, { priority: 'low', max: 2 }, { anyTenant: true })).redriven).toHaveLength(2);
+    expect((await redriveDeadLetters(deps, operator, { priority: 'low', max: 2 }, { anyTenant: true })).redriven).toHaveLength(1);
+    expect((await redriveDeadLetters(deps, operator, { priority: 'low', max: 2 }, { anyTenant: true })).redriven).toHaveLength(0);
   });
 
   it('refuses arguments outside the schema', async () => {
@@ -111,7 +110,7 @@ describe('redriveDeadLetters', () => {
     const { deps, deadLettered } = setup();
     const taskId = await deadLettered();
     deps.queue.failNext = 1;
-    expect((await redriveDeadLetters(deps, operator, { priority: 'low' })).redriven).toHaveLength(1);
+    expect((await redriveDeadLetters(deps, operator, { priority: 'low' }, { anyTenant: true })).redriven).toHaveLength(1);
     expect(await deps.tasks.get('acme', taskId)).toMatchObject({ status: 'queued', dispatchPending: true });
   });
 });

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import type { AgentState, AgentStateStore } from '../agent-routing';
 import type { AgentRegistry } from '../ports';
-import { authorize, type Principal } from '../principal';
+import type { Principal } from '../principal';
 import { CapabilitySchema } from '../task';
 
 export const ListAgentsInputSchema = z
@@ -32,7 +32,6 @@ export const listAgents = async (
   principal: Principal,
   rawInput: ListAgentsInput,
 ): Promise<{ agents: AgentView[] }> => {
-  authorize(principal, 'read');
   const { capability } = ListAgentsInputSchema.parse(rawInput);
   const describe = (name: string) => {
     const agent = deps.agents.get(name);

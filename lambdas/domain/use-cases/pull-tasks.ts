@@ -4,7 +4,7 @@ import type { WorkflowEngine } from '../workflow-ports';
 import { answerParent } from './workflow-runs';
 import { ConcurrencyError, InvalidTransitionError, NotFoundError } from '../errors';
 import type { TaskServiceDeps } from '../ports';
-import { authorize, type Principal } from '../principal';
+import type { Principal } from '../principal';
 import { CapabilitySchema, isClaimable, TaskIdSchema, type Task } from '../task';
 import { claimPulled, completePulled, fail, failPulled, renewPulled, retryOnConflict, type LifecycleDeps } from '../task-lifecycle';
 
@@ -117,7 +117,6 @@ const claimOnce = async (deps: PullDeps, principal: Principal, capabilities: rea
 };
 
 export const claimTask = async (deps: PullDeps, principal: Principal, input: ClaimTaskInput): Promise<ClaimResult> => {
-  authorize(principal, 'pull');
   const request = ClaimTaskInputSchema.parse(input);
   const options = optionsOf(deps);
   const pullable = request.capabilities.filter((capability) => deps.pullCapabilities?.includes(capability));
@@ -156,14 +155,12 @@ const underLease = <T>(deps: PullDeps, principal: Principal, taskId: string, act
   retryOnConflict(async () => act(await leasedTask(deps, principal, taskId)));
 
 export const heartbeatTask = async (deps: PullDeps, principal: Principal, input: HeartbeatTaskInput) => {
-  authorize(principal, 'pull');
   const { taskId, leaseId } = HeartbeatTaskInputSchema.parse(input);
   const renewed = await underLease(deps, principal, taskId, (task) => renewPulled(deps, task, leaseId, optionsOf(deps).leaseMs));
   return { taskId, leaseId, leaseUntil: renewed.leaseUntil! };
 };
 
 export const completeTask = async (deps: PullDeps, principal: Principal, input: CompleteTaskInput) => {
-  authorize(principal, 'pull');
   const { taskId, leaseId, output } = CompleteTaskInputSchema.parse(input);
   const done = await underLease(deps, principal, taskId, (task) => completePulled(deps, task, leaseId, output ?? null));
   await answerParent(deps.workflows, done, deps.logger);
@@ -171,7 +168,6 @@ export const completeTask = async (deps: PullDeps, principal: Principal, input: 
 };
 
 export const failTask = async (deps: PullDeps, principal: Principal, input: FailTaskInput) => {
-  authorize(principal, 'pull');
   const { taskId, leaseId, error, retryable } = FailTaskInputSchema.parse(input);
   const { maxAttempts } = optionsOf(deps);
   const after = await underLease(deps, principal, taskId, (task) => failPulled(deps, task, leaseId, error, { retryable, maxAttempts }));

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ConcurrencyError } from '../errors';
-import { authorize, can, type Principal } from '../principal';
+import type { Principal } from '../principal';
 import { isRedrivable, PrioritySchema, type Priority } from '../task';
 import { redrive, retryOnConflict } from '../task-lifecycle';
 import { dispatch, type DispatchDeps } from './dispatch';
@@ -21,7 +21,7 @@ export interface RedriveDeadLettersResult {
 
 /**
  * Sends tasks that failed with DEAD_LETTERED back to their queue, each at most once in its life:
- * an operator every tenant's, an admin only its own tenant's. Each task is one conditional write
+ * every tenant's when the caller may (`anyTenant`, decided by the access policy), else only its own tenant's. Each task is one conditional write
  * (failed → queued, `redrive` in the lifecycle) and then the ordinary dispatch; a task that moved
  * meanwhile (redriven by a racing call) is skipped. A dispatch that fails is left to the
  * reconciler, which sends every task whose dispatch is pending.
@@ -30,10 +30,10 @@ export const redriveDeadLetters = async (
   deps: DispatchDeps,
   principal: Principal,
   rawInput: RedriveDeadLettersInput,
+  /** Every tenant's dead letters (the access policy grants it to operators), else the principal's tenant's. */
+  { anyTenant = false }: { anyTenant?: boolean } = {},
 ): Promise<RedriveDeadLettersResult> => {
-  authorize(principal, 'redrive');
   const { priority, max } = RedriveDeadLettersInputSchema.parse(rawInput);
-  const anyTenant = can(principal, 'redriveAnyTenant');
   const candidates = await deps.tasks.listRedrivable({ priority, limit: max, ...(anyTenant ? {} : { tenantId: principal.tenantId }) });
   const redriven: RedriveDeadLettersResult['redriven'] = [];
   for (const candidate of candidates) {

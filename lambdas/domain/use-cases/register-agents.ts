@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { McpServerConnectorConfigSchema, type McpServerConnectorConfig } from '../../contracts/connectors-mcp';
 import type { AgentStateStore } from '../agent-routing';
 import type { DisabledCapability } from '../connector-ports';
-import { ForbiddenError, InvalidTransitionError, NotFoundError, ValidationError } from '../errors';
+import { InvalidTransitionError, NotFoundError, ValidationError } from '../errors';
 import type { Agent, Clock, Logger } from '../ports';
 import type { Principal } from '../principal';
 
@@ -34,18 +34,13 @@ export interface RegisterAgentDeps {
   logger: Logger;
 }
 
-const operatorOnly = (principal: Principal) => {
-  if (!principal.roles.includes('operator')) throw new ForbiddenError('role required for managing agents: operator');
-};
-
 /**
- * An operator registers a downstream MCP server at run time: it is discovered first (a server
+ * An admin or operator (as the access policy decides) registers a downstream MCP server at run time: it is discovered first (a server
  * that does not answer, or offers no usable tool, is refused and nothing is saved), then recorded
  * with its tools as capabilities; every function picks it up within REGISTRATIONS_CHECK_MS. Its
  * credentials stay in the secret store: the registration names the secret only.
  */
 export const registerAgent = async (deps: RegisterAgentDeps, principal: Principal, rawInput: RegisterAgentInput) => {
-  operatorOnly(principal);
   const input = RegisterAgentInputSchema.parse(rawInput);
   if (deps.configuredAgentIds.has(input.agentId)) {
     throw new InvalidTransitionError(`agent ${input.agentId} is configured in cdk.json: change it there`);
@@ -78,9 +73,8 @@ export const registerAgent = async (deps: RegisterAgentDeps, principal: Principa
   return { agentId: input.agentId, capabilities, disabled: found.disabled };
 };
 
-/** An operator removes a server registered at run time; its calls in flight finish, no new call starts. */
+/** An admin or operator removes a server registered at run time; its calls in flight finish, no new call starts. */
 export const deregisterAgent = async (deps: RegisterAgentDeps, principal: Principal, rawInput: z.input<typeof DeregisterAgentInputSchema>) => {
-  operatorOnly(principal);
   const { agentId } = DeregisterAgentInputSchema.parse(rawInput);
   if (deps.configuredAgentIds.has(agentId)) throw new InvalidTransitionError(`agent ${agentId} is configured in cdk.json: remove it there`);
   const state = await deps.agentStates.get(agentId);
