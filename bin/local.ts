@@ -2,9 +2,10 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, parseLogLevel } from '../lambdas/adapters/runtime';
+import { LOCAL_DEFAULT_HOST, LOCAL_DEFAULT_PORT } from './local-cloud/local-defaults';
 
 const usage = `Usage: npm start -- [--port N] [--host H] [--data-dir DIR] [--in-memory] [--log-level LEVEL]
-Runs Switchboard locally. PORT (default 3000), SWITCHBOARD_DATA_DIR (default .switchboard) and
+Runs Switchboard locally. PORT (default ${LOCAL_DEFAULT_PORT}), SWITCHBOARD_DATA_DIR (default .switchboard) and
 LOG_LEVEL (the functions' log level: ${LOG_LEVELS.join(', ')}; default WARN) are read too.`;
 
 /** A mistake in the command line: one line, then (for a bad option) the usage. */
@@ -21,8 +22,8 @@ const parse = () => {
   try {
     return parseArgs({
       options: {
-        port: { type: 'string', default: process.env['PORT'] ?? '3000' },
-        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: process.env['PORT'] ?? String(LOCAL_DEFAULT_PORT) },
+        host: { type: 'string', default: LOCAL_DEFAULT_HOST },
         'data-dir': { type: 'string', default: process.env['SWITCHBOARD_DATA_DIR'] ?? '.switchboard' },
         'in-memory': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: process.env['LOG_LEVEL'] ?? 'WARN' },
@@ -54,6 +55,7 @@ const main = async () => {
   if (scheduleMs !== undefined && !/^\d+$/.test(scheduleMs)) throw new UsageError(`SWITCHBOARD_SCHEDULE_MS: not a number of milliseconds: ${scheduleMs}`, false);
   const cloud = await startLocalCloud({ port, host: values.host, dataDir, inMemory, logLevel, ...(scheduleMs ? { scheduleOverrideMs: Number(scheduleMs) } : {}) });
   const ready = `ready in ${Date.now() - started} ms`;
+  process.stderr.write(`[local] OAuth: MCP clients (the MCP Inspector: just connect) sign in on the local page of ${cloud.issuer}\n`);
   if (cloud.tokenCommand) {
     process.stderr.write(
       `[local] state: ${dataDir}; ${ready}\n` +

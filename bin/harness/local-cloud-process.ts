@@ -89,8 +89,11 @@ export const runLocal = async (args: string[], timeoutMs = 30_000) => {
 export interface LocalCloudProcess {
   mcpUrl: string;
   dataDir: string;
-  /** A token for `tenant`; with `inMemory`, only the one the process printed (acme, submitter). */
-  token(tenant: string, roles?: string, subject?: string): Promise<string>;
+  /**
+   * A token for `tenant` (every scope unless `scopes`, comma-separated families), signed by the token
+   * CLI for this process's URL; with `inMemory`, only the one the process printed (acme, submitter).
+   */
+  token(tenant: string, roles?: string, subject?: string, scopes?: string): Promise<string>;
   process: LocalProcess;
   /** `kill -9` of the server itself (tsx runs it as a child process, whose pid the data folder's lock names). */
   crash(): Promise<void>;
@@ -123,12 +126,15 @@ export const startLocalCloudProcess = async (
     mcpUrl,
     dataDir,
     process: local,
-    token: async (tenant, roles = 'submitter', subject?: string) => {
+    token: async (tenant, roles = 'submitter', subject?: string, scopes?: string) => {
       if (printedToken) {
-        if (tenant !== 'acme' || roles !== 'submitter') throw new Error('an --in-memory run prints a token for acme (submitter) only');
+        if (tenant !== 'acme' || roles !== 'submitter' || scopes !== undefined) throw new Error('an --in-memory run prints a token for acme (submitter, every scope) only');
         return printedToken;
       }
-      const args = ['bin/token.ts', '--tenant', tenant, '--roles', roles, '--data-dir', dataDir, ...(subject ? ['--subject', subject] : [])];
+      const args = [
+        'bin/token.ts', '--tenant', tenant, '--roles', roles, '--data-dir', dataDir, '--url', new URL(mcpUrl).origin,
+        ...(subject ? ['--subject', subject] : []), ...(scopes ? ['--scopes', scopes] : []),
+      ];
       return (await run(TSX, args, { cwd: PROJECT_ROOT })).stdout.trim();
     },
     crash: async () => {

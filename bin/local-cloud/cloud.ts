@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { ENV } from '../../lambdas/contracts';
+import { PRM_PATH } from '../../lambdas/contracts/auth';
 import type { SwitchboardConfig } from '../../lib/config';
 import { sqsClient, type AwsClientConfig } from '../../lambdas/adapters/runtime';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
@@ -14,7 +15,18 @@ import { releaseHeldMessages, startQueuePoller } from './event-sources';
 import { FunctionTimeoutError, LocalFunctions } from './functions';
 import { LocalStepFunctions } from './step-functions';
 import { startConverseDouble } from '../harness/converse-double';
-import { createIssuerKey, discoveryDocument, ensureIssuerKey, LOCAL_ISSUER, signLocalToken, type TokenRequest } from './issuer';
+import {
+  CLIENTS_FILE,
+  createIdentityProvider,
+  createIssuerKey,
+  DEFAULT_BASE_URL,
+  ensureClientSecrets,
+  ensureIssuerKey,
+  localResourceOf,
+  signLocalToken,
+  type IdentityProvider,
+  type TokenRequest,
+} from './identity-provider';
 import { LOCAL_ACCOUNT, provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
 
@@ -49,8 +61,12 @@ export interface LocalCloud {
   aws: Awaited<ReturnType<typeof startEmulators>>['aws'] & { stepfunctions: NonNullable<AwsClientConfig['stepfunctions']> };
   /** The command that prints a token for this cloud; undefined in memory (no other process can sign). */
   tokenCommand: string | undefined;
-  /** Signs a token this cloud accepts (the local issuer's key, with the configured audience and claims). */
-  token(request: Pick<TokenRequest, 'tenant' | 'roles' | 'subject' | 'ttlSeconds'>): Promise<string>;
+  /** The local OpenID provider's issuer (`<url>/oidc`). */
+  issuer: string;
+  /** The machine clients' ids and secrets (config auth.cognito.machineClients; client credentials). */
+  machineClients: Record<string, { clientId: string; clientSecret: string }>;
+  /** Signs an access token as the local provider would (its key, issuer, audience and claims); every scope unless `scopes`. */
+  token(request: TokenRequest): Promise<string>;
   invoke<T>(functionName: string, event: unknown): Promise<T>;
   stop(): Promise<void>;
 }
@@ -63,9 +79,11 @@ const VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'ut
 /** A word a POSIX shell reads back as `value`. */
 const shellWord = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
 
-/** `npm run token` for a data folder: `--data-dir` only when it is not the default one. */
-export const tokenCommandFor = (dataDir: string) =>
-  `npm run -s token -- --tenant acme --roles submitter${resolve(dataDir) === join(PROJECT_ROOT, '.switchboard') ? '' : ` --data-dir ${shellWord(resolve(dataDir))}`}`;
+/** `npm run token` for a data folder and base URL: `--data-dir` and `--url` only when not the defaults. */
+export const tokenCommandFor = (dataDir: string, baseUrl: string = DEFAULT_BASE_URL) =>
+  `npm run -s token -- --tenant acme --roles submitter${resolve(dataDir) === join(PROJECT_ROOT, '.switchboard') ? '' : ` --data-dir ${shellWord(resolve(dataDir))}`}${
+    baseUrl === DEFAULT_BASE_URL ? '' : ` --url ${shellWord(baseUrl)}`
+  }`;
 
 /**
  * The request-target as a URL on a fixed origin: the client's Host never takes part in parsing
@@ -83,14 +101,20 @@ export const parseRequestTarget = (target: string | undefined): URL | undefined 
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** What `GET /` shows: where the MCP endpoint is and how to get a token, as JSON or a small HTML page. */
-const landing = (baseUrl: string, ready: boolean, tokenCommand: string | undefined) => {
+/** What `GET /` shows: where the MCP endpoint is and how to connect (OAuth or a token), as JSON or a small HTML page. */
+const landing = (baseUrl: string, ready: boolean, tokenCommand: string | undefined, issuer: string) => {
   const document = {
     name: 'Switchboard',
     version: VERSION,
     status: ready ? 'ready' : 'starting',
-    mcpEndpoint: `${baseUrl}/mcp`,
+    mcpEndpoint: localResourceOf(baseUrl),
     transport: 'Streamable HTTP, POST only, Authorization: Bearer <token>',
+    oauth: {
+      protectedResourceMetadata: `${baseUrl}${PRM_PATH}/mcp`,
+      authorizationServer: issuer,
+      howTo: 'OAuth-capable MCP clients (the MCP Inspector: just connect) discover the local sign-in page and get a token themselves',
+    },
+    machineClients: `client credentials: a client's id and secret with npm run -s token -- --client <name>${tokenCommand ? '' : ' (in memory: not available to other commands)'}`,
     token: tokenCommand ?? 'printed by npm start when it is ready (--in-memory keeps the issuer key in memory, so npm run token cannot sign for it)',
     health: `${baseUrl}/healthz`,
     docs: 'docs/protocol.md',
@@ -100,7 +124,11 @@ const landing = (baseUrl: string, ready: boolean, tokenCommand: string | undefin
 <body>
 <h1>Switchboard ${escapeHtml(VERSION)}: ${document.status}</h1>
 <p>MCP endpoint (${escapeHtml(document.transport)}): <code>${escapeHtml(document.mcpEndpoint)}</code></p>
-<p>Token: ${tokenCommand ? `<code>${escapeHtml(tokenCommand)}</code>` : escapeHtml(document.token)}</p>
+<p>OAuth: clients discover the authorization server (<code>${escapeHtml(issuer)}</code>, a local sign-in page) from
+<a href="${PRM_PATH}/mcp"><code>${escapeHtml(document.oauth.protectedResourceMetadata)}</code></a>.
+MCP Inspector: <code>npx @modelcontextprotocol/inspector</code>, Streamable HTTP, the URL above, Connect.</p>
+<p>Or a token: ${tokenCommand ? `<code>${escapeHtml(tokenCommand)}</code>` : escapeHtml(document.token)}</p>
+<p>Machine clients (client credentials): ${escapeHtml(document.machineClients)}</p>
 <p>Health: <a href="/healthz"><code>${escapeHtml(document.health)}</code></a></p>
 <p>Clients and request rules: <code>${document.docs}</code> in the repository.</p>
 </body></html>
@@ -153,18 +181,19 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   const port = options.port ?? 3000;
   const projectConfig = options.adjustConfig ? options.adjustConfig(readProjectConfig()) : readProjectConfig();
   const unlock = options.inMemory ? () => undefined : lockDataDir(options.dataDir);
-  const tokenCommand = options.inMemory ? undefined : tokenCommandFor(options.dataDir);
+  let tokenCommand: string | undefined;
   // No CloudWatch here: Powertools metrics (EMF on stdout) stay off unless asked for.
   process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 
   let gateway: ReturnType<typeof createApiGateway> | undefined;
   let baseUrl = '';
+  let identity: IdentityProvider | undefined;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = parseRequestTarget(req.url);
     if (!url) return sendJson(res, 400, { message: 'Bad Request: the request-target is not a path' });
     const method = req.method ?? 'GET';
     if ((method === 'GET' || method === 'HEAD') && url.pathname === '/') {
-      const { document, html } = landing(baseUrl, Boolean(gateway), tokenCommand);
+      const { document, html } = landing(baseUrl, Boolean(gateway), tokenCommand, identity?.issuer ?? '');
       const wantsJson = /\bapplication\/json\b/i.test(req.headers.accept ?? '');
       const body = wantsJson ? JSON.stringify(document) : html;
       res.writeHead(200, {
@@ -174,8 +203,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       });
       return void res.end(body);
     }
-    if (method === 'GET' && url.pathname === '/.well-known/openid-configuration') return sendJson(res, 200, discoveryDocument(baseUrl));
-    if (method === 'GET' && url.pathname === '/.well-known/jwks.json') return sendJson(res, 200, { keys: [issuerKey.publicJwk] });
+    if (identity && (await identity.handle(req, res, url))) return;
     if (method === 'GET' && url.pathname === '/healthz') return sendJson(res, gateway ? 200 : 503, { ready: Boolean(gateway) });
     if (!gateway) return sendJson(res, 503, { message: 'starting' });
     const routed = await gateway(req, res, url);
@@ -222,11 +250,25 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   }
   const bound = (server.address() as AddressInfo).port;
   baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  if (!options.inMemory) tokenCommand = tokenCommandFor(options.dataDir, baseUrl);
 
-  // Same app, same config, except that tokens come from the local issuer.
+  // The machine clients AWS turns into Cognito app clients are the local provider's confidential clients.
+  const machineClients = projectConfig.auth.cognito?.machineClients ?? [];
+  let secrets: Record<string, string>;
+  try {
+    secrets = ensureClientSecrets(options.inMemory ? undefined : options.dataDir, machineClients.map((client) => client.name));
+  } catch (error) {
+    server.close();
+    unlock();
+    throw new LocalCloudError(`cannot read or write ${join(options.dataDir, CLIENTS_FILE)}: ${(error as Error).message}`);
+  }
+  identity = createIdentityProvider({ baseUrl, key: issuerKey, machineClients, secrets, log });
+
+  // Same app, same config, except that tokens come from the local provider (no Cognito here).
+  const { cognito: _cognito, ...projectAuth } = projectConfig.auth;
   const config: SwitchboardConfig = {
     ...projectConfig,
-    auth: { ...projectConfig.auth, issuer: LOCAL_ISSUER, jwksUri: `${baseUrl}/.well-known/jwks.json` },
+    auth: { ...projectAuth, resource: localResourceOf(baseUrl), issuers: [identity.settings] },
   };
   const stoppers: (() => Promise<void>)[] = [];
   let emulators: Awaited<ReturnType<typeof startEmulators>> | undefined;
@@ -290,8 +332,9 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       config,
       aws: { ...running.aws, stepfunctions: aws.stepfunctions! },
       tokenCommand,
-      token: (request) =>
-        signLocalToken(issuerKey, { ...request, audience: config.auth.audience, tenantClaim: config.auth.tenantClaim, rolesClaim: config.auth.rolesClaim }),
+      issuer: identity.issuer,
+      machineClients: Object.fromEntries(Object.entries(secrets).map(([name, secret]) => [name, { clientId: name, clientSecret: secret }])),
+      token: (request) => signLocalToken(issuerKey, baseUrl, request),
       invoke: (name, event) => functions.invoke(name, event),
       stop: async () => {
         await Promise.all(stoppers.map((stop) => stop()));

@@ -128,12 +128,13 @@ describe('npm start on a data folder, default log level', () => {
       status: 'ready',
       mcpEndpoint: `${base}/mcp`,
       health: `${base}/healthz`,
-      token: `npm run -s token -- --tenant acme --roles submitter --data-dir ${dataDir}`,
+      token: `npm run -s token -- --tenant acme --roles submitter --data-dir ${dataDir} --url ${base}`,
+      oauth: { protectedResourceMetadata: `${base}/.well-known/oauth-protected-resource/mcp`, authorizationServer: `${base}/oidc` },
     });
     const html = await fetch(`${base}/`, { headers: { accept: 'text/html,*/*' } });
     expect(html.headers.get('content-type')).toMatch(/^text\/html/);
     const page = await html.text();
-    for (const text of [`${base}/mcp`, `${base}/healthz`, `npm run -s token -- --tenant acme --roles submitter --data-dir ${dataDir}`, VERSION]) {
+    for (const text of [`${base}/mcp`, `${base}/healthz`, `npm run -s token -- --tenant acme --roles submitter --data-dir ${dataDir} --url ${base}`, `${base}/oidc`, 'MCP Inspector', VERSION]) {
       expect(page).toContain(text);
     }
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -141,7 +142,7 @@ describe('npm start on a data folder, default log level', () => {
 
   it('prints the token command that works for its data folder, and says how long a token lasts', () => {
     expect(local.stderr()).toContain(
-      `[local] get a token (valid 1 h; --ttl SECONDS for longer): npm run -s token -- --tenant acme --roles submitter --data-dir ${dataDir}\n`,
+      `[local] get a token (valid 1 h; --ttl SECONDS for longer): npm run -s token -- --tenant acme --roles submitter --data-dir ${dataDir} --url http://127.0.0.1:${port}\n`,
     );
   });
 
