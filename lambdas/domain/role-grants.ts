@@ -21,11 +21,10 @@ export const GRANT_SUBJECT_MAX = 256;
 const DAY_MS = 86_400_000;
 
 /**
- * Roles a grant may carry: every role but `operator`, the platform's on-call across tenants, which
- * no tenant admin may hand out. Which of these a given admin may grant is the policy's decision
- * (Cedar, context `role`); this is the floor no policy can lower.
+ * Roles a grant may carry: any role. Which of them a given admin may grant is the access policy's
+ * decision (lib/policies, context `role`: `operator` never), the one definition of that rule.
  */
-export const GrantableRoleSchema = RoleSchema.exclude(['operator']);
+export const GrantableRoleSchema = RoleSchema;
 export type GrantableRole = z.infer<typeof GrantableRoleSchema>;
 
 export const GrantSubjectSchema = z
@@ -97,9 +96,9 @@ export interface GrantRequest {
 }
 
 /**
- * The rules of a grant, whoever may make it: a subject of the granter's tenant other than the
- * granter itself (no one elevates themselves), a grantable role, an end in the future and at most
- * GRANT_MAX_DAYS ahead.
+ * The rules of a grant, whoever may make it (the access policy decides who, and which role): a
+ * subject of the granter's tenant other than the granter itself (no one elevates themselves), an
+ * end in the future and at most GRANT_MAX_DAYS ahead.
  */
 export const newRoleGrant = (granter: Principal, request: GrantRequest, now: Date): RoleGrant => {
   if (request.subject === granter.subject) throw new ValidationError('you cannot grant a role to yourself: ask another admin');

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { ForbiddenError, NotFoundError } from '../errors';
+import { NotFoundError } from '../errors';
 import type { Clock, RoleGrants } from '../ports';
 import type { Principal } from '../principal';
 import {
@@ -16,12 +16,16 @@ import {
   type RoleGrantView,
 } from '../role-grants';
 
+/**
+ * Who may call these (admins grant and revoke, admins and auditors list) and which roles an admin
+ * may grant is the access policy's decision, made before them (lib/policies, tools.ts `decided`).
+ */
 export type RoleGrantDeps = { roleGrants: RoleGrants; clock: Clock };
 
 export const GrantRoleInputSchema = z
   .object({
     subject: GrantSubjectSchema.describe("The token subject (sub) of a principal of your tenant."),
-    role: GrantableRoleSchema.describe('The role granted (never operator).'),
+    role: GrantableRoleSchema.describe('The role granted (which roles you may grant is the access policy\'s: never operator).'),
     until: z
       .string()
       .datetime({ offset: true })
@@ -43,16 +47,7 @@ export const ListRoleGrantsInputSchema = z
   .strict();
 export type ListRoleGrantsInput = z.input<typeof ListRoleGrantsInputSchema>;
 
-/**
- * Defence in depth under the policy (which decides who may call the tools, and which roles an admin
- * may grant): granting and revoking need `admin`, reading grants `admin` or `auditor`.
- */
-const requireRole = (principal: Principal, allowed: readonly string[], what: string) => {
-  if (!principal.roles.some((role) => allowed.includes(role))) throw new ForbiddenError(`role required to ${what}: one of ${allowed.join(', ')}`);
-};
-
 export const grantRole = async (deps: RoleGrantDeps, principal: Principal, input: GrantRoleInput): Promise<RoleGrantView> => {
-  requireRole(principal, ['admin'], 'grant roles');
   const request = GrantRoleInputSchema.parse(input);
   const now = deps.clock.now();
   const grant = newRoleGrant(principal, request, now);
@@ -69,7 +64,6 @@ export interface RevokeResult {
 
 /** Idempotent: revoking a revoked grant says when and by whom; an expired one, that it had expired. */
 export const revokeRole = async (deps: RoleGrantDeps, principal: Principal, input: RevokeRoleInput): Promise<RevokeResult> => {
-  requireRole(principal, ['admin'], 'revoke roles');
   const { grantId } = RevokeRoleInputSchema.parse(input);
   const now = deps.clock.now();
   const outcome = subjectOfGrantId(grantId) === undefined ? undefined : await deps.roleGrants.revoke(principal.tenantId, grantId, principal.subject, now);
@@ -89,7 +83,6 @@ export const listRoleGrants = async (
   principal: Principal,
   input: ListRoleGrantsInput,
 ): Promise<{ grants: RoleGrantView[]; nextCursor?: string }> => {
-  requireRole(principal, ['admin', 'auditor'], 'read role grants');
   const query = ListRoleGrantsInputSchema.parse(input);
   const now = deps.clock.now();
   const page = await deps.roleGrants.list(principal.tenantId, {
