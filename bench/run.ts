@@ -5,7 +5,8 @@
  * --parallel, one tenant's one-second tasks on the emulators (bench/parallel.ts), with --priority,
  * queue wait per priority idle and under a low flood (bench/priority.ts), and with --cost,
  * the AWS requests of a one-step task and their price per million tasks (bench/cost.ts), and with
- * --throughput, echo tasks per second end to end through the local cloud (bench/throughput.ts).
+ * --throughput, echo tasks per second end to end through the local cloud (bench/throughput.ts), and with
+ * --policy, the access policy's load and per-decision time (bench/policy.ts).
  * Bounded: a fixed number of requests, loopback only.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { readProjectConfig, synthesizeBundles } from '../bin/local-cloud/synth';
 import { costBench } from './cost';
 import { parallelBench } from './parallel';
 import { priorityBench } from './priority';
+import { policyBench } from './policy';
 import { throughputBench } from './throughput';
 import { PROJECT_ROOT } from '../lib/constructs/switchboard-function';
 import { apiGatewayFetch } from '../bin/harness/api-gateway-fetch';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     bundles: { type: 'boolean' },
     parallel: { type: 'boolean' },
     priority: { type: 'boolean' },
+    policy: { type: 'boolean' },
     cost: { type: 'boolean' },
     throughput: { type: 'boolean' },
     workflow: { type: 'boolean' },
@@ -122,6 +125,7 @@ const main = async () => {
   if (values.bundles) bundles();
   if (values.parallel) await parallelBench(Number(values.tasks));
   if (values.priority) await priorityBench(20);
+  if (values.policy) await policyBench();
   if (values.cost) await costBench(Number(values.tasks), 1, values.workflow ? 'workflow' : 'task');
   if (values.throughput) await throughputBench(Number(values.tasks), Number(values.clients));
   if (!values.http) return;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { PROJECT_ROOT, SwitchboardFunction } from '../../lib/constructs/switchboard-function';
+import { POLICIES_DIR, POLICIES_PATH } from '../../lib/policies';
 import { readProjectConfig, synthesizeBundles } from '../../bin/local-cloud/synth';
 
 const run = promisify(execFile);
@@ -77,4 +79,33 @@ describe('bundled Lambda artifacts', () => {
     );
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
   });
+});
+
+describe('the access policy as bundled with the gateway (cedar-wasm beside the JS, lib/policies beside it)', () => {
+  it('loads the shipped policies from the bundle\'s own folder and decides', async () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'switchboard-policy-bundle-'));
+    const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+    const stack = new Stack(app, 'PolicyBundle');
+    // The gateway's own bundling options, with the adapter as entry so the test can call it.
+    new SwitchboardFunction(stack, 'Access', {
+      entry: 'lambdas/adapters/cedar-access-policy.ts',
+      description: 'access policy bundle',
+      removalPolicy: RemovalPolicy.DESTROY,
+      accessPolicies: { from: POLICIES_DIR, to: POLICIES_PATH },
+    });
+    const template = app.synth().getStackByName('PolicyBundle').template as { Resources: Record<string, { Type: string; Metadata?: Record<string, string> }> };
+    const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function')!;
+    const taskRoot = join(outdir, fn.Metadata!['aws:asset:path']!);
+    const script = join(mkdtempSync(join(tmpdir(), 'switchboard-invoke-')), 'decide.cjs');
+    writeFileSync(
+      script,
+      `const m = require(${JSON.stringify(join(taskRoot, 'index.js'))});
+       const access = m.cedarAccessPolicy(m.policiesDirOf({ LAMBDA_TASK_ROOT: ${JSON.stringify(taskRoot)}, POLICIES_DIR: ${JSON.stringify(POLICIES_PATH)} }, '/nonexistent'));
+       const who = { tenantId: 'acme', subject: 'u', roles: ['submitter'] };
+       process.stdout.write(JSON.stringify([access.decide(who, 'submit_task', { priority: 'high' }).allowed, access.decide(who, 'submit_task', { priority: 'critical' }).reason]));`,
+    );
+    // No node_modules on the path: the bundle must carry everything, the .wasm included.
+    const { stdout } = await run(process.execPath, [script], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '' } });
+    expect(JSON.parse(stdout)).toEqual([true, 'submit_task with priority critical is not permitted for roles submitter (critical-priority-admin-only)']);
+  }, 120_000);
 });
