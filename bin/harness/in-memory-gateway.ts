@@ -6,7 +6,7 @@ import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
 import { loadWorkflows } from '../../lib/workflows';
-import { InMemoryAgentStateStore, InMemoryStepStore, InMemoryTaskRepository, ManualClock, platformAccess, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
+import { InMemoryAgentStateStore, InMemoryRoleGrants, InMemoryStepStore, InMemoryTaskRepository, ManualClock, platformAccess, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
 
 /**
  * The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. Its
@@ -24,6 +24,7 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     workflows: new RecordingWorkflowEngine(loadWorkflows().map((workflow) => workflow.name)),
     steps: new InMemoryStepStore(),
     agentStates: new InMemoryAgentStateStore(),
+    roleGrants: new InMemoryRoleGrants(),
     agentAdmin: {
       discover: async () => {
         throw new Error('no downstream MCP server is reachable from the in-memory gateway');

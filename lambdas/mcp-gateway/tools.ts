@@ -2,7 +2,7 @@ import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import { authorizeTool, type AccessArguments, type AccessPolicy } from '../domain/access';
 import * as z from 'zod';
 import { DomainError, QuotaExceededError } from '../domain/errors';
-import type { TaskServiceDeps } from '../domain/ports';
+import type { RoleGrants, TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
 import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
@@ -13,6 +13,7 @@ import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkf
 import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agents';
 import type { RegisterAgentDeps } from '../domain/use-cases/register-agents';
 import { registerAgentTools } from './agent-tools';
+import { registerAdminTools } from './admin-tools';
 import {
   ClaimTaskInputSchema,
   claimTask,
@@ -36,6 +37,8 @@ export type ToolDeps = TaskServiceDeps & {
   pull?: Partial<PullOptions>;
   /** Operators' registration of downstream MCP servers (register_agent / deregister_agent); absent: not offered. */
   agentAdmin?: Pick<RegisterAgentDeps, 'discover' | 'configuredAgentIds'>;
+  /** Time-limited role grants (grant_role, revoke_role, list_role_grants); absent: not offered. */
+  roleGrants?: RoleGrants;
 };
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
@@ -330,8 +333,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
     registerAgentTools(server, { ...deps.agentAdmin, agentStates: deps.agentStates, clock: deps.clock, logger: deps.logger }, principal, decided);
   }
 
-  // Role grants (grant_role, revoke_role, list_role_grants): lambdas/mcp-gateway/admin-tools.ts registers them
-  // here with `decided` (pass { role } as the access arguments), e.g. registerAdminTools(server, deps, principal, decided).
+  if (deps.roleGrants) registerAdminTools(server, { roleGrants: deps.roleGrants, clock: deps.clock }, principal, decided);
 
   listOnly(server, deps.access.allowedTools(principal));
   return server;

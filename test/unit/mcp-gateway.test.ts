@@ -8,17 +8,17 @@ import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
 import { connectV1, connectV2, type ToolClient } from '../../bin/harness/mcp-clients';
 
 const URL_ = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
-/** What tools/list shows a submitter (the access policy of lib/policies decides; the role grant tools are not built here yet). */
+/** What tools/list shows a submitter (the access policy of lib/policies decides). */
 const TOOLS = ['cancel_task', 'get_task', 'list_agents', 'list_tasks', 'start_workflow', 'submit_task'];
 const READ = ['get_task', 'list_agents', 'list_tasks'];
 const TOOLS_BY_ROLE: [Role, string[]][] = [
   ['viewer', READ],
   ['submitter', TOOLS],
   ['approver', ['approve_task', ...READ, 'reject_task']],
-  ['auditor', READ],
+  ['auditor', [...READ, 'list_role_grants'].sort()],
   ['agent', ['claim_task', 'complete_task', 'fail_task', 'heartbeat_task']],
   ['operator', ['deregister_agent', 'redrive_dead_letters', 'register_agent']],
-  ['admin', ['approve_task', 'cancel_task', 'deregister_agent', ...READ, 'redrive_dead_letters', 'register_agent', 'reject_task', 'start_workflow', 'submit_task'].sort()],
+  ['admin', ['approve_task', 'cancel_task', 'deregister_agent', 'grant_role', 'list_role_grants', ...READ, 'redrive_dead_letters', 'register_agent', 'reject_task', 'revoke_role', 'start_workflow', 'submit_task'].sort()],
 ];
 
 const clients: [string, (fetch: ReturnType<typeof apiGatewayFetch>) => Promise<ToolClient>][] = [
