@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   ApiKey,
@@ -9,6 +9,8 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  MockIntegration,
+  PassthroughBehavior,
   ResponseType,
   RestApi,
   TokenAuthorizer,
@@ -20,8 +22,12 @@ import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
 import { createHash } from 'node:crypto';
 import {
+  ALL_SCOPES,
+  bearerChallenge,
   edgeErrorBody,
   FORBIDDEN,
+  PRM_PATH,
+  resourceMetadataUrlOf,
   SHARED_USAGE_KEY,
   THROTTLED,
   UNAUTHORIZED,
@@ -32,24 +38,50 @@ import {
 
 /** The MCP endpoint's path. */
 export const MCP_PATH = 'mcp';
+/** The stage: on the default execute-api URL, every path (the resource's, the metadata's) starts with it. */
+export const STAGE_NAME = 'v1';
 
 /**
- * What API Gateway answers when the authorizer rejects a token, as JSON-RPC with a Bearer
- * challenge. The local cloud serves the same responses, read from the synthesized template.
+ * What API Gateway answers when the authorizer rejects a token, as JSON-RPC; the 401s with the
+ * Bearer challenge naming the resource's metadata (RFC 9728 §5.1). The local cloud serves the same
+ * responses, read from the synthesized template.
  */
 export const AUTH_GATEWAY_RESPONSES = [
-  { type: ResponseType.UNAUTHORIZED, answer: UNAUTHORIZED },
+  { type: ResponseType.UNAUTHORIZED, answer: UNAUTHORIZED, challenge: true },
   // The only validated request parameter is the Authorization header: missing, it is a 401 too,
   // whether API Gateway validates parameters before or after running the authorizer.
-  { type: ResponseType.BAD_REQUEST_PARAMETERS, answer: UNAUTHORIZED },
-  { type: ResponseType.ACCESS_DENIED, answer: FORBIDDEN },
+  { type: ResponseType.BAD_REQUEST_PARAMETERS, answer: UNAUTHORIZED, challenge: true },
+  { type: ResponseType.ACCESS_DENIED, answer: FORBIDDEN, challenge: false },
 ] as const;
+
+/** The endpoint as an OAuth 2.1 resource server: what its Protected Resource Metadata (RFC 9728) says. */
+export interface OAuthResourceProps {
+  /** The canonical URI (RFC 8707), ending with `/mcp`. Default: the API's own `https://{api}.execute-api.{region}.{suffix}/v1/mcp`. */
+  resource?: string;
+  /** The issuers of the tokens the authorizer accepts (deploy-time values allowed: Cognito's issuer URL). */
+  authorizationServers: readonly string[];
+  /** A human-readable name of the resource (letters, digits, spaces, `._-`). */
+  resourceName: string;
+  resourceDocumentation?: string;
+}
+
+/** The Protected Resource Metadata document (RFC 9728 §2) of `resource`. */
+export const protectedResourceMetadata = (resource: string, oauth: OAuthResourceProps) => ({
+  resource,
+  authorization_servers: [...oauth.authorizationServers],
+  scopes_supported: [...ALL_SCOPES],
+  bearer_methods_supported: ['header'],
+  resource_name: oauth.resourceName,
+  ...(oauth.resourceDocumentation ? { resource_documentation: oauth.resourceDocumentation } : {}),
+});
 
 export interface McpApiProps {
   /** The function that answers MCP requests. */
   handler: LambdaFunction;
   /** The TOKEN authorizer function that verifies bearer JWTs. */
   authorizer: LambdaFunction;
+  /** The resource server's metadata, served without auth at `PRM_PATH` and `PRM_PATH/mcp` under the stage. */
+  oauth: OAuthResourceProps;
   throttlingRateLimit: number;
   throttlingBurstLimit: number;
   removalPolicy: RemovalPolicy;
@@ -85,6 +117,10 @@ export const THROTTLE_GATEWAY_RESPONSES = [
 export class McpApi extends Construct {
   readonly api: RestApi;
   readonly webAcl?: CfnWebACL;
+  /** The canonical URI of the endpoint (the tokens' audience, PRM `resource`). */
+  readonly resource: string;
+  /** Where its Protected Resource Metadata is served (the challenges' `resource_metadata`). */
+  readonly resourceMetadataUrl: string;
 
   constructor(scope: Construct, id: string, props: McpApiProps) {
     super(scope, id);
@@ -103,6 +139,9 @@ export class McpApi extends Construct {
         throw new Error(`McpApi: quotas.tiers.${tier} allows ${usagePlanOf(limits).rateLimit} requests/s, more than the stage's throttlingRateLimit (${props.throttlingRateLimit}): it would never apply`);
       }
     }
+    if (props.oauth.authorizationServers.length === 0) throw new Error('McpApi: oauth.authorizationServers is empty: no token could ever be obtained');
+    if (!/^[A-Za-z0-9 ._-]{1,64}$/.test(props.oauth.resourceName)) throw new Error('McpApi: oauth.resourceName must be 1-64 letters, digits, spaces or ._-');
+    if (props.oauth.resource !== undefined) resourceMetadataUrlOf(props.oauth.resource); // throws unless it ends with /mcp
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR, removalPolicy: props.removalPolicy });
     this.api = new RestApi(this, 'Api', {
       description: 'Switchboard MCP endpoint (Streamable HTTP, stateless)',
@@ -110,7 +149,7 @@ export class McpApi extends Construct {
       cloudWatchRole: false,
       ...(props.usagePlans ? { apiKeySourceType: ApiKeySourceType.AUTHORIZER } : {}),
       deployOptions: {
-        stageName: 'v1',
+        stageName: STAGE_NAME,
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.jsonWithStandardFields({
           caller: false, httpMethod: true, ip: true, protocol: true, requestTime: true,
@@ -122,12 +161,16 @@ export class McpApi extends Construct {
         throttlingBurstLimit: props.throttlingBurstLimit,
       },
     });
+    // Built from the API's id, not from its stage's URL: the functions' environment holds it, and the stage depends on them.
+    const stack = Stack.of(this);
+    this.resource = props.oauth.resource ?? `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${STAGE_NAME}/${MCP_PATH}`;
+    this.resourceMetadataUrl = resourceMetadataUrlOf(this.resource);
     for (const response of AUTH_GATEWAY_RESPONSES) {
       this.api.addGatewayResponse(`${response.type.responseType}Response`, {
         type: response.type,
         statusCode: String(response.answer.status),
         responseHeaders: {
-          'WWW-Authenticate': `'${UNAUTHORIZED.challenge}'`,
+          ...(response.challenge ? { 'WWW-Authenticate': `'${bearerChallenge(this.resourceMetadataUrl)}'` } : {}),
           'Content-Type': `'application/json'`,
         },
         templates: { 'application/json': edgeErrorBody(response.answer) },
@@ -155,6 +198,7 @@ export class McpApi extends Construct {
       requestValidatorOptions: { validateRequestParameters: true, validateRequestBody: false },
       apiKeyRequired: props.usagePlans !== undefined,
     });
+    this.addProtectedResourceMetadata(props.oauth);
     if (props.usagePlans) this.addUsagePlans(props.usagePlans, props);
     NagSuppressions.addResourceSuppressions(
       mcp,
@@ -205,6 +249,50 @@ export class McpApi extends Construct {
         },
       ]);
     }  }
+
+  /**
+   * The PRM document, answered by API Gateway itself (a MOCK integration: no function, no auth) at
+   * `/v1/.well-known/oauth-protected-resource` and its path-suffixed form `…/mcp`. A static JSON
+   * template built at synth (deploy-time values resolved by CloudFormation); the local cloud serves
+   * the same template.
+   */
+  private addProtectedResourceMetadata(oauth: OAuthResourceProps): void {
+    const document = Stack.of(this).toJsonString(protectedResourceMetadata(this.resource, oauth));
+    const integration = new MockIntegration({
+      passthroughBehavior: PassthroughBehavior.NEVER,
+      requestTemplates: { 'application/json': '{"statusCode": 200}' },
+      integrationResponses: [
+        {
+          statusCode: '200',
+          responseTemplates: { 'application/json': document },
+          responseParameters: {
+            'method.response.header.Content-Type': "'application/json'",
+            'method.response.header.Cache-Control': "'public, max-age=300'",
+            // A public document: browser-based MCP clients (the Inspector) read it cross-origin.
+            'method.response.header.Access-Control-Allow-Origin': "'*'",
+          },
+        },
+      ],
+    });
+    const methodResponses = [
+      {
+        statusCode: '200',
+        responseParameters: {
+          'method.response.header.Content-Type': true,
+          'method.response.header.Cache-Control': true,
+          'method.response.header.Access-Control-Allow-Origin': true,
+        },
+      },
+    ];
+    const metadata = this.api.root.resourceForPath(PRM_PATH);
+    for (const resource of [metadata, metadata.addResource(MCP_PATH)]) {
+      resource.addMethod('GET', integration, { authorizationType: AuthorizationType.NONE, apiKeyRequired: false, methodResponses });
+      NagSuppressions.addResourceSuppressions(resource, [
+        { id: 'AwsSolutions-APIG4', reason: 'Protected Resource Metadata (RFC 9728) is public by definition: a client reads it to learn how to get a token.' },
+        { id: 'AwsSolutions-COG4', reason: 'Protected Resource Metadata (RFC 9728) is public by definition: a client reads it to learn how to get a token.' },
+      ], true);
+    }
+  }
 
   private addUsagePlans(plans: NonNullable<McpApiProps['usagePlans']>, props: McpApiProps): void {
     const apiStages = [{ api: this.api, stage: this.api.deploymentStage }];

@@ -1,6 +1,6 @@
-import { RemovalPolicy, Stack, type StackProps, CfnOutput, Duration } from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy, Stack, type StackProps, CfnOutput, Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { authEnvironment, ENV } from '../../lambdas/contracts';
+import { authEnvironment, ENV, type IssuerSettings } from '../../lambdas/contracts';
 import type { SwitchboardConfig } from '../config';
 import { McpApi, MCP_PATH } from '../constructs/mcp-api';
 import type { PriorityQueues } from '../constructs/priority-queues';
@@ -16,6 +16,8 @@ export interface ApiStackProps extends StackProps {
   quotas: SwitchboardConfig['quotas'];
   agents: readonly string[];
   removalPolicy: RemovalPolicy;
+  /** The Cognito user pool's issuer (the Identity construct's), trusted besides auth.issuers; required when auth.cognito is set. */
+  identity?: { issuer: IssuerSettings; issuerUrl: string };
 }
 
 /** The tenant-facing edge: REST API, JWT authorizer, MCP gateway function. */
@@ -50,25 +52,42 @@ export class ApiStack extends Stack {
 
     const authorizer = new SwitchboardFunction(this, 'Authorizer', {
       entry: 'lambdas/authorizer/handler.ts',
-      description: 'Verifies bearer JWTs against the issuer JWKS; yields tenant and roles',
+      description: 'Verifies bearer access tokens of the trusted issuers (JWKS, audience, expiry); yields tenant, roles and scopes',
       timeout: Duration.seconds(10),
       removalPolicy: props.removalPolicy,
       environment: {
-        ...authEnvironment(props.auth),
         [ENV.quotas]: JSON.stringify(props.quotas),
         [ENV.usageKeySeed]: this.usageKeySeed,
       },
     });
 
+    // An error annotation, not a throw: `cdk synth` fails on it, and the stack is still built for tests meanwhile.
+    if (props.auth.cognito && !props.identity) Annotations.of(this).addError('auth.cognito is set but the API was given no identity (the Cognito issuer): its tokens would be refused');
+    const trusted = [
+      ...props.auth.issuers.map((issuer) => ({ issuer, url: issuer.issuer })),
+      ...(props.identity ? [{ issuer: props.identity.issuer, url: props.identity.issuerUrl }] : []),
+    ];
     this.mcpApi = new McpApi(this, 'Mcp', {
       handler: gateway,
       authorizer,
+      oauth: {
+        ...(props.auth.resource ? { resource: props.auth.resource } : {}),
+        authorizationServers: trusted.map((t) => t.url),
+        resourceName: 'Switchboard MCP endpoint',
+      },
       throttlingRateLimit: props.api.throttlingRateLimit,
       throttlingBurstLimit: props.api.throttlingBurstLimit,
       ...(props.api.waf.enabled ? { waf: { ratePerFiveMinutes: props.api.waf.ratePerFiveMinutes } } : {}),
       usagePlans: { seed: this.usageKeySeed, quotas: props.quotas },
       removalPolicy: props.removalPolicy,
     });
+    // The resource (default: the API's own /mcp URL) is every issuer's default audience.
+    const resource = this.mcpApi.resource;
+    const issuers = trusted.map(({ issuer }) => ({ ...issuer, audiences: issuer.audiences ?? [resource] }));
+    for (const [name, value] of Object.entries(authEnvironment({ resource, issuers }, (v) => this.toJsonString(v)))) {
+      authorizer.addEnvironment(name, value);
+    }
+    gateway.addEnvironment(ENV.authResource, resource);
     // DNS-rebinding protection on AWS: the only Host the function accepts is the API's own domain.
     gateway.addEnvironment(ENV.allowedHosts, `${this.mcpApi.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`);
     new CfnOutput(this, 'McpEndpoint', { value: this.mcpApi.api.urlForPath(`/${MCP_PATH}`) });

@@ -10,6 +10,8 @@ import { buildSwitchboard, type SwitchboardStacks } from '../../lib/switchboard-
 import { MessagingStack } from '../../lib/stacks/messaging-stack';
 import { StatefulStack } from '../../lib/stacks/stateful-stack';
 import { AGENT_MANIFESTS, SHARED_USAGE_KEY, usageKeyOf, usagePlanOf, type AgentManifest } from '../../lambdas/contracts';
+import { ALL_SCOPES, IssuerSchema } from '../../lambdas/contracts';
+import { ApiStack, type ApiStackProps } from '../../lib/stacks/api-stack';
 
 const context = readCdkContext();
 const config = parseConfig(context['switchboard']);
@@ -191,7 +193,8 @@ describe('API stack', () => {
       Type: 'TOKEN',
       IdentitySource: 'method.request.header.Authorization',
     });
-    const methods = Object.values(templates.api.findResources('AWS::ApiGateway::Method'));
+    // Every method but the public Protected Resource Metadata (MOCK integrations, see the OAuth describe block).
+    const methods = Object.values(templates.api.findResources('AWS::ApiGateway::Method')).filter((m) => m['Properties'].Integration.Type !== 'MOCK');
     expect(methods.length).toBeGreaterThan(0);
     for (const method of methods) expect(method['Properties'].AuthorizationType).toBe('CUSTOM');
   });
@@ -210,7 +213,8 @@ describe('API stack', () => {
       templates.api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: type,
         StatusCode: '401',
-        ResponseParameters: Match.objectLike({ 'gatewayresponse.header.WWW-Authenticate': Match.stringLikeRegexp("^'Bearer ") }),
+        // The challenge names the API's own metadata URL (a deploy-time value): exactly asserted in the OAuth describe block.
+        ResponseParameters: Match.objectLike({ 'gatewayresponse.header.WWW-Authenticate': Match.objectLike({ 'Fn::Join': Match.anyValue() }) }),
         ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"code":-32001') },
       });
     }
@@ -269,7 +273,9 @@ describe('API stack', () => {
     const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
     const api = Template.fromStack(buildSwitchboard(app, { ...config, quotas }).api);
     api.hasResourceProperties('AWS::ApiGateway::RestApi', { ApiKeySourceType: 'AUTHORIZER' });
-    for (const method of Object.values(api.findResources('AWS::ApiGateway::Method'))) expect(method['Properties'].ApiKeyRequired).toBe(true);
+    for (const method of Object.values(api.findResources('AWS::ApiGateway::Method')).filter((m) => m['Properties'].Integration.Type !== 'MOCK')) {
+      expect(method['Properties'].ApiKeyRequired).toBe(true);
+    }
     const plans = Object.values(api.findResources('AWS::ApiGateway::UsagePlan')).map((p) => p['Properties']);
     expect(plans).toHaveLength(Object.keys(quotas.tiers).length + 1);
     for (const [tier, limits] of Object.entries(quotas.tiers)) {
@@ -318,6 +324,130 @@ describe('API stack', () => {
         expect(fn['Properties']).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
       }
     }
+  });
+});
+
+describe('OAuth resource server edge (Protected Resource Metadata, challenges, authorizer settings)', () => {
+  /** A template value with its references written `${Ref}` / `${Res.Attr}`, so a JSON document built with tokens can be read. */
+  const flat = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const v = value as Record<string, unknown>;
+    if ('Ref' in v) return `\${${String(v['Ref'])}}`;
+    if ('Fn::GetAtt' in v) return `\${${(v['Fn::GetAtt'] as string[]).join('.')}}`;
+    if ('Fn::ImportValue' in v) return `\${import:${flat(v['Fn::ImportValue'])}}`;
+    if ('Fn::Join' in v) {
+      const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
+      return parts.map(flat).join(separator);
+    }
+    throw new Error(`unexpected template value ${JSON.stringify(value)}`);
+  };
+  const { cognito: _cognito, ...externalOnly } = config.auth;
+  const build = (auth: typeof config.auth) => {
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const built = buildSwitchboard(app, { ...config, auth });
+    return { app, built, template: Template.fromStack(built.api) };
+  };
+  const functionOf = (template: Template, description: RegExp) =>
+    Object.values(template.findResources('AWS::Lambda::Function')).find((f) => description.test(String(f['Properties'].Description)))!;
+  const restApiId = (template: Template) => Object.keys(template.findResources('AWS::ApiGateway::RestApi'))[0]!;
+  const apiUrl = (template: Template) => `https://\${${restApiId(template)}}.execute-api.${config.primaryRegion}.\${AWS::URLSuffix}/v1`;
+  const prmMethods = (template: Template) => Object.values(template.findResources('AWS::ApiGateway::Method')).filter((m) => m['Properties'].Integration.Type === 'MOCK');
+
+  it('serves the metadata at /v1/.well-known/oauth-protected-resource and its /mcp form: GET, no authorizer, no API key, a MOCK answer', () => {
+    const { template } = build(externalOnly);
+    const methods = prmMethods(template);
+    expect(methods).toHaveLength(2);
+    for (const method of methods) {
+      expect(method['Properties']).toMatchObject({ HttpMethod: 'GET', AuthorizationType: 'NONE', ApiKeyRequired: false });
+      expect(method['Properties'].Integration.IntegrationResponses[0]).toMatchObject({
+        StatusCode: '200',
+        ResponseParameters: { 'method.response.header.Content-Type': "'application/json'" },
+      });
+    }
+    const parts = Object.entries(template.findResources('AWS::ApiGateway::Resource')).map(([id, r]) => [id, r['Properties'].PathPart, flat(r['Properties'].ParentId)]);
+    const wellKnown = parts.find(([, part]) => part === '.well-known')!;
+    const prm = parts.find(([, part, parent]) => part === 'oauth-protected-resource' && parent === `\${${wellKnown[0]}}`)!;
+    expect(parts.find(([, part, parent]) => part === 'mcp' && parent === `\${${prm[0]}}`)).toBeDefined();
+    expect(methods.map((m) => flat(m['Properties'].ResourceId)).sort()).toEqual([`\${${prm[0]}}`, expect.stringMatching(/^\$\{/)].sort());
+  });
+
+  it('describes the resource (RFC 9728): the API\'s own /v1/mcp URL, the trusted issuers, every scope, header tokens only', () => {
+    const { template } = build(externalOnly);
+    const documents = prmMethods(template).map((m) => JSON.parse(flat(m['Properties'].Integration.IntegrationResponses[0].ResponseTemplates['application/json'])));
+    expect(documents[0]).toEqual(documents[1]);
+    expect(documents[0]).toEqual({
+      resource: `${apiUrl(template)}/mcp`,
+      authorization_servers: config.auth.issuers.map((i) => i.issuer),
+      scopes_supported: [...ALL_SCOPES],
+      bearer_methods_supported: ['header'],
+      resource_name: 'Switchboard MCP endpoint',
+    });
+  });
+
+  it('challenges a missing or bad token (401) with the metadata\'s exact URL; a denied one stays 403 without a challenge', () => {
+    const { template } = build(externalOnly);
+    for (const type of ['UNAUTHORIZED', 'BAD_REQUEST_PARAMETERS']) {
+      const [response] = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse', { Properties: { ResponseType: type } }));
+      expect(response!['Properties'].StatusCode).toBe('401');
+      expect(flat(response!['Properties'].ResponseParameters['gatewayresponse.header.WWW-Authenticate'])).toBe(
+        `'Bearer resource_metadata="${apiUrl(template)}/.well-known/oauth-protected-resource/mcp"'`,
+      );
+    }
+    const [denied] = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse', { Properties: { ResponseType: 'ACCESS_DENIED' } }));
+    expect(denied!['Properties'].StatusCode).toBe('403');
+    expect(denied!['Properties'].ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toBeUndefined();
+  });
+
+  it('gives the authorizer the resource and the issuers (audience defaulting to the resource), and the gateway the resource', () => {
+    const { template } = build(externalOnly);
+    const authorizer = functionOf(template, /^Verifies bearer/)['Properties'].Environment.Variables;
+    const resource = `${apiUrl(template)}/mcp`;
+    expect(flat(authorizer.AUTH_RESOURCE)).toBe(resource);
+    expect(JSON.parse(flat(authorizer.AUTH_ISSUERS))).toEqual(config.auth.issuers.map((i) => ({ ...i, audiences: [resource] })));
+    expect(flat(functionOf(template, /^MCP server/)['Properties'].Environment.Variables.AUTH_RESOURCE)).toBe(resource);
+  });
+
+  it('uses auth.resource when set (a custom domain), and refuses one that does not end with /mcp', () => {
+    const { template } = build({ ...externalOnly, resource: 'https://mcp.example.com/mcp' });
+    const [response] = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse', { Properties: { ResponseType: 'UNAUTHORIZED' } }));
+    expect(response!['Properties'].ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toBe(
+      `'Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'`,
+    );
+    expect(functionOf(template, /^Verifies bearer/)['Properties'].Environment.Variables.AUTH_RESOURCE).toBe('https://mcp.example.com/mcp');
+    expect(() => build({ ...externalOnly, resource: 'https://mcp.example.com/' })).toThrow(/must end with \/mcp/);
+  });
+
+  it('trusts the Cognito issuer it is given (client_id audiences) besides the external ones, and names it in the metadata', () => {
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const built = buildSwitchboard(app, { ...config, auth: externalOnly });
+    const cognito = IssuerSchema.parse({
+      issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool',
+      jwksUri: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool/.well-known/jwks.json',
+      audienceClaim: 'client_id',
+      audiences: ['client-a'],
+    });
+    const api = new ApiStack(app, 'ApiWithIdentity', {
+      env: { account: built.api.account, region: built.api.region },
+      tasks: (built.stateful as unknown as { tasks: ApiStackProps['tasks'] }).tasks,
+      queues: (built.messaging as unknown as { queues: ApiStackProps['queues'] }).queues,
+      auth: config.auth,
+      api: config.api,
+      quotas: config.quotas,
+      agents: config.agents,
+      removalPolicy: RemovalPolicy.DESTROY,
+      identity: { issuer: cognito, issuerUrl: cognito.issuer },
+    });
+    const template = Template.fromStack(api);
+    const issuers = JSON.parse(flat(functionOf(template, /^Verifies bearer/)['Properties'].Environment.Variables.AUTH_ISSUERS)) as { issuer: string; audiences: string[] }[];
+    expect(issuers.map((i) => [i.issuer, i.audiences])).toEqual([...config.auth.issuers.map((i) => [i.issuer, [`${apiUrl(template)}/mcp`]]), [cognito.issuer, ['client-a']]]);
+    const document = JSON.parse(flat(prmMethods(template)[0]!['Properties'].Integration.IntegrationResponses[0].ResponseTemplates['application/json']));
+    expect(document.authorization_servers).toEqual([...config.auth.issuers.map((i) => i.issuer), cognito.issuer]);
+    expect(Annotations.fromStack(api).findError('*', Match.stringLikeRegexp('auth.cognito'))).toEqual([]);
+  });
+
+  it('fails synth (an error annotation) when auth.cognito is set but no Cognito issuer was given', () => {
+    const { built } = build(config.auth);
+    expect(Annotations.fromStack(built.api).findError('*', Match.stringLikeRegexp('auth.cognito is set'))).toHaveLength(config.auth.cognito ? 1 : 0);
   });
 });
 
