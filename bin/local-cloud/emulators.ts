@@ -5,12 +5,16 @@ import { join } from 'node:path';
 // @ts-expect-error dynalite ships no type declarations
 import dynalite from 'dynalite';
 import type { AwsClientConfig } from '../../lambdas/adapters/runtime';
+import { LOCAL_ACCOUNT } from './provision';
+import { startLocalSts, type AssumedSession } from './sts';
 
 export interface Emulators {
   aws: AwsClientConfig;
   region: string;
   /** Receipt handles of the messages of a queue (by name) that some consumer holds right now. */
   heldReceipts(queueName: string): string[];
+  /** The sessions the local STS handed out (the gateway's tenant-scoped sessions), oldest first. */
+  stsSessions(): readonly AssumedSession[];
   stop(): Promise<void>;
 }
 
@@ -90,7 +94,8 @@ export const lockDataDir = (dataDir: string): (() => void) => {
 
 /**
  * Starts the embedded AWS-compatible emulators on loopback: dynalite (DynamoDB, LevelDB) and
- * fauxqs (SQS, SQLite). With a data directory their state survives restarts.
+ * fauxqs (SQS, SQLite), and an STS stand-in (AssumeRole with session tags, bin/local-cloud/sts.ts).
+ * With a data directory their state survives restarts. None of them enforces IAM.
  */
 export const startEmulators = async (options: { dataDir?: string; region: string }): Promise<Emulators> => {
   const dynamoPath = options.dataDir ? join(options.dataDir, 'dynamodb') : undefined;
@@ -104,16 +109,20 @@ export const startEmulators = async (options: { dataDir?: string; region: string
   });
   const dynamoPort = (dynamo.address() as AddressInfo).port;
   const sqs = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false, defaultRegion: options.region, ...(sqsPath ? { dataDir: sqsPath } : {}) });
+  const sts = await startLocalSts({ accountId: LOCAL_ACCOUNT });
 
   return {
     region: options.region,
     aws: {
       dynamodb: { endpoint: `http://127.0.0.1:${dynamoPort}`, region: options.region, credentials: CREDENTIALS },
       sqs: { endpoint: sqs.address, region: options.region, credentials: CREDENTIALS, useQueueUrlAsEndpoint: false },
+      sts: { endpoint: sts.endpoint, region: options.region, credentials: CREDENTIALS },
     },
+    stsSessions: () => sts.sessions(),
     heldReceipts: (queueName) => sqs.inspectQueue(queueName)?.messages.inflight.map((entry) => entry.receiptHandle) ?? [],
     stop: async () => {
       await sqs.stop();
+      await sts.stop();
       await new Promise<void>((resolve) => dynamo.close(() => resolve()));
     },
   };

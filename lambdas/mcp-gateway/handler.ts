@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentStateStore, deploymentAgents, createObservability, stepStore, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { agentStateStore, deploymentAgents, createObservability, taskQueue, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { tenantDataRepositories } from '../adapters/tenant-credentials';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, type Env } from '../contracts';
 import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
@@ -54,9 +55,14 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const quotas = env[ENV.quotas];
   const workflows = workflowEngine(env[ENV.workflows], aws, tracer);
   const agents = deploymentAgents({ builtIns: env[ENV.enabledAgents], connectors: env[ENV.connectors], secretsFile: env[ENV.secretsFile], tasksTable: env[ENV.tasksTable] }, aws, logger, tracer);
+  // Tenant data (tasks, steps, quota) on the caller's tenant's session of the tenant-scoped role: IAM confines it.
+  // Operators (whom the access policy may let redrive every tenant's dead letters) reach each task through its own tenant's session.
+  const tenantData = tenantDataRepositories(
+    { tableName: env[ENV.tasksTable], ...(env[ENV.tenantRoleArn] ? { roleArn: env[ENV.tenantRoleArn] } : {}), ...(quotas ? { quotas } : {}), workflows: workflows !== undefined },
+    aws,
+    tracer,
+  );
   const deps = {
-    tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
-    ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
     agents,
     agentStates: agentStateStore(env[ENV.tasksTable], aws, tracer),
@@ -65,11 +71,11 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     logger,
     telemetry,
     ...(env[ENV.pullCapabilities]?.length ? { pullCapabilities: env[ENV.pullCapabilities] } : {}),
-    ...(workflows ? { workflows, steps: stepStore(env[ENV.tasksTable], aws, tracer) } : {}),
+    ...(workflows ? { workflows } : {}),
   };
   const allowedHosts = env[ENV.allowedHosts];
   const allowedOrigins = env[ENV.allowedOrigins];
-  const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
+  const endpoint = createMcpEndpoint((principal) => createToolsServer({ ...deps, ...tenantData(principal.tenantId, principal.roles.includes('operator')) }, principal), {
     maxBodyBytes: env[ENV.maxBodyBytes],
     logger,
     ...(allowedHosts ? { allowedHosts } : {}),

@@ -6,6 +6,7 @@ import { apiGatewayRestApi } from './api-gateway-rest-api';
 import { apiGatewayApiKey, apiGatewayUsagePlan, apiGatewayUsagePlanKey } from './api-gateway-usage-plan';
 import { dynamodbTable } from './dynamodb-table';
 import { eventsRule } from './events-rule';
+import { iamRole } from './iam-role';
 import { kmsKey } from './kms-key';
 import { lambdaEventSourceMapping } from './lambda-event-source-mapping';
 import { lambdaFunction } from './lambda-function';
@@ -18,6 +19,7 @@ const HANDLERS: readonly ResourceHandler[] = [
   dynamodbTable,
   sqsQueue,
   kmsKey,
+  iamRole,
   lambdaFunction,
   apiGatewayRestApi,
   apiGatewayResource,
@@ -43,7 +45,6 @@ export const PROVISION_ORDER: readonly ResourceHandler[] = PHASES.flatMap((phase
  * get a local name and ARN (`defaultIdentity`), so references to them resolve.
  */
 export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
-  'AWS::IAM::Role': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
   'AWS::IAM::Policy': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
   'AWS::Lambda::Permission': 'the local API Gateway, queue pollers and schedule timers invoke functions directly; no resource policy is checked',
   'AWS::Logs::LogGroup': 'functions and the local API Gateway log to the console',
