@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The tasks table's schema: the one definition the CDK construct (keys, indexes), the repository
  * (keys, index names, key prefixes) and the local cloud (through the template) share.
@@ -81,8 +83,8 @@ export const taskKeys = {
 export const quotaKeys = {
   tenant: (tenantId: string) => `QUOTA#${tenantId}`,
   bucket: (name: string) => `BUCKET#${name}`,
-  /** One principal's tool-call bucket (per-principal limits): its subject base64url-encoded, any characters being allowed in it. */
-  principal: (subject: string) => `PRINCIPAL#${Buffer.from(subject, 'utf8').toString('base64url')}`,
+  /** One principal's tool-call bucket (per-principal limits): its subject hashed, so any subject of any length has one bounded key. */
+  principal: (subject: string) => `PRINCIPAL#${createHash('sha256').update(subject, 'utf8').digest('base64url')}`,
 } as const;
 
 /**
