@@ -406,6 +406,18 @@ export const createIdentityProvider = (options: IdentityProviderOptions): Identi
       await interaction(req, res, match[1]!, match[2]);
       return true;
     }
+    // oidc-provider answers CORS on discovery, JWKS and the token endpoint; a browser client (the
+    // MCP Inspector's UI) also registers itself from its page: allow that for loopback origins.
+    const origin = req.headers.origin;
+    if (inner === '/reg' && origin && isLoopbackOrigin(origin)) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'origin');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type, authorization', 'access-control-max-age': '600' });
+        res.end();
+        return true;
+      }
+    }
     await forward(req, res, inner);
     return true;
   };
