@@ -15,8 +15,9 @@ import { TenantIdSchema } from './task';
 export const GRANT_MAX_DAYS = 30;
 /** How long an ended grant (expired or revoked) stays visible to auditors before it is deleted. */
 export const GRANT_HISTORY_DAYS = 400;
-/** Subjects longer than this cannot be granted roles (the grant key holds the subject). */
+/** Subjects longer than this (UTF-8 bytes) cannot be granted roles: the grant's key and id hold the subject. */
 export const GRANT_SUBJECT_MAX = 256;
+export const fitsGrantSubject = (subject: string): boolean => Buffer.byteLength(subject, 'utf8') <= GRANT_SUBJECT_MAX;
 
 const DAY_MS = 86_400_000;
 
@@ -30,13 +31,13 @@ export type GrantableRole = z.infer<typeof GrantableRoleSchema>;
 export const GrantSubjectSchema = z
   .string()
   .min(1)
-  .max(GRANT_SUBJECT_MAX)
-  .regex(/^[^\s\u0000-\u001f]+$/, 'a token subject: no spaces or control characters');
+  .regex(/^[^\s\u0000-\u001f]+$/, 'a token subject: no spaces or control characters')
+  .refine(fitsGrantSubject, `at most ${GRANT_SUBJECT_MAX} bytes`);
 
 /** `<subject, base64url>.<stamp><random>`: the grant's key follows from its id (contracts grantKeys). */
 export const GrantIdSchema = z
   .string()
-  .max(400)
+  .max(((GRANT_SUBJECT_MAX + 2) / 3) * 4 + 26)
   .regex(/^[A-Za-z0-9_-]+\.[0-9]{17}[a-z0-9]{8}$/, 'a grantId returned by grant_role or list_role_grants');
 
 export const GRANT_STATUSES = ['active', 'expired', 'revoked'] as const;

@@ -50,6 +50,17 @@ describe('grantRole: the rules', () => {
     expect(deps.roleGrants.items.size).toBe(0);
   });
 
+  it('takes subjects of up to 256 bytes, any characters but spaces and controls, and finds the subject back from the id', async () => {
+    const { deps, inHours } = setup();
+    for (const subject of ['x'.repeat(256), 'a#b.c/d@e', 'é'.repeat(128)]) {
+      const grant = await grantRole(deps, admin, { subject, role: 'viewer', until: inHours(1) });
+      expect(subjectOfGrantId(grant.grantId)).toBe(subject);
+    }
+    for (const subject of ['x'.repeat(257), 'é'.repeat(129), 'a b', '']) {
+      await expect(grantRole(deps, admin, { subject, role: 'viewer', until: inHours(1) })).rejects.toThrow();
+    }
+  });
+
   it('refuses a grant to oneself', async () => {
     const { deps, inHours } = setup();
     await expect(grantRole(deps, admin, { subject: 'alice', role: 'approver', until: inHours(1) })).rejects.toBeInstanceOf(ValidationError);

@@ -4,7 +4,7 @@ import type { Clock, RoleGrants } from '../ports';
 import type { Principal } from '../principal';
 import {
   GRANT_MAX_DAYS,
-  GRANT_SUBJECT_MAX,
+  fitsGrantSubject,
   GrantableRoleSchema,
   GrantIdSchema,
   GrantSubjectSchema,
@@ -98,7 +98,7 @@ export const listRoleGrants = async (
  * Read on every call (one query), so a revoke or an expiry holds from the next call on.
  */
 export const effectivePrincipal = async (deps: { roleGrants: RoleGrants }, principal: Principal, now: Date): Promise<Principal> => {
-  if (principal.subject.length > GRANT_SUBJECT_MAX) return principal;
+  if (!fitsGrantSubject(principal.subject)) return principal;
   const granted = await deps.roleGrants.active(principal.tenantId, principal.subject, now);
   return granted.length ? withGrantedRoles(principal, granted) : principal;
 };
