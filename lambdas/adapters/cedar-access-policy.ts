@@ -138,14 +138,13 @@ export const loadPolicies = (dir: string, displayRoot = dir): LoadedPolicies => 
 };
 
 const KNOWN_ROLES_CACHE = 1000;
+const DECISIONS_CACHE = 10_000;
 let instances = 0;
 
 /** The access policy of a policies folder, loaded once: build it once per container. */
 export const cedarAccessPolicy = (dir: string, options: { tools?: readonly string[]; displayRoot?: string } = {}): AccessPolicy & { policyIds: readonly string[] } => {
   const loaded = loadPolicies(dir, options.displayRoot);
   const id = `switchboard-${++instances}`;
-  const schemaParsed = cedar.preparseSchema(id, loaded.schema);
-  if (schemaParsed.type === 'failure') throw new PolicyLoadError(`${SCHEMA_FILE}: ${oneLine(schemaParsed.errors[0]!.message)}`);
   const setParsed = cedar.preparsePolicySet(id, { staticPolicies: loaded.policies });
   if (setParsed.type === 'failure') throw new PolicyLoadError(`policy set: ${oneLine(setParsed.errors[0]!.message)}`);
   const tools = options.tools ?? Object.keys(TOOL_SCOPES);
@@ -165,8 +164,9 @@ export const cedarAccessPolicy = (dir: string, options: { tools?: readonly strin
       action: { type: `${NS}::Action`, id: tool },
       resource: entity('Tenant', args.targetTenant ?? principal.tenantId),
       context,
-      preparsedSchemaName: id,
-      validateRequest: true,
+      // The request is built here from typed values (and every policy was validated strictly at load):
+      // validating it again against the schema would double a decision's cost for nothing.
+      validateRequest: false,
       preparsedPolicySetId: id,
       entities: [
         {
@@ -176,10 +176,23 @@ export const cedarAccessPolicy = (dir: string, options: { tools?: readonly strin
         },
       ],
     });
-    // A request the schema refuses, or a policy that errs: denied (fail closed).
-    if (answer.type === 'failure') return { allowed: false, policies: [] };
+    // A request Cedar refuses, or any policy that errs (Cedar would skip an erring forbid): denied, fail closed.
+    if (answer.type === 'failure' || answer.response.diagnostics.errors.length > 0) return { allowed: false, policies: [] };
     const { decision, diagnostics } = answer.response;
     return { allowed: decision === 'allow', policies: diagnostics.reason };
+  };
+
+  // A decision is a pure function of the principal, the tool and the arguments under this (immutable)
+  // policy set: memoized, bounded, per container.
+  const decisions = new Map<string, { allowed: boolean; policies: string[] }>();
+  const memoized = (principal: Principal, tool: string, args: AccessArguments) => {
+    const key = JSON.stringify([principal.tenantId, principal.subject, [...principal.roles].sort(), tool, args.capability, args.workflow, args.priority, args.role, args.anyTenant, args.targetTenant]);
+    const known = decisions.get(key);
+    if (known) return known;
+    const outcome = evaluate(principal, tool, args);
+    if (decisions.size >= DECISIONS_CACHE) decisions.clear();
+    decisions.set(key, outcome);
+    return outcome;
   };
 
   const toolCache = new Map<string, ReadonlySet<string>>();
@@ -197,7 +210,7 @@ export const cedarAccessPolicy = (dir: string, options: { tools?: readonly strin
     policyIds: Object.keys(loaded.policies),
     allowedTools,
     decide(principal, tool, args = {}): AccessDecision {
-      const outcome = evaluate(principal, tool, args);
+      const outcome = memoized(principal, tool, args);
       if (outcome.allowed) return { allowed: true, policies: outcome.policies };
       const forbiddenBy = outcome.policies.filter((policyId) => forbids.has(policyId));
       const toolAllowed = Object.keys(args).length > 0 && allowedTools(principal).has(tool);
