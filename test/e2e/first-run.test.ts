@@ -108,7 +108,7 @@ describe('npm start on a data folder, default log level', () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');
     const tsx = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
-    return (await promisify(execFile)(tsx, ['bin/token.ts', '--tenant', 'acme', '--data-dir', dir], { cwd: PROJECT_ROOT })).stdout;
+    return (await promisify(execFile)(tsx, ['bin/token.ts', '--tenant', 'acme', '--data-dir', dir, '--url', `http://127.0.0.1:${port}`], { cwd: PROJECT_ROOT })).stdout;
   };
 
   it('answers GET / while starting (and 503 on /healthz and /mcp)', () => {

@@ -33,6 +33,11 @@ beforeAll(async () => {
     }) as typeof stream.write;
     restore.push(() => (stream.write = write));
   }
+  for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    const original = console[method];
+    console[method] = (...args: unknown[]) => void (captured += `${args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')}\n`);
+    restore.push(() => (console[method] = original));
+  }
   dataDir = mkdtempSync(join(tmpdir(), 'switchboard-oauth-'));
   cloud = await startLocalCloud({
     port: 0,
