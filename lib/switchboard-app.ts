@@ -4,6 +4,7 @@ import { AwsSolutionsChecks } from './nag';
 import type { SwitchboardConfig } from './config';
 import { applyNagSuppressions } from './nag-suppressions';
 import { ApiStack } from './stacks/api-stack';
+import { IdentityStack } from './stacks/identity-stack';
 import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
 import { WorkflowsStack } from './stacks/workflows-stack';
@@ -18,6 +19,8 @@ export interface SwitchboardStacks {
   workflows: WorkflowsStack;
   messaging: MessagingStack;
   api: ApiStack;
+  /** The Cognito user pool, when config auth.cognito is set. */
+  identity?: IdentityStack;
 }
 
 /**
@@ -71,7 +74,12 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: {
     quotas: config.quotas,
     removalPolicy,
   });
+  const cognito = config.auth.cognito;
+  const identity = cognito
+    ? new IdentityStack(app, name('Identity'), { env, cognito, removalPolicy, terminationProtection: config.removalPolicy === 'retain' })
+    : undefined;
   const api = new ApiStack(app, name('Api'), {
+    ...(identity ? { identity: identity.issuer } : {}),
     env,
     tasks: stateful.tasks,
     queues: messaging.queues,
@@ -90,7 +98,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: {
   for (const fn of [api.gateway, messaging.worker, workflows.function]) bindConnectors(fn, config.connectors);
   // External agents' capabilities: the gateway accepts and hands out their tasks, the worker leaves them alone.
   if (config.pullCapabilities.length) for (const fn of [api.gateway, messaging.worker]) fn.addEnvironment(ENV.pullCapabilities, config.pullCapabilities.join(','));
-  for (const stack of [stateful, workflows, messaging, api]) applyNagSuppressions(stack);
+  for (const stack of [stateful, workflows, messaging, api, ...(identity ? [identity] : [])]) applyNagSuppressions(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  return { stateful, workflows, messaging, api };
+  return { stateful, workflows, messaging, api, ...(identity ? { identity } : {}) };
 };

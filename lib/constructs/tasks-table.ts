@@ -1,10 +1,37 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { ENV, TASKS_TABLE, TASKS_TABLE_INDEXES } from '../../lambdas/contracts';
+import { ENV, TASKS_TABLE, TASKS_TABLE_INDEXES, type TasksTableIndex } from '../../lambdas/contracts';
+import { TASKS_TABLE_TTL_ATTRIBUTE } from '../../lambdas/contracts/tasks-table';
+
+/**
+ * Access to some partitions of the table only: `actions` on the table itself (`table`) and on the
+ * named indexes, allowed only while every partition key value of the request matches one of
+ * `leadingKeys` (IAM `dynamodb:LeadingKeys`, ForAllValues:StringLike; `*` and policy variables
+ * such as `${aws:PrincipalTag/tenant}` allowed). Never list Scan or any action without a
+ * partition key: ForAllValues holds for a request that has none.
+ */
+export interface PartitionGrant {
+  actions: readonly PartitionAction[];
+  table: boolean;
+  indexes: readonly TasksTableIndex['indexName'][];
+  leadingKeys: readonly string[];
+}
+/** Item actions that always name a partition key (so LeadingKeys constrains them). */
+export const PARTITION_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+] as const;
+export type PartitionAction = (typeof PARTITION_ACTIONS)[number];
 
 export interface TasksTableProps {
   encryptionKey: IKey;
@@ -18,10 +45,12 @@ export interface TasksTableProps {
  */
 export class TasksTable extends Construct {
   readonly table: Table;
+  readonly encryptionKey: IKey;
 
   constructor(scope: Construct, id: string, props: TasksTableProps) {
     super(scope, id);
     const retained = props.removalPolicy === RemovalPolicy.RETAIN;
+    this.encryptionKey = props.encryptionKey;
     this.table = new Table(this, 'Table', {
       partitionKey: { name: TASKS_TABLE.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TASKS_TABLE.sortKey, type: AttributeType.STRING },
@@ -30,6 +59,7 @@ export class TasksTable extends Construct {
       encryptionKey: props.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: retained,
+      timeToLiveAttribute: TASKS_TABLE_TTL_ATTRIBUTE,
       removalPolicy: props.removalPolicy,
     });
     for (const index of TASKS_TABLE_INDEXES) {
@@ -50,5 +80,32 @@ export class TasksTable extends Construct {
     const grantee: IGrantable = fn;
     if (access === 'read') this.table.grantReadData(grantee);
     else this.table.grantReadWriteData(grantee);
+  }
+
+  /** Sets the function's table variable only: its access comes from `grantPartitions` (tenant-facing functions). */
+  bindName(fn: LambdaFunction): void {
+    fn.addEnvironment(ENV.tasksTable, this.table.tableName);
+  }
+
+  /** Grants `grantee` the partition-conditioned access of `grant`, and the table key's use for it. */
+  grantPartitions(grantee: IGrantable, grant: PartitionGrant): void {
+    if (grant.leadingKeys.length === 0) throw new Error('TasksTable.grantPartitions: leadingKeys is empty (that would be unconditioned access)');
+    const actions = grant.actions.filter((action) => !(PARTITION_ACTIONS as readonly string[]).includes(action));
+    if (actions.length) throw new Error(`TasksTable.grantPartitions: ${actions.join(', ')} may name no partition key; LeadingKeys cannot constrain it`);
+    const resources = [
+      ...(grant.table ? [this.table.tableArn] : []),
+      ...grant.indexes.map((index) => `${this.table.tableArn}/index/${index}`),
+    ];
+    if (resources.length === 0) throw new Error('TasksTable.grantPartitions: neither the table nor an index');
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...grant.actions],
+        resources,
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...grant.leadingKeys] } },
+      }),
+    );
+    const writes = grant.actions.some((action) => /Put|Update|Delete|Write/.test(action));
+    if (writes) this.encryptionKey.grantEncryptDecrypt(grantee);
+    else this.encryptionKey.grantDecrypt(grantee);
   }
 }

@@ -7,6 +7,7 @@ import type { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import { POLICIES_DIR, POLICIES_PATH } from '../policies';
 import type { TasksTable } from '../constructs/tasks-table';
+import { TenantScopedAccess } from '../constructs/tenant-access';
 
 export interface ApiStackProps extends StackProps {
   tasks: TasksTable;
@@ -24,6 +25,7 @@ export interface ApiStackProps extends StackProps {
 export class ApiStack extends Stack {
   readonly mcpApi: McpApi;
   readonly gateway: SwitchboardFunction;
+  readonly tenantAccess: TenantScopedAccess;
   /** Unique per deployment (account, region, stack): API key values must be unique in an account and region. */
   private get usageKeySeed(): string {
     return `${this.stackName}`;
@@ -47,7 +49,8 @@ export class ApiStack extends Stack {
         ...(props.api.allowedOrigins?.length ? { [ENV.allowedOrigins]: props.api.allowedOrigins.join(',') } : {}),
       },
     }));
-    props.tasks.bind(gateway, 'readWrite');
+    // Tenant data only through a role assumed per caller's tenant (LeadingKeys on the tenant tag); the shared partitions on its own.
+    this.tenantAccess = new TenantScopedAccess(this, 'TenantScopedAccess', { tasks: props.tasks, fn: gateway });
     props.queues.bindProducer(gateway);
 
     const authorizer = new SwitchboardFunction(this, 'Authorizer', {
