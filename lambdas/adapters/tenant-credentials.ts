@@ -4,7 +4,9 @@ import type { Task } from '../domain/task';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ClaimableQuery, ListTasksQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
 import { DynamoDbTaskRepository } from './dynamodb-task-repository';
-import type { QuotaSettings } from '../contracts';
+import type { PrincipalLimits, QuotaSettings } from '../contracts';
+import { DynamoDbRoleGrants } from './dynamodb-role-grants';
+import { DynamoDbPrincipalLimiter } from './dynamodb-principal-limiter';
 import { dynamoDbClient, stepStore, stsClient, tasksRepository, tenantQuota, type AwsClientConfig } from './runtime';
 
 type Tracer = Parameters<typeof dynamoDbClient>[1];
@@ -179,11 +181,14 @@ export class TenantRoutedTaskRepository extends DynamoDbTaskRepository {
   }
 }
 
-/** The repositories that hold a tenant's data: its tasks, its workflow steps, its quota buckets. */
+/** The repositories that hold a tenant's data: its tasks, workflow steps, role grants, quota and principals' buckets. */
 export interface TenantData {
   tasks: TaskRepository;
+  roleGrants: DynamoDbRoleGrants;
   steps?: ReturnType<typeof stepStore>;
   quota?: ReturnType<typeof tenantQuota>;
+  /** Tool calls per minute of the tenant's principals (PRINCIPAL_LIMITS), in the tenant's QUOTA# partition. */
+  limiter?: DynamoDbPrincipalLimiter;
 }
 
 export interface TenantDataSettings {
@@ -191,6 +196,7 @@ export interface TenantDataSettings {
   /** The tenant-scoped role (TENANT_ROLE_ARN); absent: every tenant's data on the function's own credentials. */
   roleArn?: string;
   quotas?: QuotaSettings;
+  limits?: PrincipalLimits;
   workflows: boolean;
   maxTenants?: number;
 }
@@ -204,6 +210,8 @@ export interface TenantDataSettings {
 export const tenantDataRepositories = (settings: TenantDataSettings, aws: AwsClientConfig, tracer?: Tracer) => {
   const build = (clients: AwsClientConfig): TenantData => ({
     tasks: tasksRepository(settings.tableName, clients, tracer),
+    roleGrants: new DynamoDbRoleGrants(dynamoDbClient(clients, tracer), settings.tableName),
+    ...(settings.limits ? { limiter: new DynamoDbPrincipalLimiter(dynamoDbClient(clients, tracer), settings.tableName, settings.limits) } : {}),
     ...(settings.workflows ? { steps: stepStore(settings.tableName, clients, tracer) } : {}),
     ...(settings.quotas ? { quota: tenantQuota(settings.tableName, settings.quotas, clients, tracer) } : {}),
   });

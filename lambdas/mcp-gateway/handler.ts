@@ -5,6 +5,7 @@ import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { toProxyResult, toWebRequest } from '../adapters/api-gateway';
 import { agentStateStore, deploymentAgents, createObservability, taskQueue, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { tenantDataRepositories } from '../adapters/tenant-credentials';
+import { cedarAccessPolicy, policiesDirOf } from '../adapters/cedar-access-policy';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, type Env } from '../contracts';
 import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
@@ -58,11 +59,20 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   // Tenant data (tasks, steps, quota) on the caller's tenant's session of the tenant-scoped role: IAM confines it.
   // Operators (whom the access policy may let redrive every tenant's dead letters) reach each task through its own tenant's session.
   const tenantData = tenantDataRepositories(
-    { tableName: env[ENV.tasksTable], ...(env[ENV.tenantRoleArn] ? { roleArn: env[ENV.tenantRoleArn] } : {}), ...(quotas ? { quotas } : {}), workflows: workflows !== undefined },
+    {
+      tableName: env[ENV.tasksTable],
+      ...(env[ENV.tenantRoleArn] ? { roleArn: env[ENV.tenantRoleArn] } : {}),
+      ...(quotas ? { quotas } : {}),
+      limits: env[ENV.principalLimits],
+      workflows: workflows !== undefined,
+    },
     aws,
     tracer,
   );
+  const resource = env[ENV.authResource];
   const deps = {
+    // The access policy (Cedar), loaded once per container.
+    access: cedarAccessPolicy(policiesDirOf(rawEnv)),
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
     agents,
     agentStates: agentStateStore(env[ENV.tasksTable], aws, tracer),
@@ -78,10 +88,11 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const endpoint = createMcpEndpoint((principal) => createToolsServer({ ...deps, ...tenantData(principal.tenantId, principal.roles.includes('operator')) }, principal), {
     maxBodyBytes: env[ENV.maxBodyBytes],
     logger,
+    resource,
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(allowedOrigins ? { allowedOrigins } : {}),
   });
-  const handler = makeHandler({ endpoint, logger });
+  const handler = makeHandler({ endpoint, logger, resource });
   // Downstream MCP servers are discovered before the first request (and retried later if one was down).
   return instrument(async (event: APIGatewayProxyEvent) => (await agents.ready(), handler(event)), observability);
 };

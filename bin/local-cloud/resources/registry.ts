@@ -40,11 +40,20 @@ if (RESOURCE_HANDLERS.size !== HANDLERS.length) throw new Error('local cloud: tw
 /** The handlers that create or collect something, in the order they run. */
 export const PROVISION_ORDER: readonly ResourceHandler[] = PHASES.flatMap((phase) => HANDLERS.filter((h) => h.phase === phase));
 
+const LOCAL_IDP =
+  'the local OpenID provider (bin/local-cloud/identity-provider.ts) stands in for the Cognito user pool; npm start drops auth.cognito, and a synth that keeps it (integration tests) needs nothing of the pool locally';
+
 /**
  * The types the templates contain that need nothing locally, each with the reason. They still
  * get a local name and ARN (`defaultIdentity`), so references to them resolve.
  */
 export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
+  'AWS::Cognito::UserPool': LOCAL_IDP,
+  'AWS::Cognito::UserPoolGroup': LOCAL_IDP,
+  'AWS::Cognito::UserPoolResourceServer': LOCAL_IDP,
+  'AWS::Cognito::UserPoolDomain': LOCAL_IDP,
+  'AWS::Cognito::UserPoolClient': LOCAL_IDP,
+  'AWS::Cognito::UserPoolIdentityProvider': LOCAL_IDP,
   'AWS::IAM::Policy': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
   'AWS::Lambda::Permission': 'the local API Gateway, queue pollers and schedule timers invoke functions directly; no resource policy is checked',
   'AWS::Logs::LogGroup': 'functions and the local API Gateway log to the console',
