@@ -44,8 +44,14 @@ const policyAllows = (result: APIGatewayAuthorizerResult, methodArn: string): bo
 
 /**
  * The local stand-in for API Gateway REST: matches the template's routes, runs the TOKEN
- * authorizer (regex, Allow/Deny policy, context), builds the v1 proxy event, and maps the result
- * back, answering with the template's gateway responses where API Gateway would.
+ * authorizer (regex, Allow/Deny policy, context), answers MOCK integrations itself (the Protected
+ * Resource Metadata), builds the v1 proxy event for the others, and maps the result back,
+ * answering with the template's gateway responses where API Gateway would.
+ *
+ * Paths: the API is served as behind a custom domain mapped at the root to stage v1: a
+ * template path `/mcp` is `${baseUrl}/mcp`, never `${baseUrl}/v1/mcp` (the events still name
+ * the stage). So a resource `${baseUrl}/mcp` has its metadata at
+ * `${baseUrl}/.well-known/oauth-protected-resource/mcp`: `resourceMetadataUrlOf`, as on AWS.
  */
 export const createApiGateway = (platform: LocalPlatform, functions: LocalFunctions, region: string) => {
   const unauthorized = (res: ServerResponse) =>
@@ -130,6 +136,12 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
 
     // As API Gateway: the key's usage plan is checked after the authorizer, before the integration.
     if (route.apiKey && !metered(res, route, usageKey)) return true;
+    if (route.mock) {
+      send(res, route.mock.statusCode, route.mock.headers, route.mock.body);
+      return true;
+    }
+    const functionName = route.functionName;
+    if (functionName === undefined) throw new Error(`local cloud: the route ${route.method} ${route.path} has no integration`);
 
     const multiValueQueryStringParameters: Record<string, string[]> = Object.create(null);
     for (const [k, v] of url.searchParams) (multiValueQueryStringParameters[k] ??= []).push(v);
@@ -165,12 +177,12 @@ export const createApiGateway = (platform: LocalPlatform, functions: LocalFuncti
       },
     };
     try {
-      const result = await functions.invoke<APIGatewayProxyResult>(route.functionName, event);
+      const result = await functions.invoke<APIGatewayProxyResult>(functionName, event);
       const responseHeaders: Record<string, string> = { ...(result.headers as Record<string, string> | undefined) };
       for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) responseHeaders[name] = values.join(', ');
       send(res, result.statusCode, responseHeaders, result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
     } catch (error) {
-      process.stderr.write(`local cloud: ${route.functionName} failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.stderr.write(`local cloud: ${functionName} failed: ${error instanceof Error ? error.stack : String(error)}\n`);
       send(res, 502, { 'content-type': 'application/json' }, '{"message": "Internal server error"}');
     }
     return true;

@@ -16,7 +16,10 @@ export interface LocalFunction {
 export interface LocalRoute {
   path: string;
   method: string;
-  functionName: string;
+  /** The function of a Lambda proxy integration; absent on a MOCK one. */
+  functionName?: string;
+  /** A MOCK integration: API Gateway answers itself (status, headers, body), no function runs. */
+  mock?: LocalGatewayResponse;
   authorizer?: { functionName: string; identityHeader: string; validation?: RegExp };
   /** The method requires an API key, taken from the authorizer's `usageIdentifierKey` or the x-api-key header. */
   apiKey?: { source: 'AUTHORIZER' | 'HEADER' };

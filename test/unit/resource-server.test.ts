@@ -1,10 +1,21 @@
 import { McpServer } from '@modelcontextprotocol/server';
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { apiGatewayFetch, toProxyEvent, type VerifiedCaller } from '../../bin/harness/api-gateway-fetch';
 import { silentLogger } from '../../bin/harness/in-memory';
 import { connectV1, connectV2 } from '../../bin/harness/mcp-clients';
-import { FORBIDDEN, PRM_PATH, resourceMetadataUrlOf, scopeOf, UNAUTHORIZED } from '../../lambdas/contracts';
+import { createApiGateway } from '../../bin/local-cloud/api-gateway';
+import type { LocalFunctions } from '../../bin/local-cloud/functions';
+import { LOCAL_ACCOUNT } from '../../bin/local-cloud/provision';
+import { TemplateResolver } from '../../bin/local-cloud/resolver';
+import { apiGatewayGatewayResponse } from '../../bin/local-cloud/resources/api-gateway-gateway-response';
+import { apiGatewayMethod } from '../../bin/local-cloud/resources/api-gateway-method';
+import { RESOURCE_HANDLERS } from '../../bin/local-cloud/resources/registry';
+import { defaultIdentity, physicalName, type ProvisionContext } from '../../bin/local-cloud/resources/resource-handler';
+import { readProjectConfig, synthesizeTemplates } from '../../bin/local-cloud/synth';
+import { ALL_SCOPES, FORBIDDEN, PRM_PATH, resourceMetadataUrlOf, scopeOf, UNAUTHORIZED } from '../../lambdas/contracts';
 import type { Principal } from '../../lambdas/domain/principal';
 import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
@@ -109,5 +120,70 @@ describe('the MCP endpoint as an OAuth resource server', () => {
       await expect(client.callTool('submit_task', { taskId: 't1' })).rejects.toThrow(/switchboard\/tasks\.write/);
       await client.close();
     }
+  });
+});
+
+describe('the local API Gateway as the resource server\'s edge (npm start)', () => {
+  const BASE = 'http://127.0.0.1:4010';
+  const PRM = { resource: `${BASE}/mcp`, authorization_servers: ['https://auth.example.com/'], scopes_supported: [...ALL_SCOPES], bearer_methods_supported: ['header'], resource_name: 'Switchboard MCP endpoint' };
+  let server: Server;
+  let url: string;
+  const invoked: string[] = [];
+
+  beforeAll(async () => {
+    // The templates as npm start synthesizes them: the resource at the local base URL, no Cognito (a local issuer instead).
+    const project = readProjectConfig();
+    const { cognito: _cognito, ...auth } = project.auth;
+    const stacks = synthesizeTemplates({ ...project, auth: { ...auth, resource: `${BASE}/mcp`, issuers: [auth.issuers[0]!] } });
+    const resources = stacks.flatMap(({ stackName, template }) => Object.entries(template.Resources).map(([id, resource]) => ({ stackName, id, resource })));
+    const platform = { functions: new Map(), routes: [], gatewayResponses: new Map(), eventSources: [], schedules: [], tables: [], queues: new Map(), usagePlans: new Map(), stateMachines: [] };
+    const ctx: ProvisionContext = {
+      resolver: new TemplateResolver(stacks, { region: 'us-east-1', accountId: LOCAL_ACCOUNT }),
+      aws: { sqs: { endpoint: 'http://127.0.0.1:9' } },
+      region: 'us-east-1',
+      accountId: LOCAL_ACCOUNT,
+      log: () => undefined,
+      resources,
+      platform,
+    };
+    // The functions by their local names only: no function runs here (the authorizer is faked below).
+    for (const r of resources) if (r.resource.Type === 'AWS::Lambda::Function') platform.functions.set(physicalName(r.stackName, r.id), {});
+    for (const r of resources) ctx.resolver.define(r.stackName, r.id, (RESOURCE_HANDLERS.get(r.resource.Type)?.identity ?? defaultIdentity)(ctx, r));
+    for (const handler of [apiGatewayMethod, apiGatewayGatewayResponse]) await handler.provision(ctx, resources.filter((r) => r.resource.Type === handler.type));
+    const functions = {
+      invoke: async (name: string) => {
+        invoked.push(name);
+        throw new Error('Unauthorized');
+      },
+    } as unknown as LocalFunctions;
+    const gateway = createApiGateway(platform, functions, 'us-east-1');
+    server = createServer((req, res) => {
+      void gateway(req, res, new URL(req.url ?? '/', BASE)).then((served) => served || (res.writeHead(404), res.end()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, 60_000);
+  afterAll(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  it('serves the metadata from the template\'s MOCK integrations, at the root (no stage prefix) and its /mcp form, without a token', async () => {
+    for (const path of [PRM_PATH, `${PRM_PATH}/mcp`]) {
+      const response = await fetch(`${url}${path}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json');
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
+      expect(await response.json()).toEqual(PRM);
+    }
+    expect(invoked).toEqual([]);
+  });
+
+  it('answers a missing or refused token with the template\'s 401 and its challenge naming the local metadata URL', async () => {
+    const missing = await fetch(`${url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const refused = await fetch(`${url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer a.b.c' }, body: '{}' });
+    for (const response of [missing, refused]) {
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${BASE}${PRM_PATH}/mcp"`);
+      expect((await response.json()) as unknown).toMatchObject({ error: { code: UNAUTHORIZED.code } });
+    }
+    expect(invoked).toHaveLength(1);
   });
 });

@@ -11,8 +11,9 @@ export const apiGatewayGatewayResponse = {
     for (const response of responses) {
       const p = propertiesOf(response);
       const headers: Record<string, string> = {};
-      for (const [key, value] of Object.entries((p['ResponseParameters'] ?? {}) as Record<string, string>)) {
-        headers[key.replace('gatewayresponse.header.', '')] = value.replace(/^'|'$/g, '');
+      // Static values, quoted; deploy-time parts (the API's id in the challenge's URL) resolved as CloudFormation would.
+      for (const [key, value] of Object.entries((p['ResponseParameters'] ?? {}) as Record<string, unknown>)) {
+        headers[key.replace('gatewayresponse.header.', '')] = ctx.resolver.string(response.stackName, value).replace(/^'|'$/g, '');
       }
       const templates = (p['ResponseTemplates'] ?? {}) as Record<string, string>;
       ctx.platform.gatewayResponses.set(String(p['ResponseType']), {
