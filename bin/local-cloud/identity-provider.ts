@@ -276,7 +276,8 @@ export const createIdentityProvider = (options: IdentityProviderOptions): Identi
     clientDefaults: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], id_token_signed_response_alg: ALG, token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: [ALG], userinfoSigningAlgValues: [ALG], introspectionSigningAlgValues: [ALG], authorizationSigningAlgValues: [ALG] },
     responseTypes: ['code'],
-    scopes: ['openid', 'offline_access'],
+    // The resource server's scopes are listed too: MCP clients register with them (DCR `scope`, from PRM).
+    scopes: ['openid', 'offline_access', ...ALL_SCOPES],
     claims: { openid: ['sub'], tenant: [settings.tenantClaim, settings.rolesClaim] },
     pkce: { required: () => true },
     ttl,
