@@ -53,7 +53,6 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
   'AWS::Cognito::UserPoolResourceServer': LOCAL_IDP,
   'AWS::Cognito::UserPoolDomain': LOCAL_IDP,
   'AWS::Cognito::UserPoolClient': LOCAL_IDP,
-  'AWS::Cognito::UserPoolIdentityProvider': LOCAL_IDP,
   'AWS::IAM::Policy': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
   'AWS::Lambda::Permission': 'the local API Gateway, queue pollers and schedule timers invoke functions directly; no resource policy is checked',
   'AWS::Logs::LogGroup': 'functions and the local API Gateway log to the console',
