@@ -148,6 +148,35 @@ describe('OAuth clients connect through discovery', () => {
     const { taskId } = await expectOk(client, 'submit_task', { capability: 'echo', input: 'from a person' });
     expect(taskId).toBeTruthy();
     await client.close();
+
+    // The refresh token gets a new access token the endpoint accepts.
+    const refreshed = await fetch(`${cloud.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: provider.clientInformation()!.client_id, resource: cloud.mcpUrl }),
+    });
+    expect(refreshed.status).toBe(200);
+    const { access_token: again } = (await refreshed.json()) as { access_token: string };
+    used.add(again);
+    expect(again).not.toBe(tokens.access_token);
+    expect((await post(LIST_TOOLS, again)).status).toBe(200);
+  });
+
+  it("answers the MCP Inspector's browser requests (CORS from http://localhost:6274): discovery, registration, token", async () => {
+    const origin = 'http://localhost:6274';
+    const discovery = await fetch(`${cloud.url}/.well-known/oauth-authorization-server/oidc`, { headers: { origin } });
+    expect(discovery.headers.get('access-control-allow-origin')).toBe(origin);
+    for (const path of ['/reg', '/token']) {
+      const preflight = await fetch(`${cloud.issuer}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      });
+      expect(preflight.status, path).toBeLessThan(300);
+      expect(preflight.headers.get('access-control-allow-origin'), path).toBe(origin);
+    }
+    // Not for a page elsewhere.
+    const elsewhere = await fetch(`${cloud.issuer}/reg`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('refuses an authorization request without PKCE, or with the plain method', async () => {
