@@ -222,6 +222,12 @@ describe('tenant isolation by IAM (the whole app, cdk.json config)', () => {
     expect(config.auth.cognito).toBeDefined();
     expect(stacks.identity?.stackName).toBe(`${config.appName}-Identity`);
     expect(nagFindings(stacks.identity!)).toEqual([]);
+    const authorizer = Object.values(api.findResources('AWS::Lambda::Function') as Record<string, Resource>).find((f) => /bearer/i.test(String(f.Properties['Description'])))!;
+    const issuers = JSON.parse(flat(authorizer.Properties['Environment'].Variables[ENV.authIssuers])) as { issuer: string; audienceClaim: string; clients?: Record<string, unknown> }[];
+    const cognito = issuers.find((i) => i.issuer.startsWith('https://cognito-idp.'));
+    expect(cognito).toMatchObject({ audienceClaim: 'client_id', clients: expect.any(Object) });
+    expect(Object.values(cognito!.clients!)).toEqual(config.auth.cognito!.machineClients.map((m) => ({ tenant: m.tenant, roles: m.roles })));
+    expect(Annotations.fromStack(stacks.api).findError('*', Match.stringLikeRegexp('auth.cognito'))).toEqual([]);
   });
 
   it('reaches the tasks table from the tenant-scoped role only on the session tenant\'s partitions (LeadingKeys on aws:PrincipalTag/tenant)', () => {
