@@ -1,5 +1,7 @@
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_POLICIES_DIR, loadPolicies, type LoadedPolicies } from '../lambdas/adapters/cedar-access-policy';
+import { DEFAULT_POLICIES_DIR, loadPolicies, type LoadedPolicies } from '../lambdas/contracts/access-policies';
 import { PROJECT_ROOT } from './constructs/switchboard-function';
 
 /**
@@ -12,7 +14,8 @@ import { PROJECT_ROOT } from './constructs/switchboard-function';
 export const POLICIES_PATH = DEFAULT_POLICIES_DIR;
 export const POLICIES_DIR = join(PROJECT_ROOT, POLICIES_PATH);
 
-export { PolicyLoadError } from '../lambdas/adapters/cedar-access-policy';
+export { PolicyLoadError } from '../lambdas/contracts/access-policies';
 
 /** Parses and validates the policies of `dir` against their schema; throws a PolicyLoadError (`file:line: …`). */
-export const loadAccessPolicies = (dir: string = POLICIES_DIR): LoadedPolicies => loadPolicies(dir, PROJECT_ROOT);
+export const loadAccessPolicies = (dir: string = POLICIES_DIR): LoadedPolicies =>
+  loadPolicies(cedar, { exists: existsSync, list: (d) => readdirSync(d), read: (path) => readFileSync(path, 'utf8') }, dir, PROJECT_ROOT);

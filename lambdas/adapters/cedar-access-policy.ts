@@ -1,8 +1,8 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { DEFAULT_POLICIES_DIR, loadPolicies, PolicyLoadError, type PolicyFiles } from '../contracts/access-policies';
 import { TOOL_SCOPES } from '../contracts/auth';
-import { TenantIdSchema } from '../contracts/tenant';
 import { denialReason, PRIORITY_RANK, type AccessArguments, type AccessDecision, type AccessPolicy } from '../domain/access';
 import type { Principal } from '../domain/principal';
 
@@ -15,127 +15,11 @@ import type { Principal } from '../domain/principal';
  * container); each decision then runs against the pre-parsed policy set.
  */
 
-export const SCHEMA_FILE = 'switchboard.cedarschema';
-export const TENANTS_DIR = 'tenants';
 const NS = 'Switchboard';
-
-/** A policy file that cannot be loaded: the message is one line, `file:line: what is wrong`. */
-export class PolicyLoadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PolicyLoadError';
-  }
-}
-
-const lineOf = (text: string, offset: number) => text.slice(0, offset).split('\n').length;
-const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
-const where = (file: string, text: string, error: cedar.DetailedError) => {
-  const offset = error.sourceLocations?.[0]?.start;
-  return `${file}${offset === undefined ? '' : `:${lineOf(text, offset)}`}`;
-};
-const failure = (file: string, text: string, error: cedar.DetailedError): PolicyLoadError =>
-  new PolicyLoadError(`${where(file, text, error)}: ${oneLine(error.message)}${error.help ? ` (${oneLine(error.help)})` : ''}`);
-
-/**
- * The text of each policy of a (parsed) policy file, in order, with its offset: a policy ends at
- * its `;` (the only place Cedar has one), comments and strings skipped.
- */
-const splitPolicies = (text: string): { at: number; text: string }[] => {
-  const policies: { at: number; text: string }[] = [];
-  let start: number | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '/' && text[i + 1] === '/') {
-      const end = text.indexOf('\n', i);
-      i = end === -1 ? text.length : end;
-    } else if (c === '"') {
-      start ??= i;
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
-    } else if (c === ';') {
-      if (start !== undefined) policies.push({ at: start, text: text.slice(start, i + 1) });
-      start = undefined;
-    } else if (!/\s/.test(c)) start ??= i;
-  }
-  return policies;
-};
-
-interface PolicyFile {
-  file: string;
-  text: string;
-  tenant?: string;
-}
-
 const entity = (type: string, id: string) => ({ type: `${NS}::${type}`, id });
 
-/** `principal.tenant == Switchboard::Tenant::"<tenant>"`: the condition added to a tenant's policies. */
-const ofTenant = (tenant: string): cedar.Clause => ({
-  kind: 'when',
-  body: { '==': { left: { '.': { left: { Var: 'principal' }, attr: 'tenant' } }, right: { Value: { __entity: entity('Tenant', tenant) } } } },
-} as cedar.Clause);
-
-export interface LoadedPolicies {
-  schema: string;
-  /** Policy id (its `@id`) → policy, tenants' policies narrowed to their tenant. */
-  policies: Record<string, cedar.PolicyJson>;
-  /** Each policy's file:line, for diagnostics. */
-  sources: Record<string, string>;
-}
-
-/**
- * Reads and checks a policies folder: the schema parses; each file parses and validates against
- * the schema (strict); each policy has a unique `@id`; a tenant's file has only `forbid`s.
- * Throws a PolicyLoadError naming file:line. `displayRoot`: paths in messages are relative to it.
- */
-export const loadPolicies = (dir: string, displayRoot = dir): LoadedPolicies => {
-  const show = (path: string) => relative(displayRoot, path) || path;
-  const schemaPath = join(dir, SCHEMA_FILE);
-  if (!existsSync(schemaPath)) throw new PolicyLoadError(`${show(schemaPath)}: the Cedar schema is missing`);
-  const schema = readFileSync(schemaPath, 'utf8');
-  const schemaCheck = cedar.checkParseSchema(schema);
-  if (schemaCheck.type === 'failure') throw failure(show(schemaPath), schema, schemaCheck.errors[0]!);
-
-  const files: PolicyFile[] = readdirSync(dir)
-    .filter((name) => name.endsWith('.cedar'))
-    .sort()
-    .map((name) => ({ file: show(join(dir, name)), text: readFileSync(join(dir, name), 'utf8') }));
-  if (files.length === 0) throw new PolicyLoadError(`${show(dir)}: no .cedar policy file`);
-  const tenantsDir = join(dir, TENANTS_DIR);
-  if (existsSync(tenantsDir)) {
-    for (const name of readdirSync(tenantsDir).filter((n) => n.endsWith('.cedar')).sort()) {
-      const path = join(tenantsDir, name);
-      const tenant = basename(name, '.cedar');
-      if (!TenantIdSchema.safeParse(tenant).success) throw new PolicyLoadError(`${show(path)}: ${tenant} is not a tenant id (lowercase letters, digits and dashes)`);
-      files.push({ file: show(path), text: readFileSync(path, 'utf8'), tenant });
-    }
-  }
-
-  const policies: Record<string, cedar.PolicyJson> = {};
-  const sources: Record<string, string> = {};
-  for (const { file, text, tenant } of files) {
-    const parsed = cedar.checkParsePolicySet({ staticPolicies: text });
-    if (parsed.type === 'failure') throw failure(file, text, parsed.errors[0]!);
-    const validated = cedar.validate({ schema, policies: { staticPolicies: text }, validationSettings: { mode: 'strict' } });
-    if (validated.type === 'failure') throw failure(file, text, validated.errors[0]!);
-    const invalid = validated.validationErrors[0];
-    if (invalid) throw failure(file, text, invalid.error);
-    for (const part of splitPolicies(text)) {
-      const at = `${file}:${lineOf(text, part.at)}`;
-      const json = cedar.policyToJson(part.text);
-      if (json.type === 'failure') throw new PolicyLoadError(`${at}: ${oneLine(json.errors[0]!.message)}`);
-      const policy = json.json;
-      const id = policy.annotations?.id;
-      if (!id) throw new PolicyLoadError(`${at}: the policy has no @id("…") annotation (a decision names it)`);
-      if (policies[id]) throw new PolicyLoadError(`${at}: @id("${id}") is already used at ${sources[id]}`);
-      if (tenant !== undefined) {
-        if (policy.effect !== 'forbid') throw new PolicyLoadError(`${at}: a tenant's policy may only forbid (permits are the platform's)`);
-        policy.conditions = [ofTenant(tenant), ...policy.conditions];
-      }
-      policies[id] = policy;
-      sources[id] = at;
-    }
-  }
-  return { schema, policies, sources };
-};
+/** The policies folder on the local file system. */
+export const nodePolicyFiles: PolicyFiles = { exists: existsSync, list: (dir) => readdirSync(dir), read: (path) => readFileSync(path, 'utf8') };
 
 const KNOWN_ROLES_CACHE = 1000;
 const DECISIONS_CACHE = 10_000;
@@ -143,10 +27,10 @@ let instances = 0;
 
 /** The access policy of a policies folder, loaded once: build it once per container. */
 export const cedarAccessPolicy = (dir: string, options: { tools?: readonly string[]; displayRoot?: string } = {}): AccessPolicy & { policyIds: readonly string[] } => {
-  const loaded = loadPolicies(dir, options.displayRoot);
+  const loaded = loadPolicies(cedar, nodePolicyFiles, dir, options.displayRoot);
   const id = `switchboard-${++instances}`;
-  const setParsed = cedar.preparsePolicySet(id, { staticPolicies: loaded.policies });
-  if (setParsed.type === 'failure') throw new PolicyLoadError(`policy set: ${oneLine(setParsed.errors[0]!.message)}`);
+  const setParsed = cedar.preparsePolicySet(id, { staticPolicies: loaded.policies as unknown as Record<string, cedar.PolicyJson> });
+  if (setParsed.type === 'failure') throw new PolicyLoadError(`policy set: ${setParsed.errors[0]!.message.replace(/\s+/g, ' ')}`);
   const tools = options.tools ?? Object.keys(TOOL_SCOPES);
   const forbids = new Set(Object.entries(loaded.policies).filter(([, p]) => p.effect === 'forbid').map(([policyId]) => policyId));
 
@@ -219,12 +103,12 @@ export const cedarAccessPolicy = (dir: string, options: { tools?: readonly strin
   };
 };
 
-/** Where a function finds its policies, relative to its code root: the bundle ships them there, the source tree has them there. */
-export const DEFAULT_POLICIES_DIR = 'lib/policies';
 
 /**
  * The policies folder of a function: POLICIES_DIR (default lib/policies), relative to the code root
  * (LAMBDA_TASK_ROOT on AWS, the project root when the local cloud runs the source).
  */
+export { PolicyLoadError };
+
 export const policiesDirOf = (rawEnv: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): string =>
   resolve(rawEnv.LAMBDA_TASK_ROOT ?? cwd, rawEnv.POLICIES_DIR ?? DEFAULT_POLICIES_DIR);
