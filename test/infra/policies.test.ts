@@ -1,4 +1,6 @@
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AccessPolicyStore } from '../../lib/constructs/access-policies';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,5 +21,23 @@ describe('access policies at synth', () => {
     // Outside the project the path is absolute; inside, relative to it (lib/policies/platform.cedar:5).
     const file = join(dir, 'platform.cedar');
     expect(() => buildSwitchboard(new App(), readProjectConfig(), { policiesDir: dir })).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5: [^\\n]+$`));
+  });
+});
+
+describe('AccessPolicyStore (optional sync to Verified Permissions)', () => {
+  it('holds the schema (strict) and one static policy per statement, each described by its @id', () => {
+    const stack = new Stack(new App(), 'Policies');
+    const loaded = loadAccessPolicies();
+    new AccessPolicyStore(stack, 'Access', { policies: loaded });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::VerifiedPermissions::PolicyStore', {
+      ValidationSettings: { Mode: 'STRICT' },
+      Schema: { CedarJson: Match.stringLikeRegexp('"Switchboard"') },
+    });
+    const policies = Object.values(template.findResources('AWS::VerifiedPermissions::Policy'));
+    expect(policies.map((p) => p['Properties'].Definition.Static.Description).sort()).toEqual(Object.keys(loaded.policies).sort());
+    const tenantPolicy = policies.find((p) => p['Properties'].Definition.Static.Description === 'example-corp-triage-admins-only')!;
+    expect(tenantPolicy['Properties'].Definition.Static.Statement).toMatch(/^forbid[\s\S]*principal\.tenant == Switchboard::Tenant::"example-corp"/);
+    expect(tenantPolicy['Properties'].Definition.Static.Statement).not.toContain('@id');
   });
 });
