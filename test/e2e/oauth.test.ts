@@ -278,6 +278,9 @@ describe('logs', () => {
     expect(used.size).toBeGreaterThanOrEqual(8);
     // The functions' logs (level DEBUG, so all of them) were captured at all, else this test could not fail.
     expect(captured).toMatch(/"level":"(DEBUG|INFO)".*"service":"authorizer"/);
+    // The provider starts and runs quiet: no development-only warnings, no notices, no stack traces.
+    expect(captured).not.toMatch(/oidc-provider (WARNING|NOTICE)/);
+    expect(captured).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
     for (const token of used) {
       const signature = token.split('.')[2]!;
       expect(captured.includes(token)).toBe(false);
