@@ -141,8 +141,11 @@ const memoryAdapterFactory = () => {
     if (entry && entry.expiresAt <= Date.now()) store.delete(key);
     return store.get(key)?.payload;
   };
+  let writes = 0;
   return (model: string): Adapter => ({
     upsert: async (id, payload, expiresIn) => {
+      // A long `npm start` forgets what expired: sweep now and then.
+      if (++writes % 200 === 0) for (const key of [...store.keys()]) live(key);
       store.set(`${model}:${id}`, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
     },
     find: async (id) => live(`${model}:${id}`),
