@@ -7,7 +7,9 @@ import { DynamoDbTaskRepository } from './dynamodb-task-repository';
 import type { PrincipalLimits, QuotaSettings } from '../contracts';
 import { DynamoDbRoleGrants } from './dynamodb-role-grants';
 import { DynamoDbPrincipalLimiter } from './dynamodb-principal-limiter';
-import { dynamoDbClient, stepStore, stsClient, tasksRepository, tenantQuota, type AwsClientConfig } from './runtime';
+import { DynamoDbStepStore } from './dynamodb-step-store';
+import { DynamoDbTenantQuota } from './dynamodb-tenant-quota';
+import { dynamoDbClient, stsClient, type AwsClientConfig } from './runtime';
 
 type Tracer = Parameters<typeof dynamoDbClient>[1];
 
@@ -185,8 +187,8 @@ export class TenantRoutedTaskRepository extends DynamoDbTaskRepository {
 export interface TenantData {
   tasks: TaskRepository;
   roleGrants: DynamoDbRoleGrants;
-  steps?: ReturnType<typeof stepStore>;
-  quota?: ReturnType<typeof tenantQuota>;
+  steps?: DynamoDbStepStore;
+  quota?: DynamoDbTenantQuota;
   /** Tool calls per minute of the tenant's principals (PRINCIPAL_LIMITS), in the tenant's QUOTA# partition. */
   limiter?: DynamoDbPrincipalLimiter;
 }
@@ -208,13 +210,17 @@ export interface TenantDataSettings {
  * tenants' tasks (the operator's redrive), each through its own tenant's session.
  */
 export const tenantDataRepositories = (settings: TenantDataSettings, aws: AwsClientConfig, tracer?: Tracer) => {
-  const build = (clients: AwsClientConfig): TenantData => ({
-    tasks: tasksRepository(settings.tableName, clients, tracer),
-    roleGrants: new DynamoDbRoleGrants(dynamoDbClient(clients, tracer), settings.tableName),
-    ...(settings.limits ? { limiter: new DynamoDbPrincipalLimiter(dynamoDbClient(clients, tracer), settings.tableName, settings.limits) } : {}),
-    ...(settings.workflows ? { steps: stepStore(settings.tableName, clients, tracer) } : {}),
-    ...(settings.quotas ? { quota: tenantQuota(settings.tableName, settings.quotas, clients, tracer) } : {}),
-  });
+  // One DynamoDB client per tenant session, shared by the tenant's repositories.
+  const build = (clients: AwsClientConfig): TenantData => {
+    const client = dynamoDbClient(clients, tracer);
+    return {
+      tasks: new DynamoDbTaskRepository(client, settings.tableName),
+      roleGrants: new DynamoDbRoleGrants(client, settings.tableName),
+      ...(settings.limits ? { limiter: new DynamoDbPrincipalLimiter(client, settings.tableName, settings.limits) } : {}),
+      ...(settings.workflows ? { steps: new DynamoDbStepStore(client, settings.tableName) } : {}),
+      ...(settings.quotas ? { quota: new DynamoDbTenantQuota(client, settings.tableName, settings.quotas) } : {}),
+    };
+  };
   if (!settings.roleArn) {
     const own = build(aws);
     return (_tenantId: string, _acrossTenants = false): TenantData => own;
