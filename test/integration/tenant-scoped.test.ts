@@ -57,6 +57,19 @@ describe('tenant-scoped access through the local STS and dynalite (the emulators
     expect(await env.tasks.get('hooli', task.taskId)).toEqual(task);
   });
 
+  it('a principal reaches another tenant\'s task only through its own session (IAM would deny it); an operator\'s redrive through the task\'s tenant\'s', async () => {
+    const data = tenantDataRepositories({ tableName: env.gatewayEnv[ENV.tasksTable]!, roleArn, workflows: false }, env.emulators.aws);
+    const task = newTask('soylent');
+    await data('soylent').tasks.create(task);
+    const before = sessionsOf('soylent').length;
+    await data('wonka').tasks.get('soylent', task.taskId); // a bug naming another tenant: still wonka's session
+    expect(sessionsOf('soylent')).toHaveLength(before);
+    expect(sessionsOf('wonka')).toHaveLength(1);
+    expect(await data('platform', true).tasks.get('soylent', task.taskId)).toEqual(task); // the operator's cross-tenant path
+    expect(sessionsOf('platform')).toHaveLength(0);
+    expect(sessionsOf('soylent')).toHaveLength(before);
+  });
+
   it('the gateway (createHandler, TENANT_ROLE_ARN from the template) submits and reads a task on the caller\'s tenant session, and another tenant\'s on its own', async () => {
     const handler = createHandler({ ...gatewayEnv(), [ENV.allowedHosts]: 'gateway.test' }, env.emulators.aws);
     const url = 'https://gateway.test/v1/mcp';
