@@ -446,8 +446,20 @@ describe('OAuth resource server edge (Protected Resource Metadata, challenges, a
   });
 
   it('fails synth (an error annotation) when auth.cognito is set but no Cognito issuer was given', () => {
-    const { built } = build(config.auth);
-    expect(Annotations.fromStack(built.api).findError('*', Match.stringLikeRegexp('auth.cognito is set'))).toHaveLength(config.auth.cognito ? 1 : 0);
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const built = buildSwitchboard(app, { ...config, auth: externalOnly });
+    const api = new ApiStack(app, 'ApiWithoutIdentity', {
+      env: { account: built.api.account, region: built.api.region },
+      tasks: (built.stateful as unknown as { tasks: ApiStackProps['tasks'] }).tasks,
+      queues: (built.messaging as unknown as { queues: ApiStackProps['queues'] }).queues,
+      auth: { ...externalOnly, cognito: { domainPrefix: 'switchboard-test', machineClients: [], callbackUrls: ['http://localhost:6274/oauth/callback'] } },
+      api: config.api,
+      quotas: config.quotas,
+      agents: config.agents,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    expect(Annotations.fromStack(api).findError('*', Match.stringLikeRegexp('auth.cognito is set'))).toHaveLength(1);
+    expect(Annotations.fromStack(built.api).findError('*', Match.stringLikeRegexp('auth.cognito is set'))).toHaveLength(0);
   });
 });
 
