@@ -12,7 +12,11 @@ import { InMemoryAgentStateStore, InMemoryRoleGrants, InMemoryStepStore, InMemor
  * The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. Its
  * workflow engine knows the workflows of lib/workflows (so its tool list is npm start's) and runs none.
  */
-export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota } = {}) => {
+/** The resource (RFC 8707) the in-memory gateway stands for: the API Gateway URL the unit tests call. */
+export const IN_MEMORY_RESOURCE = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
+
+export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota; resource?: string } = {}) => {
+  const resource = options.resource ?? IN_MEMORY_RESOURCE;
   const deps = {
     tasks: new InMemoryTaskRepository(),
     queue: new RecordingQueue(),
@@ -35,9 +39,10 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
   const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     logger: silentLogger,
+    resource,
     ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
   });
-  const handler = makeHandler({ endpoint, logger: silentLogger });
+  const handler = makeHandler({ endpoint, logger: silentLogger, resource });
   const runQueued = async () => {
     for (const { message } of deps.queue.sent.splice(0)) {
       await processTask(deps, message, { maxAttempts: 3, leaseMs: 30_000 });
