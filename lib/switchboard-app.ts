@@ -19,9 +19,10 @@ export interface SwitchboardStacks {
   workflows: WorkflowsStack;
   messaging: MessagingStack;
   api: ApiStack;
-  /** The Cognito user pool, when config auth.cognito is set. */
-  identity?: IdentityStack;
 }
+
+/** The stacks, and the Cognito user pool's when config auth.cognito is set. */
+export type SwitchboardApp = SwitchboardStacks & { identity?: IdentityStack };
 
 /**
  * The capabilities the connectors offer that are known before anything runs (an HTTP API's
@@ -35,7 +36,7 @@ const connectorCapabilities = (connectors: SwitchboardConfig['connectors']): str
 ];
 
 /** Composes Switchboard's stacks for the primary region into `app`. */
-export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: { policiesDir?: string } = {}): SwitchboardStacks => {
+export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: { policiesDir?: string } = {}): SwitchboardApp => {
   // The access policies the gateway ships: a malformed file fails synth here, naming file:line.
   loadAccessPolicies(options.policiesDir);
   const env: Environment = { region: config.primaryRegion, ...(config.account ? { account: config.account } : {}) };

@@ -3,7 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
 import { readCdkContext } from '../../bin/local-cloud/synth';
-import { buildSwitchboard, type SwitchboardStacks } from '../../lib/switchboard-app';
+import { buildSwitchboard, type SwitchboardApp } from '../../lib/switchboard-app';
 import { IdentityStack } from '../../lib/stacks/identity-stack';
 import { CognitoSettingsSchema, ENV, RESOURCE_SERVER_ID, SCOPE_FAMILIES, type CognitoSettings } from '../../lambdas/contracts';
 import { ROLES } from '../../lambdas/domain/principal';
@@ -203,7 +203,7 @@ describe('Identity: federation and invalid settings', () => {
 });
 
 describe('tenant isolation by IAM (the whole app, cdk.json config)', () => {
-  let stacks: SwitchboardStacks;
+  let stacks: SwitchboardApp;
   let api: Template;
   beforeAll(() => {
     const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
