@@ -66,6 +66,8 @@ export const createJwtVerifier = (auth: ResolvedAuth, keysOf: (issuer: IssuerSet
       if (issuer.audienceClaim === 'client_id' && !audiences.includes(stringClaim(payload, 'client_id') ?? '')) {
         throw new InvalidTokenError('token client_id is not an accepted audience');
       }
+      // jose checks iat only with maxTokenAge: a token issued in the future is refused here.
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE) throw new InvalidTokenError('token issued in the future');
       // An ID token (Cognito's token_use "id") is never an access token, whatever its audience.
       if (payload['token_use'] !== undefined && payload['token_use'] !== 'access') throw new InvalidTokenError('not an access token');
       return payload;

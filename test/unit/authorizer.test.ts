@@ -43,11 +43,11 @@ const setup = async (options: { usageKey?: (tenantId: string) => string; logger?
   const verify = createJwtVerifier(auth, keysOf);
   const sign = (
     claims: Record<string, unknown>,
-    o: { issuer?: IssuerSettings; iss?: string; aud?: string | null; exp?: string; nbf?: string; key?: CryptoKey } = {},
+    o: { issuer?: IssuerSettings; iss?: string; aud?: string | null; exp?: string; nbf?: string; iat?: string; key?: CryptoKey } = {},
   ) => {
     const issuer = o.issuer ?? ENTERPRISE;
     const alg: Alg = issuer === COGNITO ? 'RS256' : 'ES256';
-    let jwt = new SignJWT(claims).setProtectedHeader({ alg, kid: 'k1' }).setIssuer(o.iss ?? issuer.issuer).setSubject('alice').setIssuedAt().setExpirationTime(o.exp ?? '1h');
+    let jwt = new SignJWT(claims).setProtectedHeader({ alg, kid: 'k1' }).setIssuer(o.iss ?? issuer.issuer).setSubject('alice').setIssuedAt(o.iat ?? Math.floor(Date.now() / 1000)).setExpirationTime(o.exp ?? '1h');
     if (o.aud !== null && issuer.audienceClaim === 'aud') jwt = jwt.setAudience(o.aud ?? RESOURCE);
     if (o.nbf) jwt = jwt.setNotBefore(o.nbf);
     return jwt.sign(o.key ?? keys[issuer.issuer]!.privateKey);
@@ -114,6 +114,7 @@ describe('JWT authorizer (OAuth resource server, several issuers)', () => {
   const rejections: [string, (s: Setup) => Promise<string>][] = [
     ['expired (beyond the clock tolerance)', (s) => s.sign({ tenant_id: 'acme' }, { exp: '-5m' })],
     ['not yet valid', (s) => s.sign({ tenant_id: 'acme' }, { nbf: '10m' })],
+    ['issued in the future', (s) => s.sign({ tenant_id: 'acme' }, { iat: '10m' })],
     ['from an untrusted issuer', (s) => s.sign({ tenant_id: 'acme' }, { iss: 'https://evil.test/' })],
     ['claiming a trusted issuer but signed by another trusted issuer\'s key', (s) => s.sign({ tenant_id: 'acme' }, { key: s.keys[ARRAY_SCOPES.issuer]!.privateKey })],
     ['for another audience', (s) => s.sign({ tenant_id: 'acme' }, { aud: 'https://other.example/mcp' })],
