@@ -5,10 +5,12 @@ import type { LocalFunctions } from './functions';
 import type { LocalGatewayResponse, LocalPlatform, LocalRoute } from './provision';
 import { LOCAL_ACCOUNT } from './provision';
 import { UsagePlanMeter } from './usage-plans';
+import { STAGE_NAME } from '../../lib/constructs/mcp-api';
 
 /** API Gateway REST's own payload limit. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
-const STAGE = 'v1';
+/** The stage the events name (the API's one stage; its paths here carry no prefix, see createApiGateway). */
+const STAGE = STAGE_NAME;
 
 const send = (res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer) => {
   res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
