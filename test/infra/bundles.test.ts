@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { PROJECT_ROOT, SwitchboardFunction } from '../../lib/constructs/switchboard-function';
 import { POLICIES_DIR, POLICIES_PATH } from '../../lib/policies';
+import { ALL_SCOPES, DEFAULT_PRINCIPAL_LIMITS } from '../../lambdas/contracts/auth';
 import { readProjectConfig, synthesizeBundles } from '../../bin/local-cloud/synth';
 
 const run = promisify(execFile);
@@ -28,7 +29,9 @@ const invoke = async (entry: string, env: Record<string, string>, event: unknown
        .then((r) => process.stdout.write('RESULT ' + JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });`,
   );
   const { stdout } = await run(process.execPath, [script], {
-    env: { ...process.env, ...env, NODE_PATH: join(PROJECT_ROOT, 'node_modules'), AWS_REGION: 'us-east-1', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' },
+    // LAMBDA_TASK_ROOT: the bundle's folder, where Lambda runs it (the gateway finds its policies there).
+    cwd: tmpdir(),
+    env: { ...process.env, ...env, LAMBDA_TASK_ROOT: dirname(bundles.get(entry)!), NODE_PATH: join(PROJECT_ROOT, 'node_modules'), AWS_REGION: 'us-east-1', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' },
   });
   return JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7));
 };
@@ -37,18 +40,19 @@ const gatewayEnv = {
   TASKS_TABLE_NAME: 'tasks', ENABLED_AGENTS: 'echo', MCP_MAX_BODY_BYTES: '1048576',
   QUEUE_URL_CRITICAL: 'https://sqs.us-east-1.amazonaws.com/1/c.fifo', QUEUE_URL_HIGH: 'https://sqs.us-east-1.amazonaws.com/1/h.fifo',
   QUEUE_URL_NORMAL: 'https://sqs.us-east-1.amazonaws.com/1/n.fifo', QUEUE_URL_LOW: 'https://sqs.us-east-1.amazonaws.com/1/l.fifo',
+  AUTH_RESOURCE: 'https://abc.execute-api.us-east-1.amazonaws.com/v1/mcp', PRINCIPAL_LIMITS: JSON.stringify(DEFAULT_PRINCIPAL_LIMITS),
 };
 const proxyEvent = (body: unknown, headers: Record<string, string>) => ({
   httpMethod: 'POST', path: '/mcp', resource: '/mcp',
   headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Host: 'abc.execute-api.us-east-1.amazonaws.com', ...headers },
   multiValueHeaders: {}, body: JSON.stringify(body), isBase64Encoded: false,
-  requestContext: { authorizer: { tenantId: 'acme', subject: 'u', roles: 'submitter' } },
+  requestContext: { authorizer: { tenantId: 'acme', subject: 'u', roles: 'submitter', scopes: ALL_SCOPES.join(' ') } },
 });
 
 describe('bundled Lambda artifacts', () => {
   it('bundles every function, each well under the 50 MB zipped limit', () => {
     expect([...bundles.keys()].sort()).toEqual([
-      'lambdas/authorizer/handler.ts', 'lambdas/dead-letter/handler.ts', 'lambdas/mcp-gateway/handler.ts', 'lambdas/reconciler/handler.ts', 'lambdas/worker/handler.ts',
+      'lambdas/authorizer/handler.ts', 'lambdas/dead-letter/handler.ts', 'lambdas/identity/pre-token.ts', 'lambdas/mcp-gateway/handler.ts', 'lambdas/reconciler/handler.ts', 'lambdas/worker/handler.ts',
       'lambdas/workflow/handler.ts',
     ]);
     for (const file of bundles.values()) expect(readFileSync(file).length).toBeLessThan(5 * 1024 * 1024);
