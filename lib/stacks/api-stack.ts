@@ -43,6 +43,7 @@ export class ApiStack extends Stack {
       accessPolicies: { from: POLICIES_DIR, to: POLICIES_PATH },
       environment: {
         [ENV.policiesDir]: POLICIES_PATH,
+        [ENV.principalLimits]: JSON.stringify(props.auth.limits),
         [ENV.enabledAgents]: props.agents.join(','),
         [ENV.maxBodyBytes]: String(props.api.maxRequestBodyBytes),
         [ENV.quotas]: JSON.stringify(props.quotas),
