@@ -1,5 +1,5 @@
 import { App } from 'aws-cdk-lib';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type SwitchboardConfig } from '../../lib/config';
@@ -64,7 +64,8 @@ export const synthesizeBundles = (config: SwitchboardConfig): Map<string, string
       const entry = resource.Metadata?.[ENTRY_METADATA];
       if (resource.Type !== 'AWS::Lambda::Function' || typeof entry !== 'string') continue;
       const dir = mkdtempSync(join(tmpdir(), 'switchboard-lambda-'));
-      copyFileSync(join(outdir, String(resource.Metadata!['aws:asset:path']), 'index.js'), join(dir, 'index.js'));
+      // The whole asset: a bundle may ship files beside index.js (the gateway's policies and Cedar wasm).
+      cpSync(join(outdir, String(resource.Metadata!['aws:asset:path'])), dir, { recursive: true });
       bundles.set(entry, join(dir, 'index.js'));
     }
   }

@@ -108,6 +108,8 @@ export const WorkerEnvSchema = z.object({
   ...quotas,
   ...workflows,
 });
+/** Cognito's pre-token-generation trigger: reads only the platform's variables. */
+export const PreTokenEnvSchema = z.object({});
 /** The workflow function: every Task state of every workflow invokes it. */
 export const WorkflowEnvSchema = z.object({ ...tasks, ...agents, ...quotas, ...workflows });
 export type WorkflowEnv = z.infer<typeof WorkflowEnvSchema>;

@@ -11,3 +11,4 @@ export * from './quotas';
 export * from './tasks-table';
 export * from './workflows';
 export * from './agent-connectors';
+export * from './tenant';

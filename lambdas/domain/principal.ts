@@ -7,9 +7,9 @@ import { TenantIdSchema } from './task';
  * act within their token's tenant; `operator` is the platform's on-call (redrives dead letters
  * across tenants): grant it only to the platform's own people.
  */
-export const ROLES = ['admin', 'operator', 'submitter', 'approver', 'auditor', 'viewer', 'agent'] as const;
+export { ROLES, type Role } from '../contracts/tenant';
+import { ROLES } from '../contracts/tenant';
 export const RoleSchema = z.enum(ROLES);
-export type Role = z.infer<typeof RoleSchema>;
 
 /** Who is calling: only ever built from a verified token, never from a request body. */
 export const PrincipalSchema = z

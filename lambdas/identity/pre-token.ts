@@ -1,15 +1,13 @@
 import * as z from 'zod';
 import { TenantIdSchema } from '../contracts/tenant';
-import type { Env } from '../contracts';
-import { ROLES, type Role } from '../domain/principal';
+import { PreTokenEnvSchema, readEnv, type Env } from '../contracts';
 import { createObservability } from '../adapters/runtime';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 
-/** The claims the authorizer reads from a Cognito access token (the Identity construct's issuer settings). */
-export const COGNITO_TENANT_CLAIM = 'tenant_id';
-export const COGNITO_ROLES_CLAIM = 'roles';
+export { COGNITO_ROLES_CLAIM, COGNITO_TENANT_CLAIM } from '../contracts/tenant';
+import { COGNITO_ROLES_CLAIM, COGNITO_TENANT_ATTRIBUTE, COGNITO_TENANT_CLAIM, ROLES, type Role } from '../contracts/tenant';
 /** The user pool's tenant attribute (immutable, set by an admin or mapped from the federated IdP). */
-export const TENANT_ATTRIBUTE = 'custom:tenant_id';
+export const TENANT_ATTRIBUTE = `custom:${COGNITO_TENANT_ATTRIBUTE}`;
 
 /** What this trigger reads of Cognito's pre token generation event, version 2 (V2_0); the rest passes through. */
 const PreTokenEventSchema = z.looseObject({
@@ -57,6 +55,7 @@ export const preTokenGeneration = (rawEvent: unknown, logger?: { warn(message: s
 };
 
 export const createHandler = (rawEnv: Env) => {
+  readEnv(PreTokenEnvSchema, rawEnv);
   const observability = createObservability('pre-token', rawEnv);
   return instrument(async (event: unknown) => preTokenGeneration(event, observability.logger), observability);
 };

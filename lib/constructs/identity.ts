@@ -21,9 +21,7 @@ import {
   type IUserPoolIdentityProvider,
 } from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
-import { RESOURCE_SERVER_ID, SCOPE_FAMILIES, type CognitoSettings, type IssuerSettings, type ScopeFamily } from '../../lambdas/contracts';
-import { ROLES } from '../../lambdas/domain/principal';
-import { COGNITO_ROLES_CLAIM, COGNITO_TENANT_CLAIM } from '../../lambdas/identity/pre-token';
+import { COGNITO_ROLES_CLAIM, COGNITO_TENANT_ATTRIBUTE, COGNITO_TENANT_CLAIM, RESOURCE_SERVER_ID, ROLES, SCOPE_FAMILIES, type CognitoSettings, type IssuerSettings, type ScopeFamily } from '../../lambdas/contracts';
 import { SwitchboardFunction } from './switchboard-function';
 
 export interface IdentityProps {
@@ -32,7 +30,7 @@ export interface IdentityProps {
 }
 
 /** The user pool's tenant attribute, without its `custom:` prefix (as CDK declares it). */
-const TENANT_ATTRIBUTE = 'tenant_id';
+const TENANT_ATTRIBUTE = COGNITO_TENANT_ATTRIBUTE;
 const FAMILIES = Object.keys(SCOPE_FAMILIES) as ScopeFamily[];
 const ROLE_DESCRIPTIONS: Record<(typeof ROLES)[number], string> = {
   admin: 'Administers the tenant: every tenant tool, role grants, agent registration',

@@ -9,6 +9,7 @@ import {
   BUILT_IN_AGENT_NAMES,
   DeadLetterEnvSchema,
   WorkflowEnvSchema,
+  PreTokenEnvSchema,
   ENV,
   GatewayEnvSchema,
   ReconcilerEnvSchema,
@@ -74,6 +75,7 @@ describe('the contract between the CDK app and the functions', () => {
       'lambdas/reconciler/handler.ts': ReconcilerEnvSchema,
       'lambdas/dead-letter/handler.ts': DeadLetterEnvSchema,
       'lambdas/workflow/handler.ts': WorkflowEnvSchema,
+      'lambdas/identity/pre-token.ts': PreTokenEnvSchema,
     };
     /** Variables every function gets from SwitchboardFunction's defaults, read by Node and Powertools. */
     const PLATFORM = new Set(['NODE_OPTIONS', ENV.logLevel]);
