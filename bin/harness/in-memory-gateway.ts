@@ -13,6 +13,8 @@ import { InMemoryAgentStateStore, InMemoryRoleGrants, InMemoryStepStore, InMemor
  * workflow engine knows the workflows of lib/workflows (so its tool list is npm start's) and runs none.
  */
 /** The resource (RFC 8707) the in-memory gateway stands for: the API Gateway URL the unit tests call. */
+import { effectivePrincipal } from '../../lambdas/domain/use-cases/role-grants';
+
 export const IN_MEMORY_RESOURCE = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
 
 export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota; resource?: string } = {}) => {
@@ -40,6 +42,7 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     logger: silentLogger,
     resource,
+    resolvePrincipal: (principal) => effectivePrincipal(deps, principal, deps.clock.now()),
     ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
   });
   const handler = makeHandler({ endpoint, logger: silentLogger, resource });

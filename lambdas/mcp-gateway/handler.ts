@@ -11,6 +11,7 @@ import type { McpServerConnectorConfig } from '../contracts/connectors-mcp';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, unauthorizedAnswer, type Caller, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
+import { effectivePrincipal } from '../domain/use-cases/role-grants';
 
 /** What the authorizer put in `requestContext.authorizer` (API Gateway passes strings: roles comma-, scopes space-joined). */
 const AuthorizerContextSchema = z
@@ -87,6 +88,9 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const allowedOrigins = env[ENV.allowedOrigins];
   const endpoint = createMcpEndpoint((principal) => createToolsServer({ ...deps, ...tenantData(principal.tenantId, principal.roles.includes('operator')) }, principal), {
     maxBodyBytes: env[ENV.maxBodyBytes],
+    limits: env[ENV.principalLimits],
+    // Roles granted until now (grant_role) join the token's, read on every tools/list and tools/call.
+    resolvePrincipal: (principal) => effectivePrincipal(tenantData(principal.tenantId, false), principal, systemClock.now()),
     logger,
     resource,
     ...(allowedHosts ? { allowedHosts } : {}),

@@ -5,9 +5,10 @@ import {
   type AuthInfo,
   type McpServer,
 } from '@modelcontextprotocol/server';
-import { bearerChallenge, FORBIDDEN, insufficientScopeChallenge, resourceMetadataUrlOf, scopeOf, TOOL_SCOPES, UNAUTHORIZED } from '../contracts';
+import { bearerChallenge, FORBIDDEN, type PrincipalLimits, insufficientScopeChallenge, resourceMetadataUrlOf, scopeOf, TOOL_SCOPES, UNAUTHORIZED } from '../contracts';
 import type { Logger } from '../domain/ports';
 import { PrincipalSchema, type Principal } from '../domain/principal';
+import { limitOf, requestTooLargeMessage } from '../domain/principal-limits';
 import { forbiddenKeyMessage, hasForbiddenKey, invalidParams } from './message-checks';
 
 export interface McpEndpointOptions {
@@ -20,6 +21,13 @@ export interface McpEndpointOptions {
   logger: Logger;
   /** The canonical URI of this endpoint (RFC 8707): its challenges name its metadata (`resourceMetadataUrlOf`). */
   resource: string;
+  /** What one principal may send at once (auth.limits): its request bodies stay under its roles' maxRequestBytes. */
+  limits?: PrincipalLimits;
+  /**
+   * The principal as tools see it: the token's roles plus the roles granted to it until now
+   * (grant_role), read on every tools/list and tools/call. Absent: the token's roles.
+   */
+  resolvePrincipal?: (principal: Principal) => Promise<Principal>;
 }
 
 /** Who calls, as the authorizer verified it: the principal, the token's scopes and its OAuth client (never the token). */
@@ -159,6 +167,17 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
         }, id)
       : jsonRpcError(FORBIDDEN.status, FORBIDDEN.code, `Forbidden: no scope grants tool ${missing.tool.slice(0, 64)}`, {}, id);
 
+  /** Granted roles join the token's; when they cannot be read, the token's roles alone (never more than the token). */
+  const resolvePrincipal = async (principal: Principal): Promise<Principal> => {
+    if (!options.resolvePrincipal) return principal;
+    try {
+      return await options.resolvePrincipal(principal);
+    } catch (error) {
+      options.logger.warn('role grants unreadable: the token\'s roles only', { error: error instanceof Error ? error.message : String(error) });
+      return principal;
+    }
+  };
+
   return async (request: Request, caller: Caller): Promise<Response> => {
     if (request.method !== 'POST') return methodNotAllowed();
     const host = request.headers.get('host') ?? new URL(request.url).host;
@@ -177,10 +196,14 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     if (accept && !acceptsJson(accept)) {
       return jsonRpcError(406, RPC.invalidRequest, 'Not Acceptable: this endpoint answers application/json');
     }
+    // The endpoint's limit, and below it the caller's own (its roles' maxRequestBytes, from the token: no read).
+    const own = options.limits ? limitOf(caller.principal, options.limits).maxRequestBytes : Infinity;
+    const tooLargeForCaller = own < options.maxBodyBytes ? () => jsonRpcError(413, RPC.invalidRequest, requestTooLargeMessage({ maxRequestBytes: own })) : tooLarge;
+    const limit = Math.min(own, options.maxBodyBytes);
     const declared = Number(request.headers.get('content-length') ?? '0');
-    if (declared > options.maxBodyBytes) return tooLarge();
+    if (declared > limit) return tooLargeForCaller();
     const text = await request.text();
-    if (Buffer.byteLength(text) > options.maxBodyBytes) return tooLarge();
+    if (Buffer.byteLength(text) > limit) return tooLargeForCaller();
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -208,8 +231,9 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
 
     // The body was read above; both legs get it parsed, and a fresh request for anything else they read.
     const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
-    const authInfo = toAuthInfo(caller);
     try {
+      const resolved = method === 'tools/list' || method === 'tools/call' ? await resolvePrincipal(caller.principal) : caller.principal;
+      const authInfo = toAuthInfo({ ...caller, principal: resolved });
       const legacy = await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes });
       // The SDK answers bad params of protocol methods with -32603 and a raw schema dump: answer first.
       const invalid = invalidParams(legacy ? 'legacy' : 'modern', message);

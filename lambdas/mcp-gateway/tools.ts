@@ -1,8 +1,9 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import { authorizeTool, type AccessArguments, type AccessPolicy } from '../domain/access';
 import * as z from 'zod';
-import { DomainError, QuotaExceededError } from '../domain/errors';
-import type { RoleGrants, TaskServiceDeps } from '../domain/ports';
+import { DomainError, QuotaExceededError, RateLimitedError } from '../domain/errors';
+import { admitToolCall } from '../domain/principal-limits';
+import type { PrincipalLimiter, RoleGrants, TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
 import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-task';
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
@@ -39,6 +40,8 @@ export type ToolDeps = TaskServiceDeps & {
   agentAdmin?: Pick<RegisterAgentDeps, 'discover' | 'configuredAgentIds'>;
   /** Time-limited role grants (grant_role, revoke_role, list_role_grants); absent: not offered. */
   roleGrants?: RoleGrants;
+  /** Tool calls per minute per principal (auth.limits); absent: unlimited. */
+  limiter?: PrincipalLimiter;
 };
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
@@ -92,7 +95,7 @@ const run = async <T extends Record<string, unknown>>(
     const structuredContent = await action();
     return { content: [{ type: 'text', text: JSON.stringify(structuredContent) }], structuredContent };
   } catch (error) {
-    if (error instanceof QuotaExceededError) {
+    if (error instanceof QuotaExceededError || error instanceof RateLimitedError) {
       // Structured for clients that back off by themselves; _meta, since an error result's
       // structuredContent would not fit the tool's outputSchema.
       return {
@@ -121,6 +124,8 @@ export type DecidedRun = <T extends Record<string, unknown>>(tool: string, args:
 export const decidedRun = (deps: ToolDeps, principal: Principal): DecidedRun => (tool, args, action) =>
   run(deps, tool, async () => {
     authorizeTool(deps.access, principal, tool, args);
+    // After the decision, so a denied call takes nothing from the principal's rate.
+    if (deps.limiter) await admitToolCall({ limiter: deps.limiter }, principal, deps.clock.now());
     return action();
   });
 
