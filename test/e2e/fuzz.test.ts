@@ -610,7 +610,7 @@ const target = fc.oneof(
   {
     weight: 3,
     arbitrary: fc.constantFrom(
-      '/mcp/', '/MCP', '/', '/healthz', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/mcp?x=1', '/mcp?__proto__=1&constructor=2',
+      '/mcp/', '/MCP', '/', '/healthz', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-authorization-server/oidc', '/oidc/jwks', '/oidc/.well-known/openid-configuration', '/mcp?x=1', '/mcp?__proto__=1&constructor=2',
       '//mcp', '/mcp/../mcp', '/%6dcp', '/mcp%00', '/mcp;x', '*', 'http://localhost/mcp', 'http://evil.example/mcp', '/mcp?', '/mcp#x', '/v1/mcp',
     ),
   },
@@ -758,8 +758,10 @@ const check = (r: FuzzRequest, response: RawResponse): Verdict => {
   }
   if (pathname !== '/mcp' || r.method !== 'POST') {
     const page = (r.method === 'GET' || r.method === 'HEAD') && pathname === '/';
-    const wellKnown = r.method === 'GET' && ['/healthz', '/.well-known/jwks.json', '/.well-known/openid-configuration'].includes(pathname);
-    if (ok && !page && !wellKnown) fail('a 2xx for anything but POST /mcp, the landing page and the well-known GETs');
+    const wellKnown = r.method === 'GET' && ['/healthz', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-authorization-server/oidc', '/oidc/jwks', '/oidc/.well-known/openid-configuration'].includes(pathname);
+    // The local identity provider's own paths answer as oidc-provider does (discovery, JWKS, CORS preflights).
+    const identityProvider = pathname.startsWith('/oidc/');
+    if (ok && !page && !wellKnown && !identityProvider) fail('a 2xx for anything but POST /mcp, the landing page and the well-known GETs');
     return {};
   }
 
