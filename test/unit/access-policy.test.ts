@@ -31,6 +31,7 @@ const documented = (role: Role, tool: string, args: AccessArguments): boolean =>
     case 'admin':
       if (AGENT.includes(tool)) return false;
       if (['grant_role', 'revoke_role'].includes(tool)) return args.role !== 'operator';
+      if (['register_agent', 'deregister_agent'].includes(tool)) return false; // the registry is the platform's
       if (tool === 'redrive_dead_letters') return !args.anyTenant;
       return true;
     case 'operator':

@@ -18,7 +18,7 @@ const TOOLS_BY_ROLE: [Role, string[]][] = [
   ['auditor', [...READ, 'list_role_grants'].sort()],
   ['agent', ['claim_task', 'complete_task', 'fail_task', 'heartbeat_task']],
   ['operator', ['deregister_agent', 'redrive_dead_letters', 'register_agent']],
-  ['admin', ['approve_task', 'cancel_task', 'deregister_agent', 'grant_role', 'list_role_grants', ...READ, 'redrive_dead_letters', 'register_agent', 'reject_task', 'revoke_role', 'start_workflow', 'submit_task'].sort()],
+  ['admin', ['approve_task', 'cancel_task', 'grant_role', 'list_role_grants', ...READ, 'redrive_dead_letters', 'reject_task', 'revoke_role', 'start_workflow', 'submit_task'].sort()],
 ];
 
 const clients: [string, (fetch: ReturnType<typeof apiGatewayFetch>) => Promise<ToolClient>][] = [
