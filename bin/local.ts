@@ -89,7 +89,8 @@ main().catch((error: unknown) => {
   }
   // A failure the operator can fix (LocalCloudError: port or data folder in use, …) is one line;
   // anything else is a bug, and its stack helps.
-  const operator = error instanceof Error && error.name === 'LocalCloudError';
+  // So is a malformed policy or workflow file (its message names file:line).
+  const operator = error instanceof Error && ['LocalCloudError', 'PolicyLoadError', 'WorkflowDefinitionError'].includes(error.name);
   process.stderr.write(`local cloud: ${error instanceof Error ? (operator ? error.message : (error.stack ?? error.message)) : String(error)}\n`);
   process.exit(1);
 });

@@ -19,6 +19,8 @@ export const SwitchboardConfigSchema = z
     connectors: ConnectorsSchema.default(NO_CONNECTORS),
     /** The folder of the workflow definitions (*.yaml), relative to the project (or absolute). */
     workflowsDir: z.string().min(1).default('lib/workflows'),
+    /** The folder of the access policies (Cedar schema, platform.cedar, tenants/*.cedar), relative to the project (or absolute). */
+    policiesDir: z.string().min(1).default('lib/policies'),
     account: z.string().regex(/^\d{12}$/).optional(),
     auth: AuthSettingsSchema,
     api: z

@@ -36,9 +36,10 @@ const connectorCapabilities = (connectors: SwitchboardConfig['connectors']): str
 ];
 
 /** Composes Switchboard's stacks for the primary region into `app`. */
-export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: { policiesDir?: string } = {}): SwitchboardApp => {
+export const buildSwitchboard = (app: App, config: SwitchboardConfig): SwitchboardApp => {
   // The access policies the gateway ships: a malformed file fails synth here, naming file:line.
-  loadAccessPolicies(options.policiesDir);
+  const policiesDir = resolve(PROJECT_ROOT, config.policiesDir);
+  loadAccessPolicies(policiesDir);
   const env: Environment = { region: config.primaryRegion, ...(config.account ? { account: config.account } : {}) };
   const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
   const name = (part: string) => `${config.appName}-${part}`;
@@ -85,6 +86,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig, options: {
     tasks: stateful.tasks,
     queues: messaging.queues,
     auth: config.auth,
+    policiesDir,
     api: config.api,
     quotas: config.quotas,
     agents: config.agents,

@@ -304,6 +304,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
         [ENV.allowedHosts]: LOCAL_ALLOWED_HOSTS.join(','),
         // Connectors' secrets: a JSON file in the data folder ({ "<name>": "<value>" }) instead of Secrets Manager.
         [ENV.secretsFile]: join(options.dataDir, SECRETS_FILE),
+        // The access policies from the configured folder itself (the bundle carries a copy at POLICIES_DIR).
+        ...(ENV.policiesDir in fn.environment ? { [ENV.policiesDir]: resolve(PROJECT_ROOT, config.policiesDir) } : {}),
       });
     }
     const sqs = sqsClient(aws);

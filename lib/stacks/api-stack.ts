@@ -5,7 +5,7 @@ import type { SwitchboardConfig } from '../config';
 import { McpApi, MCP_PATH } from '../constructs/mcp-api';
 import type { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
-import { POLICIES_DIR, POLICIES_PATH } from '../policies';
+import { POLICIES_PATH } from '../policies';
 import type { TasksTable } from '../constructs/tasks-table';
 import { TenantScopedAccess } from '../constructs/tenant-access';
 
@@ -17,6 +17,8 @@ export interface ApiStackProps extends StackProps {
   quotas: SwitchboardConfig['quotas'];
   agents: readonly string[];
   removalPolicy: RemovalPolicy;
+  /** The access policies' folder in the source tree (validated by the app), shipped in the gateway's bundle. */
+  policiesDir: string;
   /** The Cognito user pool's issuer (the Identity construct's), trusted besides auth.issuers; required when auth.cognito is set. */
   identity?: { issuer: IssuerSettings; issuerUrl: string };
 }
@@ -40,7 +42,7 @@ export class ApiStack extends Stack {
       memorySize: 1024,
       removalPolicy: props.removalPolicy,
       // The Cedar policies ship with the function, at the same path relative to its code root as in the source tree.
-      accessPolicies: { from: POLICIES_DIR, to: POLICIES_PATH },
+      accessPolicies: { from: props.policiesDir, to: POLICIES_PATH },
       environment: {
         [ENV.policiesDir]: POLICIES_PATH,
         [ENV.principalLimits]: JSON.stringify(props.auth.limits),

@@ -1,3 +1,4 @@
+import { startLocalCloud } from '../../bin/local-cloud/cloud';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccessPolicyStore } from '../../lib/constructs/access-policies';
@@ -20,7 +21,29 @@ describe('access policies at synth', () => {
     writeFileSync(join(dir, 'platform.cedar'), '@id("ok")\npermit (principal, action, resource);\n\n@id("bad")\nforbid (principal, action, resource) when { principal.tenant == };\n');
     // Outside the project the path is absolute; inside, relative to it (lib/policies/platform.cedar:5).
     const file = join(dir, 'platform.cedar');
-    expect(() => buildSwitchboard(new App(), readProjectConfig(), { policiesDir: dir })).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5: [^\\n]+$`));
+    expect(() => buildSwitchboard(new App(), { ...readProjectConfig(), policiesDir: dir })).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5: [^\\n]+$`));
+  });
+});
+
+describe('npm start with a malformed policy', () => {
+  it('fails to start with one line naming file:line (printed as such by bin/local.ts, no stack)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-bad-policies-'));
+    cpSync(POLICIES_DIR, dir, { recursive: true });
+    writeFileSync(join(dir, 'tenants', 'acme.cedar'), '// acme\npermit (principal, action, resource);\n');
+    const started = startLocalCloud({
+      port: 0,
+      dataDir: mkdtempSync(join(tmpdir(), 'sb-bad-policies-data-')),
+      inMemory: true,
+      log: () => undefined,
+      logLevel: 'SILENT',
+      adjustConfig: (config) => ({ ...config, policiesDir: dir }),
+    });
+    const error = await started.then(
+      async (cloud) => (await cloud.stop(), undefined),
+      (e: unknown) => e as Error,
+    );
+    expect(error?.name).toBe('PolicyLoadError');
+    expect(error?.message).toMatch(new RegExp(`^${join(dir, 'tenants', 'acme.cedar').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: [^\n]+$`));
   });
 });
 

@@ -11,6 +11,7 @@ import { MessagingStack } from '../../lib/stacks/messaging-stack';
 import { StatefulStack } from '../../lib/stacks/stateful-stack';
 import { AGENT_MANIFESTS, SHARED_USAGE_KEY, usageKeyOf, usagePlanOf, type AgentManifest } from '../../lambdas/contracts';
 import { ALL_SCOPES, IssuerSchema } from '../../lambdas/contracts';
+import { POLICIES_DIR } from '../../lib/policies';
 import { ApiStack, type ApiStackProps } from '../../lib/stacks/api-stack';
 
 const context = readCdkContext();
@@ -430,6 +431,7 @@ describe('OAuth resource server edge (Protected Resource Metadata, challenges, a
       env: { account: built.api.account, region: built.api.region },
       tasks: (built.stateful as unknown as { tasks: ApiStackProps['tasks'] }).tasks,
       queues: (built.messaging as unknown as { queues: ApiStackProps['queues'] }).queues,
+      policiesDir: POLICIES_DIR,
       auth: config.auth,
       api: config.api,
       quotas: config.quotas,
@@ -452,6 +454,7 @@ describe('OAuth resource server edge (Protected Resource Metadata, challenges, a
       env: { account: built.api.account, region: built.api.region },
       tasks: (built.stateful as unknown as { tasks: ApiStackProps['tasks'] }).tasks,
       queues: (built.messaging as unknown as { queues: ApiStackProps['queues'] }).queues,
+      policiesDir: POLICIES_DIR,
       auth: { ...externalOnly, cognito: { domainPrefix: 'switchboard-test', machineClients: [], callbackUrls: ['http://localhost:6274/oauth/callback'] } },
       api: config.api,
       quotas: config.quotas,
