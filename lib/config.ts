@@ -21,6 +21,8 @@ export const SwitchboardConfigSchema = z
     workflowsDir: z.string().min(1).default('lib/workflows'),
     /** The folder of the access policies (Cedar schema, platform.cedar, tenants/*.cedar), relative to the project (or absolute). */
     policiesDir: z.string().min(1).default('lib/policies'),
+    /** Also sync the access policies to an Amazon Verified Permissions policy store (the gateway still decides in-process). */
+    verifiedPermissions: z.boolean().default(false),
     account: z.string().regex(/^\d{12}$/).optional(),
     auth: AuthSettingsSchema,
     api: z

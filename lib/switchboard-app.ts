@@ -9,6 +9,7 @@ import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
 import { WorkflowsStack } from './stacks/workflows-stack';
 import { loadWorkflows } from './workflows';
+import { AccessPolicyStore } from './constructs/access-policies';
 import { loadAccessPolicies } from './policies';
 import { bindConnectors } from './constructs/connectors';
 import { resolve } from 'node:path';
@@ -39,7 +40,7 @@ const connectorCapabilities = (connectors: SwitchboardConfig['connectors']): str
 export const buildSwitchboard = (app: App, config: SwitchboardConfig): SwitchboardApp => {
   // The access policies the gateway ships: a malformed file fails synth here, naming file:line.
   const policiesDir = resolve(PROJECT_ROOT, config.policiesDir);
-  loadAccessPolicies(policiesDir);
+  const policies = loadAccessPolicies(policiesDir);
   const env: Environment = { region: config.primaryRegion, ...(config.account ? { account: config.account } : {}) };
   const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
   const name = (part: string) => `${config.appName}-${part}`;
@@ -92,6 +93,8 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     agents: config.agents,
     removalPolicy,
   });
+
+  if (config.verifiedPermissions) new AccessPolicyStore(api, 'AccessPolicies', { policies, removalPolicy });
 
   workflows.bind(messaging.worker, 'start');
   // The reconciler resumes runs whose execution ended unrecorded (start) and describes executions (control).

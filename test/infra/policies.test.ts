@@ -48,6 +48,15 @@ describe('npm start with a malformed policy', () => {
 });
 
 describe('AccessPolicyStore (optional sync to Verified Permissions)', () => {
+  it('is in the Api stack when verifiedPermissions is set, and only then', () => {
+    const storesOf = (verifiedPermissions: boolean) => {
+      const built = buildSwitchboard(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), { ...readProjectConfig(), verifiedPermissions });
+      return Object.keys(Template.fromStack(built.api).findResources('AWS::VerifiedPermissions::PolicyStore')).length;
+    };
+    expect(storesOf(true)).toBe(1);
+    expect(storesOf(false)).toBe(0);
+  });
+
   it('holds the schema (strict) and one static policy per statement, each described by its @id', () => {
     const stack = new Stack(new App(), 'Policies');
     const loaded = loadAccessPolicies();
