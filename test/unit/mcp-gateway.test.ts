@@ -1,6 +1,8 @@
 import type { TenantQuota } from '../../lambdas/domain/ports';
-import { describe, expect, it } from 'vitest';
-import { edgeErrorBody, UNAUTHORIZED } from '../../lambdas/contracts';
+import { describe, expect, it, vi } from 'vitest';
+import { McpServer } from '@modelcontextprotocol/server';
+import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
+import { edgeErrorBody, TOOL_SCOPES, UNAUTHORIZED } from '../../lambdas/contracts';
 import { principal } from '../../bin/harness/in-memory';
 import type { Role } from '../../lambdas/domain/principal';
 import { apiGatewayFetch, toProxyEvent, type EventStyle } from '../../bin/harness/api-gateway-fetch';
@@ -298,5 +300,23 @@ describe('MCP gateway edge rules', () => {
     const result = await call(post(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'logging/setLevel', params: { level: 'info' } })));
     expect(result.statusCode).toBe(200);
     expect(result.json).toMatchObject({ id: 3, result: {} });
+  });
+});
+
+describe('every tool has a scope family', () => {
+  it('registers no tool that TOOL_SCOPES does not name (the endpoint lets a name that is no tool through to the server)', async () => {
+    const registered: string[] = [];
+    const spy = vi.spyOn(McpServer.prototype, 'registerTool').mockImplementation(function (this: McpServer, name: string) {
+      registered.push(name);
+      return undefined as never;
+    });
+    try {
+      const { deps } = gatewayWithFakes();
+      createToolsServer({ ...deps, pullCapabilities: ['external.review'] }, principal('acme', ['admin']));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(registered.length).toBeGreaterThan(15);
+    expect(registered.filter((name) => !Object.hasOwn(TOOL_SCOPES, name))).toEqual([]);
   });
 });
