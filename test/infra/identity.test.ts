@@ -1,3 +1,4 @@
+import { flat } from './template-values';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,19 +16,6 @@ const FAMILIES = Object.keys(SCOPE_FAMILIES);
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; Metadata?: Record<string, unknown> };
 type Statement = { Action: string | string[]; Effect: string; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
 
-/** CloudFormation intrinsics flattened to a readable string (`${Ref}`, `${import:…}`), for assertions on ARNs and JSON. */
-const flat = (value: unknown): string => {
-  if (typeof value === 'string') return value;
-  const v = value as Record<string, unknown>;
-  if ('Ref' in v) return `\${${String(v['Ref'])}}`;
-  if ('Fn::GetAtt' in v) return `\${${(v['Fn::GetAtt'] as string[]).join('.')}}`;
-  if ('Fn::ImportValue' in v) return `\${import:${flat(v['Fn::ImportValue'])}}`;
-  if ('Fn::Join' in v) {
-    const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
-    return parts.map(flat).join(separator);
-  }
-  return JSON.stringify(v);
-};
 
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 

@@ -1,3 +1,4 @@
+import { flat } from './template-values';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -329,19 +330,6 @@ describe('API stack', () => {
 });
 
 describe('OAuth resource server edge (Protected Resource Metadata, challenges, authorizer settings)', () => {
-  /** A template value with its references written `${Ref}` / `${Res.Attr}`, so a JSON document built with tokens can be read. */
-  const flat = (value: unknown): string => {
-    if (typeof value === 'string') return value;
-    const v = value as Record<string, unknown>;
-    if ('Ref' in v) return `\${${String(v['Ref'])}}`;
-    if ('Fn::GetAtt' in v) return `\${${(v['Fn::GetAtt'] as string[]).join('.')}}`;
-    if ('Fn::ImportValue' in v) return `\${import:${flat(v['Fn::ImportValue'])}}`;
-    if ('Fn::Join' in v) {
-      const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
-      return parts.map(flat).join(separator);
-    }
-    throw new Error(`unexpected template value ${JSON.stringify(value)}`);
-  };
   const { cognito: _cognito, ...externalOnly } = config.auth;
   const build = (auth: typeof config.auth) => {
     const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
