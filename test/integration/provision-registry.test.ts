@@ -11,7 +11,8 @@ let stacks: SynthesizedStack[];
 let emulators: Emulators;
 
 beforeAll(async () => {
-  stacks = synthesizeTemplates(config);
+  // With the optional resources on (cdk.json has auth.cognito; the Verified Permissions copy is off by default).
+  stacks = synthesizeTemplates({ ...config, verifiedPermissions: true });
   emulators = await startEmulators({ region: config.primaryRegion });
 });
 afterAll(() => emulators?.stop());
