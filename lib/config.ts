@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { AuthSettingsSchema, BUILT_IN_AGENT_NAMES, ConnectorsSchema, NO_CONNECTORS, QuotaSettingsSchema, type BuiltInAgentName } from '../lambdas/contracts';
 import { LLM_CAPABILITY_NAME } from '../lambdas/contracts/llm';
+import { LAKE_RETENTION_DAYS, OBJECT_LOCK_MAX_DAYS } from './constructs/audit-trail';
+import { ClassificationSettingsSchema, DEFAULT_CLASSIFICATIONS } from '../lambdas/contracts/classification';
 
 const RegionSchema = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as us-east-1');
 
@@ -94,6 +96,26 @@ export const SwitchboardConfigSchema = z
       .array(z.string().regex(LLM_CAPABILITY_NAME, 'a capability: lower-case letters, digits, _ . -'))
       .max(50)
       .default([]),
+    /**
+     * Data classification (lambdas/contracts/classification.ts): `levels` least to most sensitive,
+     * one KMS key each; `default` for capabilities not in `capabilities` (capability → level);
+     * `sensitive` levels are envelope-encrypted (default: all but the first); `multiRegion` levels
+     * get multi-region keys the DR region can decrypt with (default: the sensitive ones).
+     */
+    classifications: ClassificationSettingsSchema.prefault(DEFAULT_CLASSIFICATIONS),
+    /**
+     * Auditors' records on AWS (lib/constructs/audit-trail.ts): `retentionDays` every CloudTrail log
+     * file and audit digest stays locked (S3 Object Lock, COMPLIANCE: nobody can delete it sooner);
+     * `lakeRetentionDays` the CloudTrail Lake store keeps events (default: retentionDays, at most 3653).
+     * Seven years by default (SOX).
+     */
+    audit: z
+      .object({
+        retentionDays: z.number().int().min(1).max(OBJECT_LOCK_MAX_DAYS),
+        lakeRetentionDays: z.number().int().min(LAKE_RETENTION_DAYS.min).max(LAKE_RETENTION_DAYS.max).optional(),
+      })
+      .strict()
+      .default({ retentionDays: 2557 }),
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
   .strict()
