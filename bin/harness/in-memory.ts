@@ -319,3 +319,60 @@ export class InMemoryPrincipalLimiter implements PrincipalLimiter {
     return { admitted: true };
   }
 }
+
+// ---- Audit log fakes (docs/audit.md) ----
+import type { AuditDigestStore, AuditStore, StoredAuditItem } from '../../lambdas/domain/audit';
+import type { AuditEntry, SignedAuditDigest } from '../../lambdas/contracts/audit';
+
+/**
+ * The audit store in memory, with the same contract as DynamoDbAuditStore (a taken seq throws
+ * ConcurrencyError). `items` is open so tests can tamper with a log as an attacker with table access
+ * would: any value at any seq (undefined entry = an item that is no valid entry).
+ */
+export class InMemoryAuditStore implements AuditStore {
+  readonly items = new Map<string, Map<number, AuditEntry | undefined>>();
+
+  tenant(tenantId: string): Map<number, AuditEntry | undefined> {
+    let log = this.items.get(tenantId);
+    if (!log) this.items.set(tenantId, (log = new Map()));
+    return log;
+  }
+
+  async head(tenantId: string): Promise<AuditEntry | undefined> {
+    const seqs = [...this.tenant(tenantId).keys()];
+    const top = seqs.length ? Math.max(...seqs) : undefined;
+    const entry = top === undefined ? undefined : this.tenant(tenantId).get(top);
+    return entry && structuredClone(entry);
+  }
+
+  async append(entry: AuditEntry): Promise<void> {
+    const log = this.tenant(entry.tenantId);
+    if (log.has(entry.seq)) throw new ConcurrencyError(`audit seq ${entry.seq} is taken`);
+    log.set(entry.seq, structuredClone(entry));
+  }
+
+  async list(tenantId: string, range: { fromSeq: number; toSeq?: number; limit: number }): Promise<StoredAuditItem[]> {
+    return [...this.tenant(tenantId).entries()]
+      .filter(([seq]) => seq >= range.fromSeq && (range.toSeq === undefined || seq <= range.toSeq))
+      .sort(([a], [b]) => a - b)
+      .slice(0, range.limit)
+      .map(([seq, entry]) => ({ seq, entry: entry && structuredClone(entry) }));
+  }
+}
+
+export class InMemoryAuditDigestStore implements AuditDigestStore {
+  readonly digests: SignedAuditDigest[] = [];
+
+  async put(digest: SignedAuditDigest): Promise<void> {
+    if (this.digests.some((d) => d.digest.tenantId === digest.digest.tenantId && d.digest.toSeq === digest.digest.toSeq))
+      throw new ConcurrencyError(`a digest up to seq ${digest.digest.toSeq} exists`);
+    this.digests.push(structuredClone(digest));
+  }
+
+  async list(tenantId: string, range: { fromSeq: number; toSeq?: number }): Promise<SignedAuditDigest[]> {
+    return this.digests
+      .filter((d) => d.digest.tenantId === tenantId && d.digest.toSeq >= range.fromSeq && (range.toSeq === undefined || d.digest.toSeq <= range.toSeq))
+      .sort((a, b) => a.digest.toSeq - b.digest.toSeq)
+      .map((d) => structuredClone(d));
+  }
+}
