@@ -1,6 +1,7 @@
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { AuditTable } from '../constructs/audit-table';
 import { TasksTable } from '../constructs/tasks-table';
 
 export interface StatefulStackProps extends StackProps {
@@ -11,6 +12,8 @@ export interface StatefulStackProps extends StackProps {
 export class StatefulStack extends Stack {
   readonly key: Key;
   readonly tasks: TasksTable;
+  /** The tamper-evident audit log: one hash chain per tenant (docs/audit.md). */
+  readonly audit: AuditTable;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -20,5 +23,6 @@ export class StatefulStack extends Stack {
       removalPolicy: props.removalPolicy,
     });
     this.tasks = new TasksTable(this, 'Tasks', { encryptionKey: this.key, removalPolicy: props.removalPolicy });
+    this.audit = new AuditTable(this, 'Audit', { encryptionKey: this.key, removalPolicy: props.removalPolicy });
   }
 }

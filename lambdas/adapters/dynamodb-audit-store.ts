@@ -1,0 +1,154 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { AUDIT_TABLE, auditKeys, AuditEntrySchema, SignedAuditDigestSchema, type AuditEntry, type SignedAuditDigest } from '../contracts/audit';
+import type { AuditDigestStore, AuditStore, StoredAuditItem } from '../domain/audit';
+import { ConcurrencyError } from '../domain/errors';
+
+const { partitionKey: PK, sortKey: SK } = AUDIT_TABLE;
+
+const toItem = ({ [PK]: _pk, [SK]: _sk, ...rest }: Record<string, unknown>) => rest;
+
+/**
+ * The audit log in its own table (lambdas/contracts/audit.ts): one item per entry, pk AUDIT#<tenant>,
+ * sk SEQ#<seq>, the entry's fields as attributes. Appending is one PutItem conditional on
+ * attribute_not_exists(sk): the loser of a race gets ConcurrencyError and re-reads the head. Never an
+ * update or a delete (the writer's IAM grant has neither).
+ */
+export class DynamoDbAuditStore implements AuditStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(client: DynamoDBClient, private readonly tableName: string) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async head(tenantId: string): Promise<AuditEntry | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':pk': auditKeys.tenant(tenantId), ':prefix': auditKeys.seqPrefix },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const parsed = AuditEntrySchema.safeParse(Items?.[0] ? toItem(Items[0]) : undefined);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async append(entry: AuditEntry): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { [PK]: auditKeys.tenant(entry.tenantId), [SK]: auditKeys.seq(entry.seq), ...entry },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': SK },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new ConcurrencyError(`audit seq ${entry.seq} is taken`);
+      throw error;
+    }
+  }
+
+  async list(tenantId: string, range: { fromSeq: number; toSeq?: number; limit: number }): Promise<StoredAuditItem[]> {
+    const items: StoredAuditItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: {
+            ':pk': auditKeys.tenant(tenantId),
+            ':from': auditKeys.seq(range.fromSeq),
+            ':to': range.toSeq === undefined ? `${auditKeys.seqPrefix}~` : auditKeys.seq(range.toSeq),
+          },
+          Limit: range.limit - items.length,
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const raw of page.Items ?? []) {
+        const seq = auditKeys.seqOf(String(raw[SK]));
+        if (seq === undefined) continue;
+        const parsed = AuditEntrySchema.safeParse(toItem(raw));
+        items.push({ seq, entry: parsed.success ? parsed.data : undefined });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start && items.length < range.limit);
+    return items;
+  }
+}
+
+/**
+ * Signed digests in the audit table (sk DIGEST#<toSeq>), written once each. Locally this is where
+ * digests live; on AWS they go to the S3 Object Lock bucket (compliance mode), an adapter of the same port.
+ */
+export class DynamoDbAuditDigestStore implements AuditDigestStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(client: DynamoDBClient, private readonly tableName: string) {
+    this.doc = DynamoDBDocumentClient.from(client);
+  }
+
+  async put(signed: SignedAuditDigest): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { [PK]: auditKeys.tenant(signed.digest.tenantId), [SK]: auditKeys.digest(signed.digest.toSeq), signed: JSON.stringify(signed) },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': SK },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new ConcurrencyError(`a digest up to seq ${signed.digest.toSeq} exists`);
+      throw error;
+    }
+  }
+
+  async list(tenantId: string, range: { fromSeq: number; toSeq?: number }): Promise<SignedAuditDigest[]> {
+    const digests: SignedAuditDigest[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: {
+            ':pk': auditKeys.tenant(tenantId),
+            ':from': auditKeys.digest(range.fromSeq),
+            ':to': range.toSeq === undefined ? `${auditKeys.digestPrefix}~` : auditKeys.digest(range.toSeq),
+          },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const raw of page.Items ?? []) {
+        let json: unknown;
+        try {
+          json = JSON.parse(String(raw.signed));
+        } catch {
+          json = undefined;
+        }
+        const parsed = SignedAuditDigestSchema.safeParse(json);
+        // An unreadable digest is kept as one whose signature cannot verify, so verify reports it.
+        digests.push(parsed.success ? parsed.data : unreadableDigest(tenantId, auditKeys.seqOf(String(raw[SK]).replace('DIGEST#', 'SEQ#')) ?? 1));
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return digests;
+  }
+}
+
+const unreadableDigest = (tenantId: string, toSeq: number): SignedAuditDigest => ({
+  digest: { tenantId, fromSeq: toSeq, toSeq, headHash: '0'.repeat(64), time: new Date(0).toISOString() },
+  keyId: 'unreadable',
+  signature: 'unreadable',
+  algorithm: 'ECDSA_SHA_256',
+});

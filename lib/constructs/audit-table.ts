@@ -1,0 +1,54 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { AUDIT_TABLE } from '../../lambdas/contracts/audit';
+
+export interface AuditTableProps {
+  encryptionKey: IKey;
+  removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The audit log's table (docs/audit.md): one hash chain per tenant, keys from AUDIT_TABLE. On-demand,
+ * encrypted with a customer-managed key, point-in-time recovery on, no TTL (entries are never expired
+ * by the table), deletion protection whenever it is retained. Access is granted append-only: writers
+ * get PutItem and Query, never UpdateItem or DeleteItem.
+ */
+export class AuditTable extends Construct {
+  readonly table: Table;
+  readonly encryptionKey: IKey;
+
+  constructor(scope: Construct, id: string, props: AuditTableProps) {
+    super(scope, id);
+    if (props.removalPolicy === RemovalPolicy.SNAPSHOT) throw new Error('AuditTable: removalPolicy SNAPSHOT is not supported by DynamoDB tables; use RETAIN or DESTROY');
+    this.encryptionKey = props.encryptionKey;
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: AUDIT_TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: AUDIT_TABLE.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: props.encryptionKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy,
+    });
+  }
+
+  /** Appending entries (and digests): read the head, put a new item. Never update or delete. */
+  grantAppend(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:GetItem'], resources: [this.table.tableArn] }),
+    );
+    this.encryptionKey.grantEncryptDecrypt(grantee);
+  }
+
+  /** Verifying and querying: read only. */
+  grantRead(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:GetItem'], resources: [this.table.tableArn] }),
+    );
+    this.encryptionKey.grantDecrypt(grantee);
+  }
+}
