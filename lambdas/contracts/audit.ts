@@ -141,3 +141,31 @@ export type SignedAuditDigest = z.infer<typeof SignedAuditDigestSchema>;
 
 /** The bytes a digest's signature covers. */
 export const auditDigestMessage = (digest: AuditDigest): Uint8Array => Buffer.from(canonicalJson(digest), 'utf8');
+
+/** `verify_audit` arguments (auditor role): a tenant (platform-wide auditors only; else the caller's), a seq range. */
+export const VerifyAuditArgsSchema = z
+  .object({ tenant: Name.optional(), from: Seq.optional(), to: Seq.optional() })
+  .strict()
+  .refine((args) => args.from === undefined || args.to === undefined || args.from <= args.to, { message: 'from must not exceed to', path: ['from'] });
+export type VerifyAuditArgs = z.infer<typeof VerifyAuditArgsSchema>;
+
+/** `query_audit` arguments (auditor role): filters, a page size and the cursor of the previous page. */
+export const QueryAuditArgsSchema = z
+  .object({
+    tenant: Name.optional(),
+    filters: z
+      .object({
+        subject: Name.optional(),
+        action: Name.optional(),
+        kind: z.enum(AUDIT_KINDS).optional(),
+        decision: z.enum(['allow', 'deny']).optional(),
+        since: z.iso.datetime().optional(),
+        until: z.iso.datetime().optional(),
+      })
+      .strict()
+      .default({}),
+    limit: z.number().int().min(1).max(1000).default(50),
+    cursor: z.string().regex(/^\d{1,12}$/, 'a cursor from a previous page').optional(),
+  })
+  .strict();
+export type QueryAuditArgs = z.infer<typeof QueryAuditArgsSchema>;

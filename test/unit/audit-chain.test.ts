@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalFileAuditSigner } from '../../lambdas/adapters/audit-signer-local';
-import { argumentsHash, auditEntryHash, canonicalJson, sealAuditEntry, type AuditDraft, type AuditEntry } from '../../lambdas/contracts/audit';
+import { argumentsHash, auditEntryHash, canonicalJson, QueryAuditArgsSchema, sealAuditEntry, VerifyAuditArgsSchema, type AuditDraft, type AuditEntry } from '../../lambdas/contracts/audit';
 import { verifyChain } from '../../lambdas/domain/audit';
 import { ValidationError } from '../../lambdas/domain/errors';
 import { appendAudit, AUDIT_PAGE_SIZE, queryAudit, verifyAudit, writeAuditDigest, type AuditProgress } from '../../lambdas/domain/use-cases/audit';
@@ -246,5 +246,37 @@ describe('query', () => {
     await expect(queryAudit({ store }, { tenantId: 'acme', limit: 3, cursor: 'x; drop' })).rejects.toThrow(/invalid cursor/);
     await expect(queryAudit({ store }, { tenantId: 'acme', limit: 0 })).rejects.toThrow(ValidationError);
     expect((await queryAudit({ store }, { tenantId: 'globex', limit: 3 })).entries).toEqual([]);
+  });
+});
+
+describe('query and verify arguments (the tools\' boundary)', () => {
+  it('filters by kind and by time, whatever the precision of the times given', async () => {
+    const { store, clock } = await logOf(6);
+    await appendAudit({ store, clock }, draft(7, { kind: 'admin', action: 'role.granted' }));
+    expect((await queryAudit({ store }, { tenantId: 'acme', kind: 'admin', limit: 10 })).entries.map((e) => e.seq)).toEqual([7]);
+    const window = await queryAudit({ store }, { tenantId: 'acme', since: '2026-11-26T10:00:02Z', until: '2026-11-26T10:00:04.000Z', limit: 10 });
+    expect(window.entries.map((e) => e.seq)).toEqual([3, 4, 5]);
+    await expect(queryAudit({ store }, { tenantId: 'acme', since: 'yesterday', limit: 10 })).rejects.toThrow(/ISO times/);
+  });
+
+  it('parses good arguments with defaults and refuses hostile ones with a message naming the field', () => {
+    expect(QueryAuditArgsSchema.parse({})).toEqual({ filters: {}, limit: 50 });
+    expect(VerifyAuditArgsSchema.parse({ tenant: 'acme', from: 2, to: 9 })).toEqual({ tenant: 'acme', from: 2, to: 9 });
+    const refused = [
+      [VerifyAuditArgsSchema, { from: 9, to: 2 }, 'from'],
+      [VerifyAuditArgsSchema, { from: 0 }, 'from'],
+      [VerifyAuditArgsSchema, { to: 1.5 }, 'to'],
+      [VerifyAuditArgsSchema, { tenant: 'x'.repeat(300) }, 'tenant'],
+      [QueryAuditArgsSchema, { cursor: '1; drop table' }, 'cursor'],
+      [QueryAuditArgsSchema, { limit: 100_000 }, 'limit'],
+      [QueryAuditArgsSchema, { filters: { since: 'yesterday' } }, 'filters.since'],
+      [QueryAuditArgsSchema, { filters: { $where: '1' } }, 'filters'],
+      [QueryAuditArgsSchema, { extra: true }, ''],
+    ] as const;
+    for (const [schema, args, path] of refused) {
+      const result = schema.safeParse(args);
+      expect(result.success, JSON.stringify(args)).toBe(false);
+      expect(result.error?.issues[0]?.path.join('.'), JSON.stringify(args)).toBe(path);
+    }
   });
 });

@@ -122,7 +122,7 @@ export const verifyAudit = async (
   const [anchorItem] = fromSeq > 1 ? await deps.store.list(request.tenantId, { fromSeq: fromSeq - 1, toSeq: fromSeq - 1, limit: 1 }) : [];
   const items = await readRange(deps.store, request.tenantId, fromSeq, request.toSeq, request.onProgress);
   const findings = verifyChain(items, fromSeq === 1 ? 'genesis' : anchorItem?.entry);
-  const toSeq = request.toSeq ?? Math.max(fromSeq - 1, ...items.map((item) => item.seq));
+  const toSeq = request.toSeq ?? items.reduce((highest, item) => Math.max(highest, item.seq), fromSeq - 1);
   const digests = await deps.digests.list(request.tenantId, { fromSeq, toSeq: request.toSeq ?? AUDIT_MAX_SEQ });
   const bySeq = new Map(items.map((item) => [item.seq, item.entry]));
   findings.push(...(await verifyDigests(digests, (seq) => bySeq.get(seq), deps.verifier)));
@@ -134,6 +134,7 @@ export interface AuditQuery {
   subject?: string;
   action?: string;
   decision?: 'allow' | 'deny';
+  kind?: AuditEntry['kind'];
   /** ISO times, inclusive. */
   since?: string;
   until?: string;
@@ -158,12 +159,15 @@ export const queryAudit = async (deps: { store: AuditStore }, query: AuditQuery)
     if (!/^\d{1,12}$/.test(query.cursor)) throw new ValidationError('invalid cursor');
     from = Number(query.cursor) + 1;
   }
+  const [since, until] = [query.since, query.until].map((time) => (time === undefined ? undefined : Date.parse(time)));
+  if (Number.isNaN(since) || Number.isNaN(until)) throw new ValidationError('since and until must be ISO times');
   const matches = (entry: AuditEntry) =>
     (query.subject === undefined || entry.subject === query.subject) &&
     (query.action === undefined || entry.action === query.action) &&
     (query.decision === undefined || entry.decision === query.decision) &&
-    (query.since === undefined || entry.time >= query.since) &&
-    (query.until === undefined || entry.time <= query.until);
+    (query.kind === undefined || entry.kind === query.kind) &&
+    (since === undefined || Date.parse(entry.time) >= since) &&
+    (until === undefined || Date.parse(entry.time) <= until);
   const entries: AuditEntry[] = [];
   let scanned = 0;
   for (;;) {
