@@ -66,13 +66,13 @@ export type AuditFinding =
  */
 export const verifyChain = (items: readonly StoredAuditItem[], anchor: AuditEntry | 'genesis' | undefined): AuditFinding[] => {
   const findings: AuditFinding[] = [];
-  const nodes: { at: number; entry: AuditEntry }[] = [];
+  const nodes: { at: number; entry: AuditEntry; intact: boolean }[] = [];
   for (const item of items) {
     if (!item.entry) findings.push({ kind: 'altered', seq: item.seq, detail: `the item at seq ${item.seq} is not a valid audit entry` });
     else {
-      if (auditEntryHash(item.entry) !== item.entry.hash)
-        findings.push({ kind: 'altered', seq: item.seq, detail: `the entry at seq ${item.seq} does not hash to its recorded hash` });
-      nodes.push({ at: item.seq, entry: item.entry });
+      const intact = auditEntryHash(item.entry) === item.entry.hash;
+      if (!intact) findings.push({ kind: 'altered', seq: item.seq, detail: `the entry at seq ${item.seq} does not hash to its recorded hash` });
+      nodes.push({ at: item.seq, entry: item.entry, intact });
     }
   }
   if (nodes.length === 0) return findings;
@@ -92,8 +92,8 @@ export const verifyChain = (items: readonly StoredAuditItem[], anchor: AuditEntr
   const better = (a: number, b: number) => {
     const [x, y] = [nodes[a]!, nodes[b]!];
     if (depth[a] !== depth[b]) return depth[a]! > depth[b]! ? a : b;
-    const xIntact = auditEntryHash(x.entry) === x.entry.hash && x.at === x.entry.seq;
-    const yIntact = auditEntryHash(y.entry) === y.entry.hash && y.at === y.entry.seq;
+    const xIntact = x.intact && x.at === x.entry.seq;
+    const yIntact = y.intact && y.at === y.entry.seq;
     if (xIntact !== yIntact) return xIntact ? a : b;
     return x.at <= y.at ? a : b;
   };
@@ -104,16 +104,19 @@ export const verifyChain = (items: readonly StoredAuditItem[], anchor: AuditEntr
   let lastSeq = anchor === 'genesis' ? 0 : anchor ? anchor.seq : nodes[0]!.entry.seq - 1;
   const unreadable = new Set(items.filter((item) => !item.entry).map((item) => item.seq));
   const alteredAt = new Set(findings.map((finding) => ('seq' in finding ? finding.seq : -1)));
+  // Entries whose predecessor is nowhere (where the chain resumes after a break), lowest seq first.
+  const orphans = [...nodes.keys()]
+    .filter((index) => !byHash.has(nodes[index]!.entry.prevHash))
+    .sort((a, b) => nodes[a]!.entry.seq - nodes[b]!.entry.seq || nodes[a]!.at - nodes[b]!.at);
+  let orphanAt = 0;
   for (;;) {
     const next = (children.get(hash) ?? []).filter((index) => !onChain.has(index));
     let pick: number | undefined = next.length ? next.reduce(better) : undefined;
     if (pick === undefined) {
       // The chain breaks here: resume at the lowest entry not on it whose predecessor is nowhere.
-      const orphans = nodes
-        .map((_, index) => index)
-        .filter((index) => !onChain.has(index) && nodes[index]!.entry.seq > lastSeq && !byHash.has(nodes[index]!.entry.prevHash));
-      if (orphans.length === 0) break;
-      pick = orphans.reduce((a, b) => (nodes[a]!.entry.seq < nodes[b]!.entry.seq || (nodes[a]!.entry.seq === nodes[b]!.entry.seq && nodes[a]!.at < nodes[b]!.at) ? a : b));
+      while (orphanAt < orphans.length && (onChain.has(orphans[orphanAt]!) || nodes[orphans[orphanAt]!]!.entry.seq <= lastSeq)) orphanAt++;
+      if (orphanAt === orphans.length) break;
+      pick = orphans[orphanAt]!;
       const resumed = nodes[pick]!.entry.seq;
       if (resumed > lastSeq + 1) {
         // Seqs held by items that are no valid entry are reported as altered, not as deleted.
