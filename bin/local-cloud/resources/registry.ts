@@ -55,6 +55,7 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
   'AWS::Cognito::UserPoolClient': LOCAL_IDP,
   'AWS::VerifiedPermissions::PolicyStore': 'the gateway evaluates the same Cedar files in-process (cedar-wasm), locally and on AWS; the store is a copy for teams that manage policies there',
   'AWS::VerifiedPermissions::Policy': 'the gateway evaluates the same Cedar files in-process (cedar-wasm), locally and on AWS; the store is a copy for teams that manage policies there',
+  'AWS::KMS::Alias': 'nothing resolves an alias locally: the functions get key ARNs (DATA_KEY_ARN_<LEVEL>), and the local envelope adapter derives its keys from a local key file',
   'AWS::IAM::Policy': 'functions run in-process with the emulators\' credentials, and the emulators enforce no IAM',
   'AWS::Lambda::Permission': 'the local API Gateway, queue pollers and schedule timers invoke functions directly; no resource policy is checked',
   'AWS::Logs::LogGroup': 'functions and the local API Gateway log to the console',
