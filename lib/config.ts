@@ -106,7 +106,7 @@ export const SwitchboardConfigSchema = z
     /**
      * Auditors' records on AWS (lib/constructs/audit-trail.ts): `retentionDays` every CloudTrail log
      * file and audit digest stays locked (S3 Object Lock, COMPLIANCE: nobody can delete it sooner);
-     * `lakeRetentionDays` the CloudTrail Lake store keeps events (default: retentionDays, at most 3653).
+     * `lakeRetentionDays` the CloudTrail Lake store keeps events (7–3653; default: retentionDays within those bounds).
      * Seven years by default (SOX).
      */
     audit: z

@@ -4,6 +4,7 @@ import { AwsSolutionsChecks } from './nag';
 import type { SwitchboardConfig } from './config';
 import { applyNagSuppressions } from './nag-suppressions';
 import { ApiStack } from './stacks/api-stack';
+import { AuditStack } from './stacks/audit-stack';
 import { IdentityStack } from './stacks/identity-stack';
 import { MessagingStack } from './stacks/messaging-stack';
 import { StatefulStack } from './stacks/stateful-stack';
@@ -23,7 +24,7 @@ export interface SwitchboardStacks {
 }
 
 /** The stacks, and the Cognito user pool's when config auth.cognito is set. */
-export type SwitchboardApp = SwitchboardStacks & { identity?: IdentityStack };
+export type SwitchboardApp = SwitchboardStacks & { identity?: IdentityStack; audit: AuditStack };
 
 /**
  * The capabilities the connectors offer that are known before anything runs (an HTTP API's
@@ -104,7 +105,18 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   for (const fn of [api.gateway, messaging.worker, workflows.function]) bindConnectors(fn, config.connectors);
   // External agents' capabilities: the gateway accepts and hands out their tasks, the worker leaves them alone.
   if (config.pullCapabilities.length) for (const fn of [api.gateway, messaging.worker]) fn.addEnvironment(ENV.pullCapabilities, config.pullCapabilities.join(','));
-  for (const stack of [stateful, workflows, messaging, api, ...(identity ? [identity] : [])]) applyNagSuppressions(stack);
+  // Auditors' trail: references the Stateful stack only (the tables' ARNs; functions by their stacks' name
+  // prefixes), so the stacks of functions may later use its digest bucket and signing key without a cycle.
+  const audit = new AuditStack(app, name('Audit'), {
+    env,
+    retentionDays: config.audit.retentionDays,
+    lakeRetentionDays: config.audit.lakeRetentionDays,
+    tables: [stateful.tasks.table, stateful.audit.table],
+    functionNamePrefixes: [workflows, messaging, api, ...(identity ? [identity] : [])].map((stack) => `${stack.stackName}-`),
+    removalPolicy,
+    terminationProtection: config.removalPolicy === 'retain',
+  });
+  for (const stack of [stateful, workflows, messaging, api, audit, ...(identity ? [identity] : [])]) applyNagSuppressions(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  return { stateful, workflows, messaging, api, ...(identity ? { identity } : {}) };
+  return { stateful, workflows, messaging, api, audit, ...(identity ? { identity } : {}) };
 };

@@ -68,6 +68,12 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
   'AWS::WAFv2::WebACL':
     'the local API Gateway has no WAF; per-tenant limits hold locally all the same, in the DynamoDB quota items the gateway writes',
   'AWS::WAFv2::WebACLAssociation': 'the local API Gateway has no WAF (see AWS::WAFv2::WebACL)',
+  'AWS::S3::Bucket':
+    'only the audit stack has buckets (CloudTrail logs, signed audit digests, their access logs); locally nothing writes them: the local audit store keeps the chain, and writing digests to a local folder is a later step of issue 19',
+  'AWS::S3::BucketPolicy': 'no local bucket exists (see AWS::S3::Bucket); the policies only deny requests without TLS and let CloudTrail deliver',
+  'AWS::CloudTrail::Trail':
+    'no CloudTrail locally: the audit CLI reads the local audit store instead; an adapter recording the local cloud\'s table, queue and invoke calls into it is a later step of issue 19',
+  'AWS::CloudTrail::EventDataStore': 'no CloudTrail Lake locally: the audit CLI queries the local audit store with the same output format (see AWS::CloudTrail::Trail)',
 };
 
 /** A template holds a resource the local cloud can neither run nor safely leave out. */
