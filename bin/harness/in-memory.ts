@@ -321,8 +321,8 @@ export class InMemoryPrincipalLimiter implements PrincipalLimiter {
 }
 
 // ---- Audit log fakes (docs/audit.md) ----
-import type { AuditDigestStore, AuditStore, StoredAuditItem } from '../../lambdas/domain/audit';
-import type { AuditEntry, SignedAuditDigest } from '../../lambdas/contracts/audit';
+import type { AuditDigestStore, AuditHead, AuditStore, StoredAuditItem } from '../../lambdas/domain/audit';
+import { GENESIS_HASH, type AuditEntry, type SignedAuditDigest } from '../../lambdas/contracts/audit';
 
 /**
  * The audit store in memory, with the same contract as DynamoDbAuditStore (a taken seq throws
@@ -338,11 +338,11 @@ export class InMemoryAuditStore implements AuditStore {
     return log;
   }
 
-  async head(tenantId: string): Promise<AuditEntry | undefined> {
+  async head(tenantId: string): Promise<AuditHead | undefined> {
     const seqs = [...this.tenant(tenantId).keys()];
-    const top = seqs.length ? Math.max(...seqs) : undefined;
-    const entry = top === undefined ? undefined : this.tenant(tenantId).get(top);
-    return entry && structuredClone(entry);
+    if (seqs.length === 0) return undefined;
+    const seq = seqs.reduce((a, b) => Math.max(a, b));
+    return { seq, hash: this.tenant(tenantId).get(seq)?.hash ?? GENESIS_HASH };
   }
 
   async append(entry: AuditEntry): Promise<void> {

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { AUDIT_TABLE, auditKeys, AuditEntrySchema, SignedAuditDigestSchema, type AuditEntry, type SignedAuditDigest } from '../contracts/audit';
-import type { AuditDigestStore, AuditStore, StoredAuditItem } from '../domain/audit';
+import { AUDIT_TABLE, auditKeys, AuditEntrySchema, GENESIS_HASH, SignedAuditDigestSchema, type AuditEntry, type SignedAuditDigest } from '../contracts/audit';
+import type { AuditDigestStore, AuditHead, AuditStore, StoredAuditItem } from '../domain/audit';
 import { ConcurrencyError } from '../domain/errors';
 
 const { partitionKey: PK, sortKey: SK } = AUDIT_TABLE;
@@ -21,7 +21,7 @@ export class DynamoDbAuditStore implements AuditStore {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  async head(tenantId: string): Promise<AuditEntry | undefined> {
+  async head(tenantId: string): Promise<AuditHead | undefined> {
     const { Items } = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -33,8 +33,11 @@ export class DynamoDbAuditStore implements AuditStore {
         ConsistentRead: true,
       }),
     );
-    const parsed = AuditEntrySchema.safeParse(Items?.[0] ? toItem(Items[0]) : undefined);
-    return parsed.success ? parsed.data : undefined;
+    const item = Items?.[0];
+    const seq = item ? auditKeys.seqOf(String(item[SK])) : undefined;
+    if (!item || seq === undefined) return undefined;
+    const parsed = AuditEntrySchema.safeParse(toItem(item));
+    return { seq, hash: parsed.success ? parsed.data.hash : GENESIS_HASH };
   }
 
   async append(entry: AuditEntry): Promise<void> {

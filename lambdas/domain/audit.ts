@@ -17,9 +17,19 @@ export interface StoredAuditItem {
   entry: AuditEntry | undefined;
 }
 
+/**
+ * Where a tenant's chain ends: the highest seq its keys hold, and that item's recorded hash (the
+ * genesis hash when the item is no valid entry: the next entry then starts a visibly broken link,
+ * and verify reports the item as altered, rather than every append failing on a taken seq).
+ */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
 export interface AuditStore {
-  /** The tenant's entry of highest seq (a consistent read), or undefined for an empty log. */
-  head(tenantId: string): Promise<AuditEntry | undefined>;
+  /** The tenant's head (a consistent read), or undefined for an empty log. */
+  head(tenantId: string): Promise<AuditHead | undefined>;
   /** Writes `entry` only if its seq is free; otherwise throws ConcurrencyError. */
   append(entry: AuditEntry): Promise<void>;
   /** Up to `limit` items from `fromSeq` on (up to `toSeq`), in key order. */

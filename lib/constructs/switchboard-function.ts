@@ -1,4 +1,6 @@
-import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -26,7 +28,24 @@ export interface SwitchboardFunctionProps {
    * cedar-wasm's `cedar_wasm_bg.wasm` beside the bundled JS (where its nodejs build reads it).
    */
   accessPolicies?: { from: string; to: string };
+  /** Encrypts the function's log group with this key (its policy then lets CloudWatch Logs of this account and region use it). */
+  logEncryptionKey?: IKey;
 }
+
+/**
+ * Lets CloudWatch Logs use `key` for this account's log groups in this region: without it, a log
+ * group naming the key fails to create. CloudFormation renders an identical statement once.
+ */
+export const letLogsUse = (key: IKey): void => {
+  key.addToResourcePolicy(
+    new PolicyStatement({
+      principals: [new ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+      resources: ['*'],
+      conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*` } },
+    }),
+  );
+};
 
 /** The .wasm of cedar-wasm's nodejs build (it reads `${__dirname}/cedar_wasm_bg.wasm`). */
 const cedarWasm = (): string => join(dirname(createRequire(import.meta.url).resolve('@cedar-policy/cedar-wasm/nodejs')), 'cedar_wasm_bg.wasm');
@@ -44,7 +63,9 @@ export class SwitchboardFunction extends NodejsFunction {
     if (timeout.toSeconds() > 900) throw new Error(`SwitchboardFunction ${id}: timeout above 15 minutes`);
     const policies = props.accessPolicies;
     if (policies && !existsSync(policies.from)) throw new Error(`SwitchboardFunction ${id}: access policies folder ${policies.from} does not exist`);
+    if (props.logEncryptionKey) letLogsUse(props.logEncryptionKey);
     const logGroup = new LogGroup(scope, `${id}Logs`, {
+      ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey } : {}),
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });

@@ -6,6 +6,8 @@ import { ClassificationSettingsSchema } from '../../lambdas/contracts/classifica
 import { readCdkContext } from '../../bin/local-cloud/synth';
 import { parseConfig } from '../../lib/config';
 import { DataKeys } from '../../lib/constructs/data-keys';
+import { SwitchboardFunction } from '../../lib/constructs/switchboard-function';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { buildSwitchboard } from '../../lib/switchboard-app';
 
 const context = readCdkContext();
@@ -146,5 +148,30 @@ describe('TLS on every bucket and queue', () => {
     }
     expect(checked).toBeGreaterThanOrEqual(8);
     expect(missing).toEqual([]);
+  });
+});
+
+describe('SwitchboardFunction log group encryption', () => {
+  it('encrypts the log group with logEncryptionKey, and lets CloudWatch Logs of this account and region use the key, once for two functions', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Logs');
+    const key = new Key(stack, 'LogsKey', { enableKeyRotation: true });
+
+    for (const id of ['One', 'Two']) new SwitchboardFunction(stack, id, { entry: 'lambdas/worker/handler.ts', description: id, logEncryptionKey: key });
+
+    const template = Template.fromStack(stack);
+    expect(Object.values(template.findResources('AWS::Logs::LogGroup') as Record<string, Resource>).map((g) => g.Properties!['KmsKeyId'])).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^LogsKey/), 'Arn'] },
+      { 'Fn::GetAtt': [expect.stringMatching(/^LogsKey/), 'Arn'] },
+    ]);
+    const statements = (Object.values(template.findResources('AWS::KMS::Key') as Record<string, Resource>)[0]!.Properties!['KeyPolicy'] as { Statement: { Principal?: { Service?: unknown } }[] }).Statement;
+    expect(statements.filter((st) => JSON.stringify(st.Principal?.Service ?? '').includes('logs.'))).toHaveLength(1);
+  });
+
+  it('leaves the log group on CloudWatch\'s own encryption without a key (what the stacks still do until they pass one)', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Logs');
+
+    new SwitchboardFunction(stack, 'Fn', { entry: 'lambdas/worker/handler.ts', description: 'fn' });
+
+    Template.fromStack(stack).hasResourceProperties('AWS::Logs::LogGroup', { KmsKeyId: Match.absent() });
   });
 });

@@ -6,7 +6,7 @@ import { LocalFileAuditSigner } from '../../lambdas/adapters/audit-signer-local'
 import { argumentsHash, auditEntryHash, canonicalJson, QueryAuditArgsSchema, sealAuditEntry, VerifyAuditArgsSchema, type AuditDraft, type AuditEntry } from '../../lambdas/contracts/audit';
 import { verifyChain } from '../../lambdas/domain/audit';
 import { ValidationError } from '../../lambdas/domain/errors';
-import { appendAudit, AUDIT_PAGE_SIZE, queryAudit, verifyAudit, writeAuditDigest, type AuditProgress } from '../../lambdas/domain/use-cases/audit';
+import { appendAudit, AUDIT_PAGE_SIZE, AuditTamperedError, queryAudit, verifyAudit, writeAuditDigest, type AuditProgress } from '../../lambdas/domain/use-cases/audit';
 import { InMemoryAuditDigestStore, InMemoryAuditStore } from '../../bin/harness/in-memory';
 
 const T0 = Date.parse('2026-11-26T10:00:00Z');
@@ -64,6 +64,13 @@ describe('audit entries: canonical form and hash', () => {
     await expect(appendAudit({ store, clock: clockAt() }, { ...draft(1), arguments: { secret: 'x' } } as AuditDraft)).rejects.toThrow(ValidationError);
     await expect(appendAudit({ store, clock: clockAt() }, draft(1, { argumentsHash: 'not-a-hash' }))).rejects.toThrow(/argumentsHash/);
     expect(store.tenant('acme').size).toBe(0);
+  });
+
+  it('appends after a head item that is no valid entry (verify then reports that item only)', async () => {
+    const { store, clock, log, kinds } = await logOf(5);
+    log.set(5, undefined);
+    expect(await appendAudit({ store, clock }, draft(6))).toMatchObject({ seq: 6 });
+    expect(await kinds()).toEqual([{ kind: 'altered', seq: 5 }]);
   });
 
   it('keeps one chain per tenant', async () => {
@@ -218,6 +225,16 @@ describe('signed digests', () => {
     const { hash: _old, ...body } = rewritten.entry(8);
     rewritten.log.set(8, sealAuditEntry({ ...body, subject: 'mallory' }));
     expect(await rewritten.kinds()).toEqual([{ kind: 'digest', toSeq: 8 }]);
+  });
+
+  it('refuses to sign a range that does not verify, and stores no digest', async () => {
+    const { store, digests, clock, log, entry } = await logOf(6);
+    log.set(4, { ...entry(4), subject: 'mallory' });
+    const refused = writeAuditDigest({ store, digests, signer, clock }, 'acme', 1);
+    await expect(refused).rejects.toBeInstanceOf(AuditTamperedError);
+    await expect(refused).rejects.toMatchObject({ code: 'AUDIT_TAMPERED', findings: [expect.objectContaining({ kind: 'altered', seq: 4 })] });
+    expect(digests.digests).toEqual([]);
+    expect(await writeAuditDigest({ store, digests, signer, clock }, 'acme', 5)).toMatchObject({ digest: { fromSeq: 5, toSeq: 6 } });
   });
 
   it('the local key file is created 0600 and a world-readable one is refused', () => {

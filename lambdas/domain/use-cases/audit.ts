@@ -19,7 +19,7 @@ import {
   type AuditVerifier,
   type StoredAuditItem,
 } from '../audit';
-import { ConcurrencyError, ValidationError } from '../errors';
+import { ConcurrencyError, DomainError, ValidationError } from '../errors';
 import type { Clock } from '../ports';
 
 /** Appends lost to another writer before giving up (each loss means another entry was appended). */
@@ -185,9 +185,18 @@ export const queryAudit = async (deps: { store: AuditStore }, query: AuditQuery)
   }
 };
 
+/** A digest was refused: the range it would cover does not verify (`findings` say how). */
+export class AuditTamperedError extends DomainError {
+  readonly code = 'AUDIT_TAMPERED';
+  constructor(tenantId: string, readonly findings: AuditFinding[]) {
+    super(`the audit log of tenant ${tenantId} does not verify (${findings.length} finding(s)); no digest was signed`);
+  }
+}
+
 /**
- * Signs a digest of the tenant's chain from fromSeq to its current head and stores it. Returns
- * undefined when there is nothing new since fromSeq.
+ * Signs a digest of the tenant's chain from fromSeq to its current head and stores it, after
+ * verifying that range (AuditTamperedError when it does not verify). Returns undefined when there is
+ * nothing new since fromSeq.
  */
 export const writeAuditDigest = async (
   deps: { store: AuditStore; digests: AuditDigestStore; signer: AuditSigner; clock: Clock },
@@ -197,6 +206,10 @@ export const writeAuditDigest = async (
   checkRange(fromSeq, undefined);
   const head = await deps.store.head(tenantId);
   if (!head || head.seq < fromSeq) return undefined;
+  // Sign only a range that verifies: a digest vouches for what it covers.
+  const [anchorItem] = fromSeq > 1 ? await deps.store.list(tenantId, { fromSeq: fromSeq - 1, toSeq: fromSeq - 1, limit: 1 }) : [];
+  const findings = verifyChain(await readRange(deps.store, tenantId, fromSeq, head.seq), fromSeq === 1 ? 'genesis' : anchorItem?.entry);
+  if (findings.length) throw new AuditTamperedError(tenantId, findings);
   const digest: AuditDigest = { tenantId, fromSeq, toSeq: head.seq, headHash: head.hash, time: deps.clock.now().toISOString() };
   const signed: SignedAuditDigest = { digest, keyId: deps.signer.keyId, signature: await deps.signer.sign(auditDigestMessage(digest)), algorithm: 'ECDSA_SHA_256' };
   await deps.digests.put(signed);
