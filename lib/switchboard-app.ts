@@ -1,6 +1,6 @@
-import { Aspects, Duration, RemovalPolicy, type App, type Environment } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, type App, type Environment } from 'aws-cdk-lib';
 import { AGENT_MANIFESTS, ENV } from '../lambdas/contracts';
-import { AwsSolutionsChecks } from './nag';
+import { addCompliancePacks } from './nag';
 import type { SwitchboardConfig } from './config';
 import { applyNagSuppressions } from './nag-suppressions';
 import { ApiStack } from './stacks/api-stack';
@@ -117,6 +117,6 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     terminationProtection: config.removalPolicy === 'retain',
   });
   for (const stack of [stateful, workflows, messaging, api, audit, ...(identity ? [identity] : [])]) applyNagSuppressions(stack);
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  addCompliancePacks(app, ['AwsSolutions']);
   return { stateful, workflows, messaging, api, audit, ...(identity ? { identity } : {}) };
 };
