@@ -46,7 +46,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
   const name = (part: string) => `${config.appName}-${part}`;
 
-  const stateful = new StatefulStack(app, name('Stateful'), { env, removalPolicy, terminationProtection: config.removalPolicy === 'retain' });
+  const stateful = new StatefulStack(app, name('Stateful'), { env, removalPolicy, classifications: config.classifications, terminationProtection: config.removalPolicy === 'retain' });
   const agents = config.agents.map((name) => AGENT_MANIFESTS[name]);
   const workflows = new WorkflowsStack(app, name('Workflows'), {
     env,
