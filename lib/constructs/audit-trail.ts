@@ -66,6 +66,8 @@ export class AuditTrail extends Construct {
 
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
+    // Log delivery to the access-log bucket granted by bucket policy, never by a legacy ACL, whatever the app's flags.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const lakeRetentionDays = props.lakeRetentionDays ?? Math.min(Math.max(props.retentionDays, LAKE_RETENTION_DAYS.min), LAKE_RETENTION_DAYS.max);
     validate(props, lakeRetentionDays);
     const stack = Stack.of(this);
@@ -82,8 +84,7 @@ export class AuditTrail extends Construct {
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      // CDK grants the log delivery group by ACL here (the app has not opted into the bucket-policy flag).
-      objectOwnership: ObjectOwnership.OBJECT_WRITER,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       versioned: true,
       lifecycleRules: lifecycle(props.retentionDays),
       removalPolicy: RemovalPolicy.RETAIN,
