@@ -1,5 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { MOTO_CREDENTIALS, MOTO_SERVER, startMoto } from '../../bin/harness/moto';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmsEnvelope } from '../../lambdas/adapters/kms-envelope';
@@ -9,36 +8,16 @@ import { EnvelopeOpenError, type EnvelopeContext } from '../../lambdas/domain/en
  * KmsEnvelope against moto_server's KMS (GenerateDataKey and Decrypt with an encryption context),
  * an extra check of the adapter beside the unit tests' fake. Skipped, saying so, without moto_server.
  */
-const MOTO = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' }).stdout.trim();
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-
-describe.skipIf(!MOTO)(`KmsEnvelope on moto_server's KMS${MOTO ? '' : ' (skipped: moto_server is not on PATH)'}`, () => {
-  let moto: ChildProcess;
+describe.skipIf(!MOTO_SERVER)(`KmsEnvelope on moto_server's KMS${MOTO_SERVER ? '' : ' (skipped: moto_server is not on PATH)'}`, () => {
+  let moto: Awaited<ReturnType<typeof startMoto>>;
   let kms: KMSClient;
   const keys: Record<string, string> = {};
   const A: EnvelopeContext = { tenant: 'acme', task: 'task-1', classification: 'confidential' };
   const SECRET = new TextEncoder().encode('{"ssn":"078-05-1120"}');
 
   beforeAll(async () => {
-    const port = await freePort();
-    moto = spawn(MOTO, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-    const endpoint = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const up = await fetch(`${endpoint}/moto-api/`).then(() => true, () => false);
-      if (up) break;
-      if (Date.now() > deadline) throw new Error(`moto_server did not answer on ${endpoint} within 20 s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    kms = new KMSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    moto = await startMoto();
+    kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: MOTO_CREDENTIALS });
     for (const level of ['confidential', 'restricted']) {
       keys[level] = (await kms.send(new CreateKeyCommand({ Description: level }))).KeyMetadata!.Arn!;
     }
@@ -46,7 +25,7 @@ describe.skipIf(!MOTO)(`KmsEnvelope on moto_server's KMS${MOTO ? '' : ' (skipped
 
   afterAll(() => {
     kms?.destroy();
-    moto?.kill();
+    moto?.stop();
   });
 
   it('opens what it sealed with the same context', async () => {
