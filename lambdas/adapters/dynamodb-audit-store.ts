@@ -8,6 +8,36 @@ const { partitionKey: PK, sortKey: SK } = AUDIT_TABLE;
 
 const toItem = ({ [PK]: _pk, [SK]: _sk, ...rest }: Record<string, unknown>) => rest;
 
+/** Pages through one tenant's items whose sort key is in [from, to], in order, until `enough` says stop. */
+const queryRange = async (
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  range: { tenantId: string; from: string; to: string; limit?: number },
+  take: (raw: Record<string, unknown>) => void,
+  enough: () => boolean,
+): Promise<void> => {
+  let start: Record<string, unknown> | undefined;
+  let read = 0;
+  do {
+    const page = await doc.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':pk': auditKeys.tenant(range.tenantId), ':from': range.from, ':to': range.to },
+        ...(range.limit !== undefined ? { Limit: range.limit - read } : {}),
+        ConsistentRead: true,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const raw of page.Items ?? []) {
+      read++;
+      take(raw);
+    }
+    start = page.LastEvaluatedKey;
+  } while (start && !enough());
+};
+
 /**
  * The audit log in its own table (lambdas/contracts/audit.ts): one item per entry, pk AUDIT#<tenant>,
  * sk SEQ#<seq>, the entry's fields as attributes. Appending is one PutItem conditional on
@@ -58,31 +88,13 @@ export class DynamoDbAuditStore implements AuditStore {
 
   async list(tenantId: string, range: { fromSeq: number; toSeq?: number; limit: number }): Promise<StoredAuditItem[]> {
     const items: StoredAuditItem[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-          ExpressionAttributeValues: {
-            ':pk': auditKeys.tenant(tenantId),
-            ':from': auditKeys.seq(range.fromSeq),
-            ':to': range.toSeq === undefined ? `${auditKeys.seqPrefix}~` : auditKeys.seq(range.toSeq),
-          },
-          Limit: range.limit - items.length,
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const raw of page.Items ?? []) {
-        const seq = auditKeys.seqOf(String(raw[SK]));
-        if (seq === undefined) continue;
-        const parsed = AuditEntrySchema.safeParse(toItem(raw));
-        items.push({ seq, entry: parsed.success ? parsed.data : undefined });
-      }
-      start = page.LastEvaluatedKey;
-    } while (start && items.length < range.limit);
+    const to = range.toSeq === undefined ? `${auditKeys.seqPrefix}~` : auditKeys.seq(range.toSeq);
+    await queryRange(this.doc, this.tableName, { tenantId, from: auditKeys.seq(range.fromSeq), to, limit: range.limit }, (raw) => {
+      const seq = auditKeys.seqOf(String(raw[SK]));
+      if (seq === undefined) return;
+      const parsed = AuditEntrySchema.safeParse(toItem(raw));
+      items.push({ seq, entry: parsed.success ? parsed.data : undefined });
+    }, () => items.length >= range.limit);
     return items;
   }
 }
@@ -116,35 +128,18 @@ export class DynamoDbAuditDigestStore implements AuditDigestStore {
 
   async list(tenantId: string, range: { fromSeq: number; toSeq?: number }): Promise<SignedAuditDigest[]> {
     const digests: SignedAuditDigest[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-          ExpressionAttributeValues: {
-            ':pk': auditKeys.tenant(tenantId),
-            ':from': auditKeys.digest(range.fromSeq),
-            ':to': range.toSeq === undefined ? `${auditKeys.digestPrefix}~` : auditKeys.digest(range.toSeq),
-          },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const raw of page.Items ?? []) {
-        let json: unknown;
-        try {
-          json = JSON.parse(String(raw.signed));
-        } catch {
-          json = undefined;
-        }
-        const parsed = SignedAuditDigestSchema.safeParse(json);
-        // An unreadable digest is kept as one whose signature cannot verify, so verify reports it.
-        digests.push(parsed.success ? parsed.data : unreadableDigest(tenantId, auditKeys.seqOf(String(raw[SK]).replace('DIGEST#', 'SEQ#')) ?? 1));
+    const to = range.toSeq === undefined ? `${auditKeys.digestPrefix}~` : auditKeys.digest(range.toSeq);
+    await queryRange(this.doc, this.tableName, { tenantId, from: auditKeys.digest(range.fromSeq), to }, (raw) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(String(raw.signed));
+      } catch {
+        json = undefined;
       }
-      start = page.LastEvaluatedKey;
-    } while (start);
+      const parsed = SignedAuditDigestSchema.safeParse(json);
+      // An unreadable digest is kept as one whose signature cannot verify, so verify reports it.
+      digests.push(parsed.success ? parsed.data : unreadableDigest(tenantId, auditKeys.seqOf(String(raw[SK]).replace('DIGEST#', 'SEQ#')) ?? 1));
+    }, () => false);
     return digests;
   }
 }
