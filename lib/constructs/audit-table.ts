@@ -1,9 +1,10 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { AUDIT_TABLE } from '../../lambdas/contracts/audit';
+import { secureTableProps } from './tasks-table';
 
 export interface AuditTableProps {
   encryptionKey: IKey;
@@ -24,16 +25,7 @@ export class AuditTable extends Construct {
     super(scope, id);
     if (props.removalPolicy === RemovalPolicy.SNAPSHOT) throw new Error('AuditTable: removalPolicy SNAPSHOT is not supported by DynamoDB tables; use RETAIN or DESTROY');
     this.encryptionKey = props.encryptionKey;
-    this.table = new Table(this, 'Table', {
-      partitionKey: { name: AUDIT_TABLE.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: AUDIT_TABLE.sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      encryption: TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: props.encryptionKey,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
-      removalPolicy: props.removalPolicy,
-    });
+    this.table = new Table(this, 'Table', secureTableProps(AUDIT_TABLE, props));
   }
 
   /** Appending entries (and digests): read the head, put a new item. Never update or delete. */

@@ -39,6 +39,21 @@ export interface TasksTableProps {
 }
 
 /**
+ * The platform's table defaults (one place for every table): string keys, on demand, a customer-managed
+ * key, point-in-time recovery, and deletion protection whenever the table is retained.
+ */
+export const secureTableProps = (keys: { partitionKey: string; sortKey: string }, props: { encryptionKey: IKey; removalPolicy: RemovalPolicy }) => ({
+  partitionKey: { name: keys.partitionKey, type: AttributeType.STRING },
+  sortKey: { name: keys.sortKey, type: AttributeType.STRING },
+  billingMode: BillingMode.PAY_PER_REQUEST,
+  encryption: TableEncryption.CUSTOMER_MANAGED,
+  encryptionKey: props.encryptionKey,
+  pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+  deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
+  removalPolicy: props.removalPolicy,
+});
+
+/**
  * The tasks table: on-demand, encrypted with the platform's customer-managed key, point-in-time
  * recovery on, deletion protection whenever it is retained. Keys come from TASKS_TABLE,
  * the definition the repository and the local cloud use too.
@@ -49,18 +64,10 @@ export class TasksTable extends Construct {
 
   constructor(scope: Construct, id: string, props: TasksTableProps) {
     super(scope, id);
-    const retained = props.removalPolicy === RemovalPolicy.RETAIN;
     this.encryptionKey = props.encryptionKey;
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: TASKS_TABLE.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: TASKS_TABLE.sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      encryption: TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: props.encryptionKey,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: retained,
+      ...secureTableProps(TASKS_TABLE, props),
       timeToLiveAttribute: TASKS_TABLE_TTL_ATTRIBUTE,
-      removalPolicy: props.removalPolicy,
     });
     for (const index of TASKS_TABLE_INDEXES) {
       this.table.addGlobalSecondaryIndex({
