@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -272,6 +273,9 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   };
   const stoppers: (() => Promise<void>)[] = [];
   let emulators: Awaited<ReturnType<typeof startEmulators>> | undefined;
+  // The local key files (audit digest signing, envelope): in the data folder, or for --in-memory a temporary folder removed on stop.
+  const keysDir = options.inMemory ? mkdtempSync(join(tmpdir(), 'switchboard-keys-')) : join(options.dataDir, 'keys');
+  if (options.inMemory) stoppers.push(async () => rmSync(keysDir, { recursive: true, force: true }));
   try {
     emulators = await startEmulators({ region: config.primaryRegion, ...(options.inMemory ? {} : { dataDir: options.dataDir }) });
     log('synthesizing the CDK app');
@@ -306,6 +310,9 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
         [ENV.secretsFile]: join(options.dataDir, SECRETS_FILE),
         // The access policies from the configured folder itself (the bundle carries a copy at POLICIES_DIR).
         ...(ENV.policiesDir in fn.environment ? { [ENV.policiesDir]: resolve(PROJECT_ROOT, config.policiesDir) } : {}),
+        // No KMS here: LOCAL-ONLY key files stand in for the audit signing key and the data keys (README).
+        ...(ENV.auditTable in fn.environment ? { [ENV.auditSigningKeyFile]: join(keysDir, 'audit-signing.pem') } : {}),
+        ...(ENV.classifications in fn.environment ? { [ENV.envelopeKeyFile]: join(keysDir, 'envelope.key') } : {}),
       });
     }
     const sqs = sqsClient(aws);

@@ -31,6 +31,15 @@ export const auditKeys = {
   },
 };
 
+/**
+ * The partition listing every tenant with an audit log (sk = the tenant id), written once when a
+ * tenant's first entry is appended: how the reconciler finds the chains to digest and complete.
+ */
+export const AUDIT_TENANTS_PK = 'AUDIT_TENANTS';
+
+/** The subject of entries a platform function records on its own (transitions): `system:<function>`. */
+export const systemSubject = (fn: string): string => `system:${fn}`;
+
 /** The prevHash of a tenant's first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -66,6 +75,11 @@ export const AuditDraftSchema = z
     argumentsHash: Hex64.optional(),
     outcome: AuditOutcomeSchema,
     requestId: Name,
+    /**
+     * What the action acts on, when known before it runs: `task:<taskId>`, `grant:<subject>:<role>`.
+     * The reconciler completes a pending intent from its target's state (docs/audit.md).
+     */
+    target: Name.optional(),
     /** The seq of the intent entry this outcome entry completes. */
     completes: Seq.optional(),
   })

@@ -49,6 +49,8 @@ export const TOOL_SCOPES: Readonly<Record<string, ScopeFamily>> = {
   grant_role: 'admin',
   revoke_role: 'admin',
   list_role_grants: 'audit',
+  verify_audit: 'audit',
+  query_audit: 'audit',
 };
 
 const Claim = z.string().min(1).max(128);

@@ -41,6 +41,18 @@ export const ENV = {
   workflows: 'WORKFLOWS',
   /** The seed of the usage-plan API key values (`usageKeyOf`); absent: no usage plans. */
   usageKeySeed: 'USAGE_KEY_SEED',
+  /** The audit log's table (docs/audit.md): every function that acts appends to it. */
+  auditTable: 'AUDIT_TABLE_NAME',
+  /** The asymmetric KMS key (ECC_NIST_P256) signing audit digests; absent: no digests signed by KMS. */
+  auditSigningKeyArn: 'AUDIT_SIGNING_KEY_ARN',
+  /** LOCAL ONLY: a P-256 key file signing audit digests instead of KMS (npm start). */
+  auditSigningKeyFile: 'AUDIT_SIGNING_KEY_FILE',
+  /** The S3 bucket (Object Lock, compliance mode) audit digests are written to; absent: the audit table only. */
+  auditDigestBucket: 'AUDIT_DIGEST_BUCKET',
+  /** The classification settings (ClassificationSettingsSchema, resolved), as JSON; absent: nothing is sealed. */
+  classifications: 'CLASSIFICATIONS',
+  /** LOCAL ONLY: the key file of the local envelope (npm start) instead of KMS data keys (`DATA_KEY_ARN_<LEVEL>`). */
+  envelopeKeyFile: 'ENVELOPE_KEY_FILE',
   /** The escalator's SLA of a level below critical, in milliseconds (`worker.agingSeconds`). */
   agingMs: (priority: Exclude<Priority, 'critical'>) => `AGING_MS_${priority.toUpperCase()}`,
 } as const;
