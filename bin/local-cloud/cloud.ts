@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +30,8 @@ import {
 } from './identity-provider';
 import { LOCAL_ACCOUNT, provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
+import { LocalTrail } from './trail';
+import { LOCAL_CLOUD_FILE, TRAIL_DIR, type LocalCloudDiscovery } from './discovery';
 
 export { LocalCloudError } from './emulators';
 
@@ -69,6 +71,8 @@ export interface LocalCloud {
   /** Signs an access token as the local provider would (its key, issuer, audience and claims); every scope unless `scopes`. */
   token(request: TokenRequest): Promise<string>;
   invoke<T>(functionName: string, event: unknown): Promise<T>;
+  /** LOCAL ONLY: the CloudTrail stand-in recording the calls and invocations of this cloud (bin/local-cloud/trail.ts). */
+  trail: LocalTrail;
   stop(): Promise<void>;
 }
 
@@ -282,7 +286,10 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     const stacks = synthesizeTemplates(config);
     const platform = await provision(stacks, emulators.aws, config.primaryRegion, log);
     options.meter?.describeTables(tableSchemasOf(stacks), emulators.aws.dynamodb ?? {});
-    const functions = new LocalFunctions(config.primaryRegion, options.meter);
+    // LOCAL ONLY: CloudTrail's stand-in (docs/audit.md), daily files under <data folder>/trail (memory only for --in-memory).
+    const trail = LocalTrail.forStacks(stacks, { region: config.primaryRegion, accountId: LOCAL_ACCOUNT, ...(options.inMemory ? {} : { dir: join(options.dataDir, TRAIL_DIR) }), log });
+    stoppers.push(() => trail.stop());
+    const functions = new LocalFunctions(config.primaryRegion, options.meter, trail);
     const stepFunctions = new LocalStepFunctions({
       region: config.primaryRegion,
       account: LOCAL_ACCOUNT,
@@ -300,7 +307,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       ...emulators.aws,
       stepfunctions: { endpoint: sfnEndpoint, region: config.primaryRegion, credentials: LOCAL_CREDENTIALS, disableHostPrefix: true },
       ...(converse ? { bedrock: { endpoint: converse.endpoint, region: config.primaryRegion, credentials: LOCAL_CREDENTIALS } } : {}),
-      ...(options.meter ? { plugins: [options.meter.sdkPlugin] } : {}),
+      plugins: [trail.sdkPlugin, ...(options.meter ? [options.meter.sdkPlugin] : [])],
     };
     for (const fn of platform.functions.values()) {
       await functions.load(fn, aws, {
@@ -334,6 +341,23 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     gateway = createApiGateway(platform, functions, config.primaryRegion);
     log(`${platform.functions.size} functions, ${platform.routes.length} routes, ${platform.eventSources.length} queue pollers, ${platform.stateMachines.length} state machines`);
     const running = emulators;
+    // How other commands (npm run audit) find this cloud: removed on stop; none for --in-memory (nothing is written).
+    const discoveryFile = join(options.dataDir, LOCAL_CLOUD_FILE);
+    if (!options.inMemory) {
+      const auditTable = [...platform.functions.values()].map((fn) => fn.environment[ENV.auditTable]).find(Boolean);
+      const discovery: LocalCloudDiscovery = {
+        pid: process.pid,
+        url: baseUrl,
+        mcpUrl: `${baseUrl}/mcp`,
+        region: config.primaryRegion,
+        dynamodbEndpoint: String(running.aws.dynamodb?.endpoint ?? ''),
+        ...(auditTable ? { auditTable } : {}),
+        trailDir: join(options.dataDir, TRAIL_DIR),
+        auditSigningKeyFile: join(keysDir, 'audit-signing.pem'),
+      };
+      writeFileSync(discoveryFile, `${JSON.stringify(discovery, null, 2)}\n`, { mode: 0o600 });
+      stoppers.unshift(async () => rmSync(discoveryFile, { force: true }));
+    }
     return {
       url: baseUrl,
       mcpUrl: `${baseUrl}/mcp`,
@@ -345,6 +369,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       machineClients: Object.fromEntries(Object.entries(secrets).map(([name, secret]) => [name, { clientId: name, clientSecret: secret }])),
       token: (request) => signLocalToken(issuerKey, baseUrl, request),
       invoke: (name, event) => functions.invoke(name, event),
+      trail,
       stop: async () => {
         await Promise.all(stoppers.map((stop) => stop()));
         // close() waits for every connection to end: end them now, or one idle keep-alive (or a
@@ -354,6 +379,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
         for (const socket of tunnels) socket.destroy();
         await closed;
         await running.stop();
+        await trail.flush(); // what the stopping pollers did last
         unlock();
       },
     };

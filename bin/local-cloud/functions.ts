@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 import type { CostMeter } from './cost-meter';
 import type { LocalFunction } from './provision';
 import { LOCAL_ACCOUNT } from './provision';
+import type { LocalTrail } from './trail';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 interface HandlerModule {
@@ -22,10 +23,15 @@ export class FunctionTimeoutError extends Error {
 export class LocalFunctions {
   private readonly handlers = new Map<string, { fn: LocalFunction; handler: Handler }>();
 
-  /** With a `meter`, each invocation is counted and timed, and what it asks of AWS is its own. */
+  /**
+   * With a `meter`, each invocation is counted and timed, and what it asks of AWS is its own. With a
+   * `trail` (LOCAL ONLY, bin/local-cloud/trail.ts), each invocation is recorded as a Lambda Invoke
+   * data event and the SDK calls it makes name the function.
+   */
   constructor(
     private readonly region: string,
     private readonly meter?: CostMeter,
+    private readonly trail?: LocalTrail,
   ) {}
 
   async load(fn: LocalFunction, aws: AwsClientConfig, overrides: Record<string, string>): Promise<void> {
@@ -53,13 +59,14 @@ export class LocalFunctions {
       succeed: () => undefined,
     };
     let timer: NodeJS.Timeout | undefined;
-    const run = () =>
+    const race = () =>
       Promise.race([
         loaded.handler(event, context),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new FunctionTimeoutError(`${name}: task timed out after ${loaded.fn.timeoutMs} ms`)), loaded.fn.timeoutMs);
         }),
       ]);
+    const run = this.trail ? () => this.trail!.invocation(name, event, race, context.awsRequestId) : race;
     try {
       return (await (this.meter ? this.meter.invocation(name, loaded.fn.memoryMb, run) : run())) as T;
     } finally {
