@@ -1,8 +1,10 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { TASKS_TABLE, stepKeys } from '../contracts/tasks-table';
+import { TASKS_TABLE, stepKeys, taskKeys } from '../contracts/tasks-table';
+import { EnvelopeOpenError } from '../domain/envelope';
 import { ConcurrencyError } from '../domain/errors';
+import { openJson, runLevelLookup, SEALED_ATTRIBUTES, SealedStepDataSchema, sealingLevel, sealJson, stepContextTask, type SealedStepData, type TaskSealing } from './sealed-attributes';
 import { TaskErrorSchema } from '../domain/task';
 import type { StepRecord, StepStore } from '../domain/workflow-ports';
 
@@ -35,17 +37,58 @@ const StepItemSchema = z
  * Step records in the tasks table, beside their run's task item (`stepKeys`): one item per step,
  * no index attributes (so no index writes, and no task listing ever meets a step), every save
  * conditional on the version read.
+ *
+ * With `sealing`, a step of a run whose level is sensitive (the run's level: its `workflow.<name>`
+ * capability's, at least the step capability's own) keeps its output and error sealed, with the
+ * context {tenant, task: `<runId>/<stepId>`, classification}; status, attempts and version stay in
+ * the clear. Reads open with the tenant, run and step of the key asked for.
  */
 export class DynamoDbStepStore implements StepStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly runLevel: ((tenantId: string, runId: string) => Promise<string>) | undefined;
 
-  constructor(client: DynamoDBClient, private readonly tableName: string) {
+  constructor(client: DynamoDBClient, private readonly tableName: string, private readonly sealing?: TaskSealing) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.runLevel = sealing ? runLevelLookup(sealing, (tenantId, runId) => this.capabilityOfRun(tenantId, runId)) : undefined;
+  }
+
+  private async capabilityOfRun(tenantId: string, runId: string): Promise<string | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [TASKS_TABLE.partitionKey]: taskKeys.tenant(tenantId), [TASKS_TABLE.sortKey]: taskKeys.task(runId) },
+        ProjectionExpression: '#c',
+        ExpressionAttributeNames: { '#c': 'capability' },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof Item?.['capability'] === 'string' ? Item['capability'] : undefined;
+  }
+
+  private async toItem(record: StepRecord): Promise<Item> {
+    if (!this.sealing || !this.runLevel) return toItem(record);
+    const level = sealingLevel(this.sealing, record.capability ?? '', await this.runLevel(record.tenantId, record.runId));
+    if (!level) return toItem(record);
+    const { outputJson: _output, error: _error, ...clear } = toItem(record);
+    const context = { tenant: record.tenantId, task: stepContextTask(record.runId, record.stepId), classification: level };
+    return { ...clear, [SEALED_ATTRIBUTES.classification]: level, [SEALED_ATTRIBUTES.sealed]: await sealJson(this.sealing.envelope, sealedDataOf(record), context) };
+  }
+
+  /** The record of an item read under the key of `tenantId`, `runId`, `stepId`; `known`: its sealed data as just written. */
+  private async fromItem(item: Item, tenantId: string, runId: string, known?: SealedStepData): Promise<StepRecord> {
+    const { [SEALED_ATTRIBUTES.sealed]: sealed, [SEALED_ATTRIBUTES.classification]: classification, ...clear } = item;
+    if (sealed === undefined) return fromItem(clear);
+    if (typeof classification !== 'string' || typeof clear['stepId'] !== 'string') throw new EnvelopeOpenError();
+    const stepId = String(item[TASKS_TABLE.sortKey]).slice(stepKeys.run(runId).length);
+    const context = { tenant: tenantId, task: stepContextTask(runId, stepId), classification };
+    const data = known ?? (await openJson(this.sealing?.envelope, sealed, context, SealedStepDataSchema));
+    const { outputJson: _output, error: _error, ...rest } = clear;
+    return fromItem({ ...rest, ...(data.output !== undefined ? { outputJson: JSON.stringify(data.output) } : {}), ...(data.error ? { error: data.error } : {}) });
   }
 
   async get(tenantId: string, runId: string, stepId: string): Promise<StepRecord | undefined> {
     const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keyOf(tenantId, runId, stepId), ConsistentRead: true }));
-    return Item ? fromItem(Item) : undefined;
+    return Item ? this.fromItem(Item, tenantId, runId) : undefined;
   }
 
   async list(tenantId: string, runId: string): Promise<StepRecord[]> {
@@ -62,7 +105,7 @@ export class DynamoDbStepStore implements StepStore {
           ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
         }),
       );
-      records.push(...(page.Items ?? []).map(fromItem));
+      records.push(...(await Promise.all((page.Items ?? []).map((item) => this.fromItem(item, tenantId, runId)))));
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return records.sort((a, b) => compare(a.startedAt, b.startedAt) || compare(a.stepId, b.stepId));
@@ -70,11 +113,12 @@ export class DynamoDbStepStore implements StepStore {
 
   async save(record: StepRecord): Promise<StepRecord> {
     const first = record.version === 0;
+    const item = await this.toItem(record);
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: toItem(record),
+          Item: item,
           ConditionExpression: first ? 'attribute_not_exists(#pk)' : '#version = :previous',
           ExpressionAttributeNames: first ? { '#pk': TASKS_TABLE.partitionKey } : { '#version': 'version' },
           ...(first ? {} : { ExpressionAttributeValues: { ':previous': record.version - 1 } }),
@@ -86,7 +130,7 @@ export class DynamoDbStepStore implements StepStore {
       }
       throw error;
     }
-    return fromItem(toItem(record));
+    return this.fromItem(item, record.tenantId, record.runId, sealedDataOf(record));
   }
 }
 
@@ -105,6 +149,11 @@ const toItem = (record: StepRecord): Item => {
     ...(output !== undefined ? { outputJson: JSON.stringify(output) } : {}),
   };
 };
+
+const sealedDataOf = (record: StepRecord): SealedStepData => ({
+  ...(record.output !== undefined ? { output: record.output } : {}),
+  ...(record.error ? { error: record.error } : {}),
+});
 
 const fromItem = (item: Item): StepRecord => {
   const { [TASKS_TABLE.partitionKey]: _pk, [TASKS_TABLE.sortKey]: _sk, ...attributes } = item;

@@ -3,9 +3,11 @@ import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryC
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ConcurrencyError, ValidationError } from '../domain/errors';
+import { EnvelopeOpenError } from '../domain/envelope';
 import type { ClaimableQuery, ListTasksQuery, PromotableQuery, RedrivableQuery, TaskPage, TaskPatch, TaskRepository } from '../domain/ports';
 import { isClaimable, isPromotable, isRedrivable, isTerminal, queuedSince, TaskSchema, type Task } from '../domain/task';
 import { DISPATCH_SHARDS, QUEUED_SHARDS, RUN_SHARDS, TASKS_TABLE, taskKeys } from '../contracts/tasks-table';
+import { openJson, runLevelLookup, SEALED_ATTRIBUTES, SealedTaskDataSchema, sealingLevel, sealJson, type SealedTaskData, type TaskSealing } from './sealed-attributes';
 
 type Item = Record<string, unknown>;
 
@@ -45,18 +47,76 @@ const dispatchShard = (taskId: string) => taskKeys.dispatchShard(createHash('sha
 
 const CursorSchema = z.object({ t: z.string(), k: z.record(z.string(), z.string()) }).strict();
 
-/** DynamoDB single-item conditional writes: no transactions, every change guarded by `version`. */
+/**
+ * DynamoDB single-item conditional writes: no transactions, every change guarded by `version`.
+ *
+ * With `sealing`, the data of a task whose level is sensitive (its capability's level, at least its
+ * parent run's) is kept sealed: the item holds `classification` and the binary `sealed` (input,
+ * requestHash, result, error, sealed together with the context {tenant, task, classification})
+ * instead of `inputJson`, `requestHash`, `resultJson` and `error`. Keys, index attributes, status
+ * and version stay in the clear, so conditions and indexes work as before. A read opens with the
+ * tenant and task of the key it asked for (never the item's own attributes), so an item copied under
+ * another tenant's key does not open (SEALED_DATA_UNREADABLE). Writes that leave the sealed fields
+ * alone call no KMS, and neither does the item an update returns (its data is the task's, patched).
+ */
 export class DynamoDbTaskRepository implements TaskRepository {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly runLevel: ((tenantId: string, runId: string) => Promise<string>) | undefined;
 
-  constructor(client: DynamoDBClient, private readonly tableName: string) {
+  constructor(client: DynamoDBClient, private readonly tableName: string, private readonly sealing?: TaskSealing) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.runLevel = sealing ? runLevelLookup(sealing, (tenantId, runId) => this.capabilityOf(tenantId, runId)) : undefined;
+  }
+
+  private async capabilityOf(tenantId: string, taskId: string): Promise<string | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keyOf(tenantId, taskId), ProjectionExpression: '#c', ExpressionAttributeNames: { '#c': 'capability' }, ConsistentRead: true }),
+    );
+    return typeof Item?.['capability'] === 'string' ? Item['capability'] : undefined;
+  }
+
+  /** The level a task's data is sealed at: its capability's, at least its parent run's; undefined: kept in the clear. */
+  private async levelOf(task: Task): Promise<string | undefined> {
+    if (!this.sealing) return undefined;
+    const floor = task.parent && this.runLevel ? await this.runLevel(task.tenantId, task.parent.runId) : undefined;
+    return sealingLevel(this.sealing, task.capability, floor);
+  }
+
+  private async toItem(task: Task): Promise<Item> {
+    const level = await this.levelOf(task);
+    if (!level) return toItem(task);
+    const { inputJson: _input, resultJson: _result, error: _error, requestHash: _hash, ...clear } = toItem(task);
+    return {
+      ...clear,
+      [SEALED_ATTRIBUTES.classification]: level,
+      [SEALED_ATTRIBUTES.sealed]: await sealJson(this.sealing!.envelope, sealedDataOf(task), { tenant: task.tenantId, task: task.taskId, classification: level }),
+    };
+  }
+
+  /**
+   * The task of an item read under `tenantId`'s key. `known`: the sealed data as the caller already
+   * has it (an update's own write), so nothing is opened.
+   */
+  private async fromItem(item: Item, tenantId: string, known?: SealedTaskData): Promise<Task> {
+    const { [SEALED_ATTRIBUTES.sealed]: sealed, [SEALED_ATTRIBUTES.classification]: classification, ...clear } = item;
+    if (sealed === undefined) return fromItem(clear);
+    if (typeof classification !== 'string') throw new EnvelopeOpenError();
+    const taskId = String(item[TASKS_TABLE.sortKey]).slice(taskKey('').length);
+    const data = known ?? (await openJson(this.sealing?.envelope, sealed, { tenant: tenantId, task: taskId, classification }, SealedTaskDataSchema));
+    const { inputJson: _input, resultJson: _result, error: _error, requestHash: _hash, ...rest } = clear;
+    return fromItem({
+      ...rest,
+      inputJson: JSON.stringify(data.input ?? null),
+      requestHash: data.requestHash,
+      ...(data.result !== undefined ? { resultJson: JSON.stringify(data.result) } : {}),
+      ...(data.error ? { error: data.error } : {}),
+    });
   }
 
   async create(task: Task): Promise<{ created: boolean; task: Task }> {
     try {
       await this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: toItem(task), ConditionExpression: `attribute_not_exists(${TASKS_TABLE.partitionKey})` }),
+        new PutCommand({ TableName: this.tableName, Item: await this.toItem(task), ConditionExpression: `attribute_not_exists(${TASKS_TABLE.partitionKey})` }),
       );
       return { created: true, task };
     } catch (error) {
@@ -71,7 +131,7 @@ export class DynamoDbTaskRepository implements TaskRepository {
     const { Item } = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: keyOf(tenantId, taskId), ConsistentRead: true }),
     );
-    return Item ? fromItem(Item) : undefined;
+    return Item ? this.fromItem(Item, tenantId) : undefined;
   }
 
   async list(tenantId: string, query: ListTasksQuery): Promise<TaskPage> {
@@ -112,7 +172,10 @@ export class DynamoDbTaskRepository implements TaskRepository {
       const { Responses, UnprocessedKeys } = await this.doc.send(
         new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
       );
-      for (const item of Responses?.[this.tableName] ?? []) found.set(String(item[TASKS_TABLE.sortKey]), fromItem(item));
+      const items = Responses?.[this.tableName] ?? [];
+      // Sealed items open side by side: one KMS Decrypt each (docs/performance.md, "Envelope encryption").
+      const tasks = await Promise.all(items.map((item) => this.fromItem(item, tenantId)));
+      items.forEach((item, i) => found.set(String(item[TASKS_TABLE.sortKey]), tasks[i]!));
       keys = (UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
       if (round >= 8 && keys.length > 0) throw new Error('tasks table: unprocessed keys after 8 retries');
     }
@@ -134,11 +197,15 @@ export class DynamoDbTaskRepository implements TaskRepository {
       set(byStatusIndex.partitionKey, statusKey(task.tenantId, patch.status));
     }
     if (patch.attempts !== undefined) set('attempts', patch.attempts);
-    if (patch.result !== undefined) set('resultJson', JSON.stringify(patch.result));
-    if (patch.error !== undefined) set('error', patch.error);
-    if (patch.removeError) {
-      names['#error'] = 'error';
-      removes.push('#error');
+    // With sealing, a change of the result or error rewrites the task's data as a whole (below).
+    const rewritesData = this.sealing !== undefined && (patch.result !== undefined || patch.error !== undefined || patch.removeError === true);
+    if (!rewritesData) {
+      if (patch.result !== undefined) set('resultJson', JSON.stringify(patch.result));
+      if (patch.error !== undefined) set('error', patch.error);
+      if (patch.removeError) {
+        names['#error'] = 'error';
+        removes.push('#error');
+      }
     }
     if (patch.redrivenAt !== undefined) set('redrivenAt', patch.redrivenAt);
     if (patch.priority !== undefined) set('priority', patch.priority);
@@ -167,6 +234,28 @@ export class DynamoDbTaskRepository implements TaskRepository {
       ...(patch.removeError ? { error: undefined } : {}),
       ...(patch.removeLease ? { leaseUntil: undefined, leaseId: undefined } : {}),
     };
+    if (rewritesData) {
+      // The whole data in the form the task's level asks for now, the other form removed (an UpdateItem
+      // is billed by the item's size, not by what it sets). Sealed: one GenerateDataKey.
+      const remove = (name: string) => {
+        names[`#${name}`] = name;
+        removes.push(`#${name}`);
+      };
+      const level = await this.levelOf(next);
+      if (level) {
+        set(SEALED_ATTRIBUTES.classification, level);
+        set(SEALED_ATTRIBUTES.sealed, await sealJson(this.sealing!.envelope, sealedDataOf(next), { tenant: task.tenantId, task: task.taskId, classification: level }));
+        ['inputJson', 'requestHash', 'resultJson', 'error'].forEach(remove);
+      } else {
+        set('inputJson', JSON.stringify(next.input ?? null));
+        set('requestHash', next.requestHash);
+        if (next.result !== undefined) set('resultJson', JSON.stringify(next.result));
+        else remove('resultJson');
+        if (next.error !== undefined) set('error', next.error);
+        else remove('error');
+        [SEALED_ATTRIBUTES.classification, SEALED_ATTRIBUTES.sealed].forEach(remove);
+      }
+    }
     if (isRedrivable(next)) Object.entries(deadLetterKeys(next)).forEach(([name, value]) => set(name, value));
     else if (isRedrivable(task)) removes.push(deadLetterIndex.partitionKey, deadLetterIndex.sortKey);
     if (inQueuedIndex(next)) {
@@ -190,7 +279,8 @@ export class DynamoDbTaskRepository implements TaskRepository {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return fromItem(Attributes!);
+      // The data written (or kept) is the patched task's: nothing to open.
+      return await this.fromItem(Attributes!, task.tenantId, sealedDataOf(next));
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
         throw new ConcurrencyError(`task ${task.taskId} changed since version ${task.version}`);
@@ -370,6 +460,14 @@ const toItem = (task: Task): Item => {
     ...claimableKeys(task),
   };
 };
+
+/** What a sensitive task item keeps sealed. */
+const sealedDataOf = (task: Pick<Task, 'input' | 'requestHash' | 'result' | 'error'>): SealedTaskData => ({
+  input: task.input ?? null,
+  requestHash: task.requestHash,
+  ...(task.result !== undefined ? { result: task.result } : {}),
+  ...(task.error ? { error: task.error } : {}),
+});
 
 const fromItem = (item: Item): Task => {
   const { inputJson, resultJson, ...attributes } = item;

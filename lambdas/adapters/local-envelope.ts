@@ -35,8 +35,13 @@ export class LocalEnvelope implements Envelope {
   static fromKeyFile(path: string, levels?: readonly string[]): LocalEnvelope {
     if (!existsSync(path)) {
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-      chmodSync(path, 0o600);
+      try {
+        writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+        chmodSync(path, 0o600);
+      } catch (error) {
+        // Another function of the same local cloud created it first: use theirs.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
     }
     const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
     if (key.length !== 32) throw new Error(`LocalEnvelope: ${path} does not hold a base64 32-byte key`);

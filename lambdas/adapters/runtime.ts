@@ -4,6 +4,13 @@ import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
+import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import * as z from 'zod';
+import { CLASSIFICATION_LEVEL, dataKeyEnvName, type ClassificationSettings } from '../contracts/classification';
+import type { Envelope } from '../domain/envelope';
+import { KmsEnvelope, dataKeysFromEnv } from './kms-envelope';
+import { LocalEnvelope } from './local-envelope';
+import type { TaskSealing } from './sealed-attributes';
 import { DeploymentAgents } from '../agents/deployment-agents';
 import { bedrockConverse } from './bedrock-converse';
 import { FileSecretStore, SecretsManagerSecretStore } from './secrets';
@@ -39,6 +46,8 @@ export interface AwsClientConfig {
   secretsmanager?: SecretsManagerClientConfig;
   /** STS: the gateway assumes the tenant-scoped role (the local cloud's STS stand-in locally). */
   sts?: STSClientConfig;
+  /** KMS: the data keys of the envelope encryption (the gateway's on the tenant's session). */
+  kms?: KMSClientConfig;
   /** Added to every client the factories below build. */
   plugins?: readonly SdkPlugin[];
 }
@@ -80,14 +89,58 @@ export const sqsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withP
 
 export const stsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new STSClient(aws.sts ?? {}), aws), tracer);
 
-export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
-  new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName);
+export const kmsClient = (aws: AwsClientConfig, tracer?: Tracer) => traced(withPlugins(new KMSClient(aws.kms ?? {}), aws), tracer);
+
+/**
+ * How a function seals sensitive task data: the classification settings (CLASSIFICATIONS) and
+ * either the data key of each level (`DATA_KEY_ARN_<LEVEL>`, set by DataKeys.bindEnvelope) or,
+ * LOCAL ONLY, the local key file (ENVELOPE_KEY_FILE, set by the local cloud).
+ */
+export interface EnvelopeSettings {
+  classifications: ClassificationSettings;
+  /** Level → KMS key ARN. */
+  keys: Record<string, string>;
+  /** LOCAL ONLY: the key file of LocalEnvelope (npm start, tests), instead of KMS. */
+  keyFile?: string;
+}
+
+const KeyFileSchema = z.string().min(1).optional();
+const KeyArnSchema = z.string().regex(/^arn:[^:]+:kms:/, 'a KMS key ARN');
+
+/**
+ * The envelope settings from a function's variables; undefined when CLASSIFICATIONS is absent
+ * (nothing is sealed). `classifications`: the parsed CLASSIFICATIONS of the function's schema.
+ */
+export const envelopeSettings = (classifications: ClassificationSettings | undefined, env: Env): EnvelopeSettings | undefined => {
+  if (!classifications) return undefined;
+  const keyFile = KeyFileSchema.parse(env[ENV.envelopeKeyFile]);
+  const keys = dataKeysFromEnv(env as NodeJS.ProcessEnv, classifications.levels);
+  for (const level of Object.keys(keys)) {
+    if (!CLASSIFICATION_LEVEL.test(level) || !KeyArnSchema.safeParse(keys[level]).success) throw new Error(`invalid configuration: ${dataKeyEnvName(level)} (a KMS key ARN)`);
+  }
+  return { classifications, keys, ...(keyFile ? { keyFile } : {}) };
+};
+
+/**
+ * The sealing of one set of credentials: LocalEnvelope on the key file when ENVELOPE_KEY_FILE is
+ * set (LOCAL ONLY), else KmsEnvelope on the data keys with `aws.kms`'s credentials.
+ */
+export const taskSealing = (settings: EnvelopeSettings | undefined, aws: AwsClientConfig, tracer?: Tracer): TaskSealing | undefined => {
+  if (!settings) return undefined;
+  const envelope: Envelope = settings.keyFile
+    ? LocalEnvelope.fromKeyFile(settings.keyFile, settings.classifications.levels)
+    : new KmsEnvelope(kmsClient(aws, tracer), settings.keys);
+  return { envelope, classifications: settings.classifications };
+};
+
+export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer, sealing?: TaskSealing) =>
+  new DynamoDbTaskRepository(dynamoDbClient(aws, tracer), tableName, sealing);
 
 export const agentStateStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbAgentStateStore(dynamoDbClient(aws, tracer), tableName);
 
-export const stepStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) =>
-  new DynamoDbStepStore(dynamoDbClient(aws, tracer), tableName);
+export const stepStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer, sealing?: TaskSealing) =>
+  new DynamoDbStepStore(dynamoDbClient(aws, tracer), tableName, sealing);
 
 export const tenantQuota = (tableName: string, settings: QuotaSettings, aws: AwsClientConfig, tracer?: Tracer) =>
   new DynamoDbTenantQuota(dynamoDbClient(aws, tracer), tableName, settings);

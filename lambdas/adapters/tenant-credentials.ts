@@ -9,7 +9,7 @@ import { DynamoDbRoleGrants } from './dynamodb-role-grants';
 import { DynamoDbPrincipalLimiter } from './dynamodb-principal-limiter';
 import { DynamoDbStepStore } from './dynamodb-step-store';
 import { DynamoDbTenantQuota } from './dynamodb-tenant-quota';
-import { dynamoDbClient, stsClient, type AwsClientConfig } from './runtime';
+import { dynamoDbClient, stsClient, taskSealing, type AwsClientConfig, type EnvelopeSettings } from './runtime';
 
 type Tracer = Parameters<typeof dynamoDbClient>[1];
 
@@ -201,6 +201,12 @@ export interface TenantDataSettings {
   limits?: PrincipalLimits;
   workflows: boolean;
   maxTenants?: number;
+  /**
+   * Sealing of sensitive task data (CLASSIFICATIONS, the data keys); absent: nothing sealed. With a
+   * tenant-scoped role, KMS is called on the tenant's session too: the role's policy lets it use a
+   * data key only with its own tenant in the encryption context.
+   */
+  envelope?: EnvelopeSettings;
 }
 
 /**
@@ -210,14 +216,17 @@ export interface TenantDataSettings {
  * tenants' tasks (the operator's redrive), each through its own tenant's session.
  */
 export const tenantDataRepositories = (settings: TenantDataSettings, aws: AwsClientConfig, tracer?: Tracer) => {
-  // One DynamoDB client per tenant session, shared by the tenant's repositories.
+  // The local key file (LOCAL ONLY) is read once; KMS clients are per session, like the DynamoDB ones.
+  const localSealing = settings.envelope?.keyFile ? taskSealing(settings.envelope, aws, tracer) : undefined;
+  // One DynamoDB client (and KMS client) per tenant session, shared by the tenant's repositories.
   const build = (clients: AwsClientConfig): TenantData => {
     const client = dynamoDbClient(clients, tracer);
+    const sealing = localSealing ?? taskSealing(settings.envelope, clients, tracer);
     return {
-      tasks: new DynamoDbTaskRepository(client, settings.tableName),
+      tasks: new DynamoDbTaskRepository(client, settings.tableName, sealing),
       roleGrants: new DynamoDbRoleGrants(client, settings.tableName),
       ...(settings.limits ? { limiter: new DynamoDbPrincipalLimiter(client, settings.tableName, settings.limits) } : {}),
-      ...(settings.workflows ? { steps: new DynamoDbStepStore(client, settings.tableName) } : {}),
+      ...(settings.workflows ? { steps: new DynamoDbStepStore(client, settings.tableName, sealing) } : {}),
       ...(settings.quotas ? { quota: new DynamoDbTenantQuota(client, settings.tableName, settings.quotas) } : {}),
     };
   };
@@ -229,7 +238,10 @@ export const tenantDataRepositories = (settings: TenantDataSettings, aws: AwsCli
   const ownClient = dynamoDbClient(aws, tracer);
   const scoped = new BoundedCache<TenantData>(settings.maxTenants ?? 200);
   const dataOf = (tenantId: string) =>
-    scoped.getOrCreate(tenantId, () => build({ ...aws, dynamodb: { ...aws.dynamodb, credentials: credentials.provider(tenantId) } }));
+    scoped.getOrCreate(tenantId, () => {
+      const session = credentials.provider(tenantId);
+      return build({ ...aws, dynamodb: { ...aws.dynamodb, credentials: session }, kms: { ...aws.kms, credentials: session } });
+    });
   const routed = new BoundedCache<TaskRepository>(2 * (settings.maxTenants ?? 200));
   return (tenantId: string, acrossTenants = false): TenantData => ({
     ...dataOf(tenantId),

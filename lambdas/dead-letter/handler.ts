@@ -3,7 +3,7 @@ import { systemClock, type TaskServiceDeps } from '../domain/ports';
 import { failDeadLettered } from '../domain/use-cases/fail-dead-lettered';
 import { TaskRecordSchema } from '../adapters/task-record';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, envelopeSettings, taskSealing, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
 import { DeadLetterEnvSchema, ENV, readEnv, type Env } from '../contracts';
 
 export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry' | 'quota'>;
@@ -35,7 +35,8 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const quotas = env[ENV.quotas];
   return instrument(
     makeHandler({
-      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+      // Failing a sensitive task rewrites its sealed data (the error is sealed with it).
+      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)),
       clock: systemClock,
       logger,
       telemetry,

@@ -3,7 +3,7 @@ import { systemClock } from '../domain/ports';
 import { redispatchPending, type DispatchDeps } from '../domain/use-cases/dispatch';
 import { escalateAged, type AgingMs } from '../domain/use-cases/escalate';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, taskQueue, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, envelopeSettings, taskQueue, taskSealing, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { watchRuns } from '../domain/use-cases/watch-runs';
 import type { WorkflowEngine } from '../domain/workflow-ports';
 import { agingMsOf, ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
@@ -30,7 +30,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const quotas = env[ENV.quotas];
   return instrument(
     makeHandler({
-      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
+      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)),
       queue: taskQueue(queueUrlsOf(env), aws, tracer),
       clock: systemClock,
       logger,

@@ -4,7 +4,7 @@ import { processTask, type ProcessTaskDeps, type ProcessTaskOptions } from '../d
 import { TaskRecordSchema } from '../adapters/task-record';
 import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, deploymentAgents, sqsClient, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, deploymentAgents, envelopeSettings, sqsClient, taskSealing, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { ENV, readEnv, WorkerEnvSchema, type Env } from '../contracts';
 
 /** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
@@ -47,8 +47,10 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const quotas = env[ENV.quotas];
   const workflows = workflowEngine(env[ENV.workflows], aws, observability.tracer);
   const agents = deploymentAgents({ builtIns: env[ENV.enabledAgents], connectors: env[ENV.connectors], secretsFile: env[ENV.secretsFile], tasksTable: env[ENV.tasksTable] }, aws, observability.logger, observability.tracer);
+  // Sensitive task data sealed with the data keys (locally: the local key file); absent CLASSIFICATIONS: none.
+  const sealing = taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, observability.tracer);
   const inner = makeHandler({
-      tasks: tasksRepository(env[ENV.tasksTable], aws, observability.tracer),
+      tasks: tasksRepository(env[ENV.tasksTable], aws, observability.tracer, sealing),
       agents,
       clock: systemClock,
       logger: observability.logger,

@@ -5,7 +5,7 @@ import { runStep, type RunStepDeps } from '../domain/use-cases/run-step';
 import { finishRun, offerPulledStep, openApprovalGate } from '../domain/use-cases/workflow-runs';
 import type { LifecycleDeps } from '../domain/task-lifecycle';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
-import { createObservability, deploymentAgents, sfnClient, stepStore, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { createObservability, deploymentAgents, envelopeSettings, sfnClient, stepStore, taskSealing, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
 import { SfnWorkflowEngine } from '../adapters/sfn-workflow-engine';
 import type { WorkflowEngine } from '../domain/workflow-ports';
 import { ENV, readEnv, WorkflowEnvSchema, type Env } from '../contracts';
@@ -46,9 +46,11 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const env = readEnv(WorkflowEnvSchema, rawEnv);
   const quotas = env[ENV.quotas];
   const agents = deploymentAgents({ builtIns: env[ENV.enabledAgents], connectors: env[ENV.connectors], secretsFile: env[ENV.secretsFile], tasksTable: env[ENV.tasksTable] }, aws, logger, tracer);
+  // Sensitive run and step data sealed with the data keys (locally: the local key file); absent CLASSIFICATIONS: none.
+  const sealing = taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer);
   const handler = makeHandler({
-    tasks: tasksRepository(env[ENV.tasksTable], aws, tracer),
-    steps: stepStore(env[ENV.tasksTable], aws, tracer),
+    tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, sealing),
+    steps: stepStore(env[ENV.tasksTable], aws, tracer, sealing),
     agents,
     clock: systemClock,
     logger,
