@@ -3,6 +3,7 @@ import { IssuerSchema, PrincipalLimitsSchema, type ResolvedAuth } from './auth';
 import { PRIORITIES, type Priority } from './priorities';
 import { QuotaSettingsSchema } from './quotas';
 import { ConnectorsSchema } from './agent-connectors';
+import { ClassificationSettingsSchema } from './classification';
 
 /**
  * The environment contract between the CDK app and the functions: variable names, and one
@@ -67,7 +68,6 @@ const optionalList = list.optional();
 // Not z.url(): the SQS emulator's URLs (sqs.<region>.127.0.0.1:port) are not WHATWG-valid hosts.
 const queueUrl = z.string().regex(/^https?:\/\/\S+$/, 'an http(s) URL');
 
-const tasks = { [ENV.tasksTable]: z.string().min(1) };
 const queues = Object.fromEntries(PRIORITIES.map((p) => [ENV.queueUrl(p), queueUrl])) as Record<string, typeof queueUrl>;
 
 /** A variable holding JSON that `schema` validates ("not JSON" when it is not JSON at all). */
@@ -85,6 +85,8 @@ const jsonVariable = <S extends z.ZodType>(schema: S) =>
     .pipe(schema);
 
 const quotas = { [ENV.quotas]: jsonVariable(QuotaSettingsSchema).optional() };
+/** Every function that touches task data: the table, and the classifications saying what of it is sealed (absent: nothing). */
+const tasks = { [ENV.tasksTable]: z.string().min(1), [ENV.classifications]: jsonVariable(ClassificationSettingsSchema).optional() };
 /** The agents a function can run: built-in ones by name, and the connectors' (with their secret store). */
 const agents = {
   [ENV.enabledAgents]: list,

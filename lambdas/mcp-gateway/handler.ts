@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { systemClock, type Logger } from '../domain/ports';
 import { PrincipalSchema, RoleSchema } from '../domain/principal';
 import { toProxyResult, toWebRequest } from '../adapters/api-gateway';
-import { agentStateStore, deploymentAgents, createObservability, taskQueue, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { agentStateStore, deploymentAgents, createObservability, envelopeSettings, taskQueue, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { tenantDataRepositories } from '../adapters/tenant-credentials';
 import { cedarAccessPolicy, policiesDirOf } from '../adapters/cedar-access-policy';
 import { ENV, GatewayEnvSchema, queueUrlsOf, readEnv, type Env } from '../contracts';
@@ -66,6 +66,8 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       ...(quotas ? { quotas } : {}),
       limits: env[ENV.principalLimits],
       workflows: workflows !== undefined,
+      // Sensitive task data sealed on the tenant's session (its own tenant in every KMS context).
+      envelope: envelopeSettings(env[ENV.classifications], rawEnv),
     },
     aws,
     tracer,
