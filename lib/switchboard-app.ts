@@ -59,6 +59,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     quotas: config.quotas,
     pullCapabilities: config.pullCapabilities,
     removalPolicy,
+    dataKeys: stateful.dataKeys,
   });
   const messaging = new MessagingStack(app, name('Messaging'), {
     env,
@@ -77,6 +78,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     },
     quotas: config.quotas,
     removalPolicy,
+    dataKeys: stateful.dataKeys,
   });
   const cognito = config.auth.cognito;
   const identity = cognito
@@ -93,6 +95,8 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     quotas: config.quotas,
     agents: config.agents,
     removalPolicy,
+    dataKeys: stateful.dataKeys,
+    logKey: stateful.key,
   });
 
   if (config.verifiedPermissions) new AccessPolicyStore(api, 'AccessPolicies', { policies, removalPolicy });
@@ -116,6 +120,12 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
     removalPolicy,
     terminationProtection: config.removalPolicy === 'retain',
   });
+  // The audit log (docs/audit.md): the gateway records every tool call and offers verify/query to auditors;
+  // the reconciler completes open intents and signs the chains' digests.
+  stateful.audit.bind(api.gateway, 'append');
+  stateful.audit.bind(messaging.reconciler, 'append');
+  audit.audit.bindDigestSigning(api.gateway, 'verify');
+  audit.audit.bindDigestSigning(messaging.reconciler, 'sign');
   for (const stack of [stateful, workflows, messaging, api, audit, ...(identity ? [identity] : [])]) applyNagSuppressions(stack);
   addCompliancePacks(app, ['AwsSolutions']);
   return { stateful, workflows, messaging, api, audit, ...(identity ? { identity } : {}) };

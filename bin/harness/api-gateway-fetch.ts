@@ -57,7 +57,7 @@ export const toProxyEvent = async (request: Request, principal: VerifiedCaller |
       httpMethod: request.method,
       path: `/v1${url.pathname}`,
       stage: 'v1',
-      requestId: 'req',
+      requestId: `req-${Math.random().toString(36).slice(2, 10)}`,
     } as APIGatewayProxyEvent['requestContext'],
   };
 };

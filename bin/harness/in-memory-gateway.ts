@@ -6,7 +6,8 @@ import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
 import { loadWorkflows } from '../../lib/workflows';
-import { InMemoryAgentStateStore, InMemoryRoleGrants, InMemoryStepStore, InMemoryTaskRepository, ManualClock, platformAccess, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
+import { recordDenial } from '../../lambdas/domain/use-cases/audited-call';
+import { InMemoryAgentStateStore, InMemoryAuditDigestStore, InMemoryAuditStore, InMemoryRoleGrants, InMemoryStepStore, InMemoryTaskRepository, ManualClock, platformAccess, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
 
 /**
  * The MCP gateway Lambda handler over in-memory ports, plus a way to run the queued work. Its
@@ -31,6 +32,8 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     steps: new InMemoryStepStore(),
     agentStates: new InMemoryAgentStateStore(),
     roleGrants: new InMemoryRoleGrants(),
+    audit: new InMemoryAuditStore(),
+    auditReading: { digests: new InMemoryAuditDigestStore(), verifier: { verify: async () => false } },
     agentAdmin: {
       discover: async () => {
         throw new Error('no downstream MCP server is reachable from the in-memory gateway');
@@ -38,11 +41,12 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
       configuredAgentIds: new Set(['echo']),
     },
   };
-  const endpoint = createMcpEndpoint((principal) => createToolsServer(deps, principal), {
+  const endpoint = createMcpEndpoint((call) => createToolsServer(deps, call), {
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     logger: silentLogger,
     resource,
     resolvePrincipal: (principal) => effectivePrincipal(deps, principal, deps.clock.now()),
+    recordDenial: async (call, tool, code) => void (await recordDenial({ store: deps.audit, clock: deps.clock, logger: silentLogger }, call, { tool, kind: 'tool', args: null }, code)),
     ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
   });
   const handler = makeHandler({ endpoint, logger: silentLogger, resource });

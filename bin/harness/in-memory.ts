@@ -358,6 +358,16 @@ export class InMemoryAuditStore implements AuditStore {
       .slice(0, range.limit)
       .map(([seq, entry]) => ({ seq, entry: entry && structuredClone(entry) }));
   }
+
+  readonly registered = new Set<string>();
+
+  async registerTenant(tenantId: string): Promise<void> {
+    this.registered.add(tenantId);
+  }
+
+  async tenants(): Promise<string[]> {
+    return [...this.registered].sort();
+  }
 }
 
 export class InMemoryAuditDigestStore implements AuditDigestStore {
@@ -374,5 +384,9 @@ export class InMemoryAuditDigestStore implements AuditDigestStore {
       .filter((d) => d.digest.tenantId === tenantId && d.digest.toSeq >= range.fromSeq && (range.toSeq === undefined || d.digest.toSeq <= range.toSeq))
       .sort((a, b) => a.digest.toSeq - b.digest.toSeq)
       .map((d) => structuredClone(d));
+  }
+
+  async latest(tenantId: string): Promise<SignedAuditDigest | undefined> {
+    return (await this.list(tenantId, { fromSeq: 1 })).at(-1);
   }
 }

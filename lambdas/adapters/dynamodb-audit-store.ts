@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { AUDIT_TABLE, auditKeys, AuditEntrySchema, GENESIS_HASH, SignedAuditDigestSchema, type AuditEntry, type SignedAuditDigest } from '../contracts/audit';
+import { AUDIT_TABLE, AUDIT_TENANTS_PK, auditKeys, AuditEntrySchema, GENESIS_HASH, SignedAuditDigestSchema, type AuditEntry, type SignedAuditDigest } from '../contracts/audit';
 import type { AuditDigestStore, AuditHead, AuditStore, StoredAuditItem } from '../domain/audit';
 import { ConcurrencyError } from '../domain/errors';
 
@@ -97,6 +97,30 @@ export class DynamoDbAuditStore implements AuditStore {
     }, () => items.length >= range.limit);
     return items;
   }
+
+  async registerTenant(tenantId: string): Promise<void> {
+    // A plain put of a constant item: writing it twice is harmless (the writer has no UpdateItem).
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { [PK]: AUDIT_TENANTS_PK, [SK]: tenantId } }));
+  }
+
+  async tenants(): Promise<string[]> {
+    const tenants: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':pk': AUDIT_TENANTS_PK },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) tenants.push(String(item[SK]));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return tenants;
+  }
 }
 
 /**
@@ -141,6 +165,24 @@ export class DynamoDbAuditDigestStore implements AuditDigestStore {
       digests.push(parsed.success ? parsed.data : unreadableDigest(tenantId, auditKeys.seqOf(String(raw[SK]).replace('DIGEST#', 'SEQ#')) ?? 1));
     }, () => false);
     return digests;
+  }
+
+  async latest(tenantId: string): Promise<SignedAuditDigest | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':pk': auditKeys.tenant(tenantId), ':prefix': auditKeys.digestPrefix },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const raw = Items?.[0];
+    if (!raw) return undefined;
+    const toSeq = auditKeys.seqOf(String(raw[SK]).replace(auditKeys.digestPrefix, auditKeys.seqPrefix)) ?? 1;
+    return (await this.list(tenantId, { fromSeq: toSeq, toSeq }))[0];
   }
 }
 

@@ -97,6 +97,13 @@ const workflows = {
   [ENV.workflows]: jsonVariable(z.record(z.string(), z.string().regex(/^arn:[^:]+:states:/, 'a state machine ARN'))).optional(),
 };
 
+/** The audit log: its table, and what signs (and so verifies) its digests. */
+const audit = {
+  [ENV.auditTable]: z.string().min(1),
+  [ENV.auditSigningKeyArn]: z.string().regex(/^arn:[^:]+:kms:/, 'a KMS key ARN').optional(),
+  [ENV.auditSigningKeyFile]: z.string().min(1).optional(),
+};
+
 /** Each function's variables, as its composition root reads them. */
 export const GatewayEnvSchema = z.object({
   ...tasks,
@@ -112,6 +119,7 @@ export const GatewayEnvSchema = z.object({
   [ENV.principalLimits]: jsonVariable(PrincipalLimitsSchema),
   [ENV.tenantRoleArn]: z.string().regex(/^arn:[^:]+:iam::/, 'an IAM role ARN').optional(),
   [ENV.policiesDir]: z.string().min(1).optional(),
+  ...audit,
 });
 export const WorkerEnvSchema = z.object({
   ...tasks,
@@ -134,7 +142,7 @@ export const AuthorizerEnvSchema = z.object({
   [ENV.usageKeySeed]: z.string().min(1).optional(),
 });
 const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
-export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging, ...workflows, ...quotas });
+export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging, ...workflows, ...quotas, ...audit });
 export const DeadLetterEnvSchema = z.object({ ...tasks, ...quotas });
 
 export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;

@@ -34,6 +34,10 @@ export interface AuditStore {
   append(entry: AuditEntry): Promise<void>;
   /** Up to `limit` items from `fromSeq` on (up to `toSeq`), in key order. */
   list(tenantId: string, range: { fromSeq: number; toSeq?: number; limit: number }): Promise<StoredAuditItem[]>;
+  /** Records that the tenant has an audit log (idempotent): written before its first entry. */
+  registerTenant(tenantId: string): Promise<void>;
+  /** Every tenant with an audit log, in id order. */
+  tenants(): Promise<string[]>;
 }
 
 export interface AuditSigner {
@@ -51,6 +55,8 @@ export interface AuditDigestStore {
   put(digest: SignedAuditDigest): Promise<void>;
   /** The tenant's digests whose toSeq lies in the range, by toSeq. */
   list(tenantId: string, range: { fromSeq: number; toSeq?: number }): Promise<SignedAuditDigest[]>;
+  /** The tenant's digest with the highest toSeq, or undefined when it has none. */
+  latest(tenantId: string): Promise<SignedAuditDigest | undefined>;
 }
 
 /** What verify found wrong; `seq` is the position (the key) it was found at. */

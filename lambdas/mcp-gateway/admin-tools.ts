@@ -45,7 +45,7 @@ export const registerAdminTools = (server: McpServer, deps: RoleGrantDeps, princ
       outputSchema: GrantViewSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) => decided('grant_role', { role: args.role }, async () => ({ ...(await grantRole(deps, principal, args)) })),
+    (args) => decided('grant_role', { role: args.role }, async () => ({ ...(await grantRole(deps, principal, args)) }), { args, target: `grant:${args.subject}:${args.role}` }),
   );
   server.registerTool(
     'revoke_role',
@@ -57,7 +57,7 @@ export const registerAdminTools = (server: McpServer, deps: RoleGrantDeps, princ
       outputSchema: RevokeOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    (args) => decided('revoke_role', {}, async () => ({ ...(await revokeRole(deps, principal, args)) })),
+    (args) => decided('revoke_role', {}, async () => ({ ...(await revokeRole(deps, principal, args)) }), { args }),
   );
   server.registerTool(
     'list_role_grants',
@@ -70,6 +70,6 @@ export const registerAdminTools = (server: McpServer, deps: RoleGrantDeps, princ
       outputSchema: ListOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => decided('list_role_grants', {}, async () => ({ ...(await listRoleGrants(deps, principal, args)) })),
+    (args) => decided('list_role_grants', {}, async () => ({ ...(await listRoleGrants(deps, principal, args)) }), { args }),
   );
 };

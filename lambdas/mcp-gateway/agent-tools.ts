@@ -29,7 +29,7 @@ export const registerAgentTools = (
       outputSchema: RegisterOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     },
-    (args) => decided('register_agent', {}, async () => ({ ...(await registerAgent(deps, principal, args)) })),
+    (args) => decided('register_agent', {}, async () => ({ ...(await registerAgent(deps, principal, args)) }), { args }),
   );
   server.registerTool(
     'deregister_agent',
@@ -40,6 +40,6 @@ export const registerAgentTools = (
       outputSchema: DeregisterOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    (args) => decided('deregister_agent', {}, async () => ({ ...(await deregisterAgent(deps, principal, args)) })),
+    (args) => decided('deregister_agent', {}, async () => ({ ...(await deregisterAgent(deps, principal, args)) }), { args }),
   );
 };

@@ -12,6 +12,8 @@ import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createMcpEndpoint, jsonRpcError, methodNotAllowed, RPC, unauthorizedAnswer, type Caller, type McpEndpoint } from './mcp-endpoint';
 import { createToolsServer } from './tools';
 import { effectivePrincipal } from '../domain/use-cases/role-grants';
+import { recordDenial } from '../domain/use-cases/audited-call';
+import { auditDigestStore, auditSigning, auditStore, noTrustedKey } from '../adapters/audit-runtime';
 
 /** What the authorizer put in `requestContext.authorizer` (API Gateway passes strings: roles comma-, scopes space-joined). */
 const AuthorizerContextSchema = z
@@ -22,7 +24,7 @@ const AuthorizerContextSchema = z
     scopes: z.string().transform((s) => s.split(' ').filter(Boolean)),
     clientId: z.string().optional(),
   })
-  .transform(({ tenantId, subject, roles, scopes, clientId }, ctx): Caller => {
+  .transform(({ tenantId, subject, roles, scopes, clientId }, ctx): Omit<Caller, 'requestId'> => {
     const principal = PrincipalSchema.safeParse({ tenantId, subject, roles });
     if (!principal.success) {
       ctx.addIssue({ code: 'custom', message: 'not a principal' });
@@ -46,7 +48,8 @@ export const makeHandler = (deps: { endpoint: McpEndpoint; logger: Logger; resou
         request.reason === 'method' ? methodNotAllowed() : jsonRpcError(400, RPC.invalidRequest, `Bad Request: header ${request.name} is malformed`),
       );
     }
-    return toProxyResult(await deps.endpoint(request, caller.data));
+    const requestId = typeof event.requestContext?.requestId === 'string' && event.requestContext.requestId ? event.requestContext.requestId.slice(0, 256) : undefined;
+    return toProxyResult(await deps.endpoint(request, { ...caller.data, ...(requestId ? { requestId } : {}) }));
   };
 
 /** Composition root: SDK clients and the endpoint, built once per container. */
@@ -73,7 +76,12 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
     tracer,
   );
   const resource = env[ENV.authResource];
+  // The audit log: on the gateway's own role (append-only grant), every tenant's chain.
+  const audit = auditStore(env[ENV.auditTable], aws, tracer);
+  const signing = auditSigning(env, aws, tracer);
   const deps = {
+    audit,
+    auditReading: { digests: auditDigestStore(env[ENV.auditTable], aws, tracer), verifier: signing ?? noTrustedKey },
     // The access policy (Cedar), loaded once per container.
     access: cedarAccessPolicy(policiesDirOf(rawEnv)),
     queue: taskQueue(queueUrlsOf(env), aws, tracer),
@@ -88,11 +96,13 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   };
   const allowedHosts = env[ENV.allowedHosts];
   const allowedOrigins = env[ENV.allowedOrigins];
-  const endpoint = createMcpEndpoint((principal) => createToolsServer({ ...deps, ...tenantData(principal.tenantId, principal.roles.includes('operator')) }, principal), {
+  const endpoint = createMcpEndpoint((call) => createToolsServer({ ...deps, ...tenantData(call.principal.tenantId, call.principal.roles.includes('operator')) }, call), {
     maxBodyBytes: env[ENV.maxBodyBytes],
     limits: env[ENV.principalLimits],
     // Roles granted until now (grant_role) join the token's, read on every tools/list and tools/call.
     resolvePrincipal: (principal) => effectivePrincipal(tenantData(principal.tenantId, false), principal, systemClock.now()),
+    // A call refused at the edge for its token's scope is an access decision too.
+    recordDenial: async (call, tool, code) => void (await recordDenial({ store: audit, clock: systemClock, logger }, call, { tool, kind: 'tool', args: null }, code)),
     logger,
     resource,
     ...(allowedHosts ? { allowedHosts } : {}),

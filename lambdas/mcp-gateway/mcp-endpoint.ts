@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   createMcpHandler,
   isLegacyRequest,
@@ -28,6 +29,8 @@ export interface McpEndpointOptions {
    * (grant_role), read on every tools/list and tools/call. Absent: the token's roles.
    */
   resolvePrincipal?: (principal: Principal) => Promise<Principal>;
+  /** Records a call refused at the edge (403 insufficient_scope) in the audit log; must not throw. */
+  recordDenial?: (call: EndpointCall, tool: string, code: string) => Promise<void>;
 }
 
 /** Who calls, as the authorizer verified it: the principal, the token's scopes and its OAuth client (never the token). */
@@ -35,9 +38,18 @@ export interface Caller {
   principal: Principal;
   scopes: readonly string[];
   clientId?: string;
+  /** The request's id (API Gateway's), named by its audit entries; absent: one is made up. */
+  requestId?: string;
 }
 
-export type ServerFactory = (principal: Principal) => McpServer;
+/** What the tools of one request know of it: who (roles granted included), through which client, which request. */
+export interface EndpointCall {
+  principal: Principal;
+  clientId?: string;
+  requestId: string;
+}
+
+export type ServerFactory = (call: EndpointCall) => McpServer;
 
 /** JSON-RPC error codes used at the edge. */
 export const RPC = { parseError: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, internal: -32603 } as const;
@@ -63,11 +75,11 @@ export const methodNotAllowed = (): Response =>
  * (the tools see the principal only, and downstream calls use the platform's own credentials), so
  * `token` is empty (the SDK's type requires the field).
  */
-const toAuthInfo = ({ principal, scopes, clientId }: Caller): AuthInfo => ({
+const toAuthInfo = ({ principal, scopes, clientId }: Caller, requestId: string): AuthInfo => ({
   token: '',
   clientId: clientId ?? principal.subject,
   scopes: [...scopes],
-  extra: { principal },
+  extra: { principal, requestId, ...(clientId ? { clientId } : {}) },
 });
 
 /** The answer to a request without a valid token (as API Gateway's UNAUTHORIZED gateway response): where to get one. */
@@ -86,7 +98,14 @@ const missingScope = (message: { method?: unknown; params?: unknown }, scopes: r
   return { tool, scope: scopeOf(family) };
 };
 
-const principalOf = (authInfo: AuthInfo | undefined): Principal => PrincipalSchema.parse(authInfo?.extra?.['principal']);
+const callOf = (authInfo: AuthInfo | undefined): EndpointCall => {
+  const clientId = authInfo?.extra?.['clientId'];
+  return {
+    principal: PrincipalSchema.parse(authInfo?.extra?.['principal']),
+    requestId: String(authInfo?.extra?.['requestId']),
+    ...(typeof clientId === 'string' ? { clientId } : {}),
+  };
+};
 
 /** Whether an Accept header admits a JSON response (application/json, application/*, or *\/*). */
 const acceptsJson = (accept: string): boolean =>
@@ -132,7 +151,7 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
   // A client's bad request is the client's problem: INFO, so a hostile caller cannot flood WARN.
   const onerror = (error: Error) => options.logger.info('mcp request rejected', { error: error.message });
   const modern = withoutJsonModeWarning(() =>
-    createMcpHandler((ctx) => factory(principalOf(ctx.authInfo)), {
+    createMcpHandler((ctx) => factory(callOf(ctx.authInfo)), {
       legacy: 'reject',
       responseMode: 'json',
       maxRequestBodySize: options.maxBodyBytes,
@@ -142,7 +161,7 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
 
   const serveLegacy = async (request: Request, parsedBody: unknown, authInfo: AuthInfo): Promise<Response> => {
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    const server = factory(principalOf(authInfo));
+    const server = factory(callOf(authInfo));
     transport.onerror = onerror;
     try {
       await server.connect(transport);
@@ -231,13 +250,17 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
     try {
       const resolved = method === 'tools/list' || method === 'tools/call' ? await resolvePrincipal(caller.principal) : caller.principal;
-      const authInfo = toAuthInfo({ ...caller, principal: resolved });
+      const requestId = caller.requestId ?? randomUUID();
+      const authInfo = toAuthInfo({ ...caller, principal: resolved }, requestId);
       const legacy = await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes });
       // The SDK answers bad params of protocol methods with -32603 and a raw schema dump: answer first.
       const invalid = invalidParams(legacy ? 'legacy' : 'modern', message);
       if (invalid) return jsonRpcError(200, RPC.invalidParams, invalid, {}, id ?? null);
       const missing = missingScope(message, caller.scopes);
-      if (missing) return insufficientScope(missing, id ?? null);
+      if (missing) {
+        await options.recordDenial?.({ principal: resolved, requestId, ...(caller.clientId ? { clientId: caller.clientId } : {}) }, missing.tool, 'INSUFFICIENT_SCOPE');
+        return insufficientScope(missing, id ?? null);
+      }
       return legacy ? await serveLegacy(replay, body, authInfo) : await modern.fetch(replay, { authInfo, parsedBody: body });
     } catch (error) {
       options.logger.error('mcp endpoint failed', { error: error instanceof Error ? error.stack : String(error) });

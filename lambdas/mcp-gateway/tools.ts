@@ -1,7 +1,10 @@
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import { authorizeTool, type AccessArguments, type AccessPolicy } from '../domain/access';
 import * as z from 'zod';
-import { DomainError, QuotaExceededError, RateLimitedError } from '../domain/errors';
+import { DomainError, ForbiddenError, QuotaExceededError, RateLimitedError } from '../domain/errors';
+import type { AuditStore } from '../domain/audit';
+import { auditedChange, auditedRead, recordDenial, type AuditedCaller, type AuditedTool } from '../domain/use-cases/audited-call';
+import { randomTaskId, taskIdFor } from '../domain/ids';
 import { admitToolCall } from '../domain/principal-limits';
 import type { PrincipalLimiter, RoleGrants, TaskServiceDeps } from '../domain/ports';
 import type { Principal } from '../domain/principal';
@@ -15,6 +18,7 @@ import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agen
 import type { RegisterAgentDeps } from '../domain/use-cases/register-agents';
 import { registerAgentTools } from './agent-tools';
 import { registerAdminTools } from './admin-tools';
+import { registerAuditTools, type AuditToolDeps } from './audit-tools';
 import {
   ClaimTaskInputSchema,
   claimTask,
@@ -30,6 +34,10 @@ import type { AgentStateStore } from '../domain/agent-routing';
 import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
 export type ToolDeps = TaskServiceDeps & {
+  /** The tenant audit log: every call, allowed or denied, is recorded (docs/audit.md). */
+  audit: AuditStore;
+  /** verify_audit and query_audit (auditors); absent: not offered. */
+  auditReading?: Omit<AuditToolDeps, 'audit'>;
   /** Decides every tool call with its arguments, and which tools tools/list shows (lib/policies). */
   access: AccessPolicy;
   workflows?: WorkflowEngine;
@@ -115,18 +123,39 @@ const run = async <T extends Record<string, unknown>>(
   }
 };
 
+/** The tools that change nothing: one audit entry after the call; the others are bracketed by intent and outcome. */
+export const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['get_task', 'list_tasks', 'list_agents', 'list_role_grants', 'verify_audit', 'query_audit']);
+/** The administration tools: their entries are of kind `admin`. */
+export const ADMIN_TOOLS: ReadonlySet<string> = new Set(['redrive_dead_letters', 'register_agent', 'deregister_agent', 'grant_role', 'revoke_role']);
+
+/** What a tool call is for the audit log besides its name: its arguments (hashed) and what it acts on. */
+export interface CallRecord {
+  args: unknown;
+  /** `task:<id>` when the call acts on a known task. */
+  target?: string;
+}
+
 /**
  * A tool call decided by the access policy first: with its arguments that matter (defaults applied),
  * before the use-case runs; a denial is the tool error `FORBIDDEN: <tool> … is not permitted for roles …`.
+ * Every call is recorded in the tenant's audit log: a denial (access or rate) with one entry, a read with
+ * one entry, a change with an intent before it and an outcome after it (lambdas/domain/use-cases/audited-call.ts).
  */
-export type DecidedRun = <T extends Record<string, unknown>>(tool: string, args: AccessArguments, action: () => Promise<T>) => Promise<CallToolResult>;
+export type DecidedRun = <T extends Record<string, unknown>>(tool: string, args: AccessArguments, action: () => Promise<T>, record: CallRecord) => Promise<CallToolResult>;
 
-export const decidedRun = (deps: ToolDeps, principal: Principal): DecidedRun => (tool, args, action) =>
+export const decidedRun = (deps: ToolDeps, caller: AuditedCaller): DecidedRun => (tool, args, action, record) =>
   run(deps, tool, async () => {
-    authorizeTool(deps.access, principal, tool, args);
-    // After the decision, so a denied call takes nothing from the principal's rate.
-    if (deps.limiter) await admitToolCall({ limiter: deps.limiter }, principal, deps.clock.now());
-    return action();
+    const auditDeps = { store: deps.audit, clock: deps.clock, logger: deps.logger };
+    const call: AuditedTool = { tool, kind: ADMIN_TOOLS.has(tool) ? 'admin' : 'tool', args: record.args, ...(record.target ? { target: record.target } : {}) };
+    try {
+      authorizeTool(deps.access, caller.principal, tool, args);
+      // After the decision, so a denied call takes nothing from the principal's rate.
+      if (deps.limiter) await admitToolCall({ limiter: deps.limiter }, caller.principal, deps.clock.now());
+    } catch (error) {
+      if (error instanceof ForbiddenError || error instanceof RateLimitedError) await recordDenial(auditDeps, caller, call, error.code);
+      throw error;
+    }
+    return READ_ONLY_TOOLS.has(tool) ? auditedRead(auditDeps, caller, call, action) : auditedChange(auditDeps, caller, call, action);
   });
 
 type ListHandler = (request: unknown, ctx: unknown) => Promise<{ tools: { name: string }[] }>;
@@ -146,9 +175,17 @@ const listOnly = (server: McpServer, allowed: ReadonlySet<string>): void => {
   });
 };
 
-/** One McpServer per request (stateless): the principal comes from the verified token only. */
-export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServer => {
-  const decided = decidedRun(deps, principal);
+/** Who calls, in which request: the principal comes from the verified token only. */
+export interface ToolCaller {
+  principal: Principal;
+  clientId?: string;
+  requestId: string;
+}
+
+/** One McpServer per request (stateless). */
+export const createToolsServer = (deps: ToolDeps, caller: ToolCaller): McpServer => {
+  const { principal } = caller;
+  const decided = decidedRun(deps, caller);
   const server = new McpServer(SERVER_INFO, {
     // Stateless: the tool list never changes under a client, and logging/setLevel (2025 era) is
     // accepted, though a JSON (non-streaming) response carries no log notifications.
@@ -168,11 +205,14 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: SubmitOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) =>
-      decided('submit_task', { capability: args.capability, priority: args.priority ?? 'normal' }, async () => {
-        const task = await submitTask(deps, principal, args);
+    (args) => {
+      // The id is chosen before the call, so the intent entry names the task it creates.
+      const taskId = args.idempotencyKey ? taskIdFor(principal.tenantId, args.idempotencyKey) : randomTaskId();
+      return decided('submit_task', { capability: args.capability, priority: args.priority ?? 'normal' }, async () => {
+        const task = await submitTask(deps, principal, args, { taskId });
         return { taskId: task.taskId, status: task.status, priority: task.priority };
-      }),
+      }, { args, target: `task:${taskId}` });
+    },
   );
 
   server.registerTool(
@@ -184,7 +224,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: TaskViewSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => decided('get_task', {}, async () => ({ ...(await getTask(deps, principal, args)) })),
+    (args) => decided('get_task', {}, async () => ({ ...(await getTask(deps, principal, args)) }), { args, target: `task:${args.taskId}` }),
   );
 
   server.registerTool(
@@ -196,7 +236,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: ListOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => decided('list_tasks', {}, () => listTasks(deps, principal, args)),
+    (args) => decided('list_tasks', {}, () => listTasks(deps, principal, args), { args }),
   );
 
   server.registerTool(
@@ -208,7 +248,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    (args) => decided('cancel_task', {}, () => cancelTask(deps, principal, args)),
+    (args) => decided('cancel_task', {}, () => cancelTask(deps, principal, args), { args, target: `task:${args.taskId}` }),
   );
 
   server.registerTool(
@@ -225,7 +265,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
     (args) => {
       // Every tenant's when the policy permits it (operators), else the caller's own tenant's (admins).
       const anyTenant = deps.access.decide(principal, 'redrive_dead_letters', { anyTenant: true }).allowed;
-      return decided('redrive_dead_letters', { anyTenant }, async () => ({ ...(await redriveDeadLetters(deps, principal, args, { anyTenant })) }));
+      return decided('redrive_dead_letters', { anyTenant }, async () => ({ ...(await redriveDeadLetters(deps, principal, args, { anyTenant })) }), { args });
     },
   );
 
@@ -240,7 +280,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: ListAgentsOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => decided('list_agents', {}, async () => ({ ...(await listAgents(deps, principal, args)) })),
+    (args) => decided('list_agents', {}, async () => ({ ...(await listAgents(deps, principal, args)) }), { args }),
   );
 
   // External agents pull work (role agent).
@@ -256,7 +296,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: ClaimOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) => decided('claim_task', {}, async () => ({ ...(await claimTask(deps, principal, args)) })),
+    (args) => decided('claim_task', {}, async () => ({ ...(await claimTask(deps, principal, args)) }), { args }),
   );
   server.registerTool(
     'heartbeat_task',
@@ -267,7 +307,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: HeartbeatOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    (args) => decided('heartbeat_task', {}, () => heartbeatTask(deps, principal, args)),
+    (args) => decided('heartbeat_task', {}, () => heartbeatTask(deps, principal, args), { args, target: `task:${args.taskId}` }),
   );
   server.registerTool(
     'complete_task',
@@ -278,7 +318,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) => decided('complete_task', {}, () => completeTask(deps, principal, args)),
+    (args) => decided('complete_task', {}, () => completeTask(deps, principal, args), { args, target: `task:${args.taskId}` }),
   );
   server.registerTool(
     'fail_task',
@@ -291,7 +331,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
       outputSchema: CancelOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
     },
-    (args) => decided('fail_task', {}, () => failTask(deps, principal, args)),
+    (args) => decided('fail_task', {}, () => failTask(deps, principal, args), { args, target: `task:${args.taskId}` }),
   );
 
   const workflows = deps.workflows;
@@ -308,10 +348,13 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       },
       (args) =>
-        decided('start_workflow', { workflow: args.workflow, priority: args.priority ?? 'normal' }, async () => {
-          const task = await startWorkflow(deps, principal, args);
-          return { taskId: task.taskId, status: task.status, priority: task.priority };
-        }),
+        {
+          const taskId = args.idempotencyKey ? taskIdFor(principal.tenantId, args.idempotencyKey) : randomTaskId();
+          return decided('start_workflow', { workflow: args.workflow, priority: args.priority ?? 'normal' }, async () => {
+            const task = await startWorkflow(deps, principal, args, { taskId });
+            return { taskId: task.taskId, status: task.status, priority: task.priority };
+          }, { args, target: `task:${taskId}` });
+        },
     );
     for (const [name, decision] of [['approve_task', 'approved'], ['reject_task', 'rejected']] as const) {
       server.registerTool(
@@ -329,7 +372,7 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
           decided(name, {}, async () => {
             const decided = await decideApproval({ ...deps, workflows }, principal, args, decision);
             return { taskId: decided.taskId, status: decided.status, decision };
-          }),
+          }, { args, target: `task:${args.taskId}` }),
       );
     }
   }
@@ -339,6 +382,8 @@ export const createToolsServer = (deps: ToolDeps, principal: Principal): McpServ
   }
 
   if (deps.roleGrants) registerAdminTools(server, { roleGrants: deps.roleGrants, clock: deps.clock }, principal, decided);
+
+  if (deps.auditReading) registerAuditTools(server, { audit: deps.audit, ...deps.auditReading }, principal, decided);
 
   listOnly(server, deps.access.allowedTools(principal));
   return server;

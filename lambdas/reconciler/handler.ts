@@ -6,6 +6,8 @@ import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, envelopeSettings, taskQueue, taskSealing, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { watchRuns } from '../domain/use-cases/watch-runs';
 import type { WorkflowEngine } from '../domain/workflow-ports';
+import { auditUpkeep, type AuditUpkeepDeps } from '../domain/use-cases/audit-upkeep';
+import { auditDigestStore, auditSigning, auditStore } from '../adapters/audit-runtime';
 import { agingMsOf, ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
 
 /** A task whose dispatch is unconfirmed after this long is assumed orphaned by a crash. */
@@ -16,10 +18,12 @@ export const ORPHAN_AFTER_MS = 30_000;
  * then promotes queued tasks that waited past their level's SLA or whose deadline is near (the escalator),
  * then checks the workflow runs whose execution may have ended unrecorded (watchRuns).
  */
-export const makeHandler = (deps: DispatchDeps & { workflows?: WorkflowEngine }, agingMs: AgingMs) => async (_event: ScheduledEvent) => ({
+export const makeHandler = (deps: DispatchDeps & { workflows?: WorkflowEngine; audit?: Omit<AuditUpkeepDeps, 'tasks' | 'clock' | 'logger'> }, agingMs: AgingMs) => async (_event: ScheduledEvent) => ({
   redispatched: await redispatchPending(deps, { olderThanMs: ORPHAN_AFTER_MS, limit: 100 }),
   promoted: (await escalateAged(deps, { agingMs, limit: 100 })).length,
   ...(deps.workflows ? { runs: await watchRuns({ ...deps, workflows: deps.workflows }, { limit: 100 }) } : {}),
+  // The audit log: intents a crash left open are completed, the chains since their last digest signed.
+  ...(deps.audit ? { audit: await auditUpkeep({ ...deps.audit, tasks: deps.tasks, clock: deps.clock, logger: deps.logger }) } : {}),
 });
 
 export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
@@ -28,6 +32,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const env = readEnv(ReconcilerEnvSchema, rawEnv);
   const workflows = workflowEngine(env[ENV.workflows], aws, tracer);
   const quotas = env[ENV.quotas];
+  const signer = auditSigning(env, aws, tracer);
   return instrument(
     makeHandler({
       tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)),
@@ -37,6 +42,11 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       telemetry,
       ...(workflows ? { workflows } : {}),
       ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
+      audit: {
+        store: auditStore(env[ENV.auditTable], aws, tracer),
+        digests: auditDigestStore(env[ENV.auditTable], aws, tracer),
+        ...(signer ? { signer } : {}),
+      },
     }, agingMsOf(env)),
     observability,
   );

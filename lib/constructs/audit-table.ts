@@ -3,7 +3,9 @@ import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { AUDIT_TABLE } from '../../lambdas/contracts/audit';
+import { ENV } from '../../lambdas/contracts/env';
 import { secureTableProps } from './tasks-table';
 
 export interface AuditTableProps {
@@ -26,6 +28,13 @@ export class AuditTable extends Construct {
     if (props.removalPolicy === RemovalPolicy.SNAPSHOT) throw new Error('AuditTable: removalPolicy SNAPSHOT is not supported by DynamoDB tables; use RETAIN or DESTROY');
     this.encryptionKey = props.encryptionKey;
     this.table = new Table(this, 'Table', secureTableProps(AUDIT_TABLE, props));
+  }
+
+  /** Sets AUDIT_TABLE_NAME on `fn` and grants `access` (append: the writers; read: verify and query only). */
+  bind(fn: LambdaFunction, access: 'append' | 'read'): void {
+    fn.addEnvironment(ENV.auditTable, this.table.tableName);
+    if (access === 'append') this.grantAppend(fn);
+    else this.grantRead(fn);
   }
 
   /** Appending entries (and digests): read the head, put a new item. Never update or delete. */

@@ -1,3 +1,5 @@
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { ENV } from '../../lambdas/contracts/env';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { CfnEventDataStore, CfnTrail, Trail } from 'aws-cdk-lib/aws-cloudtrail';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -191,6 +193,15 @@ export class AuditTrail extends Construct {
         conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:*` } },
       }),
     );
+  }
+
+  /**
+   * Lets `fn` sign audit digests with the digest signing key (`sign`, the digest writer) or verify
+   * them (`verify`, the auditors' tools): sets AUDIT_SIGNING_KEY_ARN and grants that one KMS action.
+   */
+  bindDigestSigning(fn: LambdaFunction, access: 'sign' | 'verify'): void {
+    fn.addEnvironment(ENV.auditSigningKeyArn, this.digestSigningKey.keyArn);
+    this.digestSigningKey.grant(fn, access === 'sign' ? 'kms:Sign' : 'kms:Verify');
   }
 }
 

@@ -13,6 +13,7 @@ import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 const TOOLS = Object.keys(TOOL_SCOPES);
 const READ = ['get_task', 'list_tasks', 'list_agents'];
 const AGENT = ['claim_task', 'heartbeat_task', 'complete_task', 'fail_task'];
+const AUDIT = ['verify_audit', 'query_audit'];
 
 /** The rules as docs/security.md and lib/policies/platform.cedar state them, written a second time. */
 const documented = (role: Role, tool: string, args: AccessArguments): boolean => {
@@ -25,7 +26,8 @@ const documented = (role: Role, tool: string, args: AccessArguments): boolean =>
     case 'approver':
       return READ.includes(tool) || ['approve_task', 'reject_task'].includes(tool);
     case 'auditor':
-      return READ.includes(tool) || tool === 'list_role_grants';
+      // Its own tenant's audit log; another tenant's only with operator as well (a platform-wide auditor).
+      return READ.includes(tool) || tool === 'list_role_grants' || (AUDIT.includes(tool) && !args.anyTenant);
     case 'agent':
       return AGENT.includes(tool);
     case 'admin':
@@ -33,6 +35,7 @@ const documented = (role: Role, tool: string, args: AccessArguments): boolean =>
       if (['grant_role', 'revoke_role'].includes(tool)) return args.role !== 'operator';
       if (['register_agent', 'deregister_agent'].includes(tool)) return false; // the registry is the platform's
       if (tool === 'redrive_dead_letters') return !args.anyTenant;
+      if (AUDIT.includes(tool)) return false; // the audit log is for auditors
       return true;
     case 'operator':
       return ['redrive_dead_letters', 'register_agent', 'deregister_agent'].includes(tool);
@@ -51,6 +54,8 @@ const CASES: [string, AccessArguments][] = [
   ['list_role_grants', { role: 'admin' }],
   ['redrive_dead_letters', { anyTenant: false }],
   ['redrive_dead_letters', { anyTenant: true }],
+  ['verify_audit', { anyTenant: true }],
+  ['query_audit', { anyTenant: true }],
   ['get_task', { targetTenant: 'globex' }],
   ['submit_task', { capability: 'echo', priority: 'normal', targetTenant: 'globex' }],
 ];
@@ -89,6 +94,9 @@ describe('access policy (lib/policies, evaluated by cedar-wasm)', () => {
     expect(access.decide(principal('acme', ['admin']), 'grant_role', { role: 'operator' }).policies).toEqual(['operator-role-not-grantable']);
     expect(access.decide(principal('acme', ['admin']), 'redrive_dead_letters', { anyTenant: true }).policies).toEqual(['redrive-any-tenant-operator-only']);
     expect(access.decide(principal('acme', ['operator']), 'redrive_dead_letters', { anyTenant: true })).toMatchObject({ allowed: true, policies: ['redrive'] });
+    // A platform-wide auditor (auditor and operator) reads any tenant's audit log; an auditor alone, its own.
+    expect(access.decide(principal('acme', ['auditor', 'operator']), 'verify_audit', { anyTenant: true }).allowed).toBe(true);
+    expect(access.decide(principal('acme', ['auditor']), 'query_audit', { anyTenant: true }).policies).toEqual(['audit-any-tenant-platform-auditor-only']);
     expect(access.decide(principal('acme', ['admin']), 'no_such_tool', {}).allowed).toBe(false);
   });
 

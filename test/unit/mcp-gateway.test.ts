@@ -17,7 +17,7 @@ const TOOLS_BY_ROLE: [Role, string[]][] = [
   ['viewer', READ],
   ['submitter', TOOLS],
   ['approver', ['approve_task', ...READ, 'reject_task']],
-  ['auditor', [...READ, 'list_role_grants'].sort()],
+  ['auditor', [...READ, 'list_role_grants', 'query_audit', 'verify_audit'].sort()],
   ['agent', ['claim_task', 'complete_task', 'fail_task', 'heartbeat_task']],
   ['operator', ['deregister_agent', 'redrive_dead_letters', 'register_agent']],
   ['admin', ['approve_task', 'cancel_task', 'grant_role', 'list_role_grants', ...READ, 'redrive_dead_letters', 'reject_task', 'revoke_role', 'start_workflow', 'submit_task'].sort()],
@@ -312,7 +312,7 @@ describe('every tool has a scope family', () => {
     });
     try {
       const { deps } = gatewayWithFakes();
-      createToolsServer({ ...deps, pullCapabilities: ['external.review'] }, principal('acme', ['admin']));
+      createToolsServer({ ...deps, pullCapabilities: ['external.review'] }, { principal: principal('acme', ['admin']), requestId: 'r1' });
     } finally {
       spy.mockRestore();
     }

@@ -27,7 +27,7 @@ const alice: Principal = { tenantId: 'acme', subject: 'alice', roles: ['admin'] 
 /** The gateway's Lambda handler over a server with two tools of two scope families. */
 const gateway = () => {
   const seen: Principal[] = [];
-  const factory = (principal: Principal) => {
+  const factory = ({ principal }: { principal: Principal }) => {
     seen.push(principal);
     const server = new McpServer({ name: 'resource-server-test', version: '1.0.0' });
     const tool = (name: string) =>

@@ -46,6 +46,8 @@ export const appendAudit = async (deps: AuditDeps, draft: AuditDraft): Promise<A
   if (!parsed.success) throw new ValidationError(`invalid audit entry: ${parsed.error.issues[0]?.path.join('.') || '(root)'}: ${parsed.error.issues[0]?.message}`);
   for (let attempt = 1; attempt <= AUDIT_APPEND_ATTEMPTS; attempt++) {
     const head = await deps.store.head(parsed.data.tenantId);
+    // A tenant's first entry: listed first, so the reconciler finds every chain (a crash in between lists an empty one).
+    if (!head && attempt === 1) await deps.store.registerTenant(parsed.data.tenantId);
     const seq = (head?.seq ?? 0) + 1;
     if (seq > AUDIT_MAX_SEQ) throw new ValidationError('the tenant audit log is full');
     const entry = sealAuditEntry({ ...parsed.data, seq, prevHash: head?.hash ?? GENESIS_HASH, time: deps.clock.now().toISOString() });
@@ -122,7 +124,7 @@ export const verifyAudit = async (
   const [anchorItem] = fromSeq > 1 ? await deps.store.list(request.tenantId, { fromSeq: fromSeq - 1, toSeq: fromSeq - 1, limit: 1 }) : [];
   const items = await readRange(deps.store, request.tenantId, fromSeq, request.toSeq, request.onProgress);
   const findings = verifyChain(items, fromSeq === 1 ? 'genesis' : anchorItem?.entry);
-  const toSeq = request.toSeq ?? items.reduce((highest, item) => Math.max(highest, item.seq), fromSeq - 1);
+  const toSeq = items.reduce((highest, item) => Math.max(highest, item.seq), fromSeq - 1);
   const digests = await deps.digests.list(request.tenantId, { fromSeq, toSeq: request.toSeq ?? AUDIT_MAX_SEQ });
   const bySeq = new Map(items.map((item) => [item.seq, item.entry]));
   findings.push(...(await verifyDigests(digests, (seq) => bySeq.get(seq), deps.verifier)));
@@ -202,10 +204,18 @@ export const writeAuditDigest = async (
   deps: { store: AuditStore; digests: AuditDigestStore; signer: AuditSigner; clock: Clock },
   tenantId: string,
   fromSeq: number,
+  /** The last seq to cover (default: the head). */
+  upTo?: number,
 ): Promise<SignedAuditDigest | undefined> => {
-  checkRange(fromSeq, undefined);
-  const head = await deps.store.head(tenantId);
-  if (!head || head.seq < fromSeq) return undefined;
+  checkRange(fromSeq, upTo);
+  const current = await deps.store.head(tenantId);
+  if (!current || current.seq < fromSeq) return undefined;
+  let head = current;
+  if (upTo !== undefined && upTo < current.seq) {
+    const [item] = await deps.store.list(tenantId, { fromSeq: upTo, toSeq: upTo, limit: 1 });
+    if (!item?.entry) throw new AuditTamperedError(tenantId, [{ kind: 'altered', seq: upTo, detail: 'the entry a digest would end at is missing or no valid entry' }]);
+    head = { seq: upTo, hash: item.entry.hash };
+  }
   // Sign only a range that verifies: a digest vouches for what it covers.
   const [anchorItem] = fromSeq > 1 ? await deps.store.list(tenantId, { fromSeq: fromSeq - 1, toSeq: fromSeq - 1, limit: 1 }) : [];
   const findings = verifyChain(await readRange(deps.store, tenantId, fromSeq, head.seq), fromSeq === 1 ? 'genesis' : anchorItem?.entry);

@@ -50,10 +50,16 @@ const createAdmitted = async (deps: SubmitTaskDeps, task: Task) => {
   return stored;
 };
 
+/** `taskId`: the id of a task without an idempotency key, when the caller chose it first (the audit intent names it). */
+export interface SubmitOptions {
+  taskId?: string;
+}
+
 export const submitTask = async (
   deps: SubmitTaskDeps,
   principal: Principal,
   rawInput: SubmitTaskInput,
+  options: SubmitOptions = {},
 ): Promise<TaskView> => {
   const request = SubmitTaskInputSchema.parse(rawInput);
   // A pull capability's task is run by an external agent that claims it (claim_task): any JSON input.
@@ -87,7 +93,7 @@ export const submitTask = async (
   });
   const task: Task = {
     tenantId: principal.tenantId,
-    taskId: request.idempotencyKey ? taskIdFor(principal.tenantId, request.idempotencyKey) : randomTaskId(),
+    taskId: request.idempotencyKey ? taskIdFor(principal.tenantId, request.idempotencyKey) : (options.taskId ?? randomTaskId()),
     capability: request.capability,
     input: request.input ?? null,
     priority: request.priority,

@@ -8,7 +8,7 @@ import type { Principal } from '../principal';
 import { IdempotencyKeySchema, isTerminal, PrioritySchema, TaskIdSchema, toView, workflowCapability, type Task, type TaskView } from '../task';
 import { decide, fail, openGate, recordDecision, retryOnConflict, succeed, type LifecycleDeps } from '../task-lifecycle';
 import type { StepStore, WorkflowEngine } from '../workflow-ports';
-import { accept, MAX_INPUT_BYTES, MAX_INPUT_DEPTH } from './submit-task';
+import { accept, MAX_INPUT_BYTES, MAX_INPUT_DEPTH, type SubmitOptions } from './submit-task';
 
 export const StartWorkflowInputSchema = z
   .object({
@@ -24,7 +24,7 @@ export type StartWorkflowInput = z.input<typeof StartWorkflowInputSchema>;
 export type WorkflowDeps = TaskServiceDeps & { workflows?: WorkflowEngine };
 
 /** A run is a task (kind workflow): acknowledged, queued by priority, started by the worker, driven by its state machine. */
-export const startWorkflow = async (deps: WorkflowDeps, principal: Principal, rawInput: StartWorkflowInput): Promise<TaskView> => {
+export const startWorkflow = async (deps: WorkflowDeps, principal: Principal, rawInput: StartWorkflowInput, options: SubmitOptions = {}): Promise<TaskView> => {
   const request = StartWorkflowInputSchema.parse(rawInput);
   const known = deps.workflows?.workflows() ?? [];
   if (!known.includes(request.workflow)) {
@@ -36,7 +36,7 @@ export const startWorkflow = async (deps: WorkflowDeps, principal: Principal, ra
   if (request.deadline && Date.parse(request.deadline) <= now.getTime()) throw new ValidationError('deadline must be in the future');
   const task: Task = {
     tenantId: principal.tenantId,
-    taskId: request.idempotencyKey ? taskIdFor(principal.tenantId, request.idempotencyKey) : randomTaskId(),
+    taskId: request.idempotencyKey ? taskIdFor(principal.tenantId, request.idempotencyKey) : (options.taskId ?? randomTaskId()),
     capability: workflowCapability(request.workflow),
     workflow: request.workflow,
     input: request.input,

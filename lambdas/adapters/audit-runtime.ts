@@ -1,0 +1,44 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { ENV } from '../contracts';
+import type { AuditSigner, AuditVerifier } from '../domain/audit';
+import { KmsAuditSigner } from './audit-signer-kms';
+import { LocalFileAuditSigner } from './audit-signer-local';
+import { DynamoDbAuditDigestStore, DynamoDbAuditStore } from './dynamodb-audit-store';
+import { dynamoDbClient, traced, type AwsClientConfig } from './runtime';
+
+/** The audit log's adapters, for the composition roots (docs/audit.md). */
+
+export const auditStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) => new DynamoDbAuditStore(dynamoDbClient(aws, tracer), tableName);
+
+export const auditDigestStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) => new DynamoDbAuditDigestStore(dynamoDbClient(aws, tracer), tableName);
+
+/**
+ * The digest signing key: the local key file when AUDIT_SIGNING_KEY_FILE is set (npm start, LOCAL
+ * ONLY), else the asymmetric KMS key of AUDIT_SIGNING_KEY_ARN; undefined when neither is set (then
+ * no digest is signed, and verify checks the chain alone).
+ */
+export const auditSigning = (
+  env: { [ENV.auditSigningKeyFile]?: string | undefined; [ENV.auditSigningKeyArn]?: string | undefined },
+  aws: AwsClientConfig & { kms?: ConstructorParameters<typeof KMSClient>[0] },
+  tracer?: Tracer,
+): (AuditSigner & AuditVerifier) | undefined => {
+  const file = env[ENV.auditSigningKeyFile];
+  if (file) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    try {
+      return new LocalFileAuditSigner(file);
+    } catch (error) {
+      // Another local function created the file between the check and the write: read it.
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return new LocalFileAuditSigner(file);
+      throw error;
+    }
+  }
+  const arn = env[ENV.auditSigningKeyArn];
+  return arn ? new KmsAuditSigner(traced(new KMSClient(aws.kms ?? {}), tracer), arn) : undefined;
+};
+
+/** A verifier that trusts no key: every digest is reported as not verifying (when no signing key is configured). */
+export const noTrustedKey: AuditVerifier = { verify: async () => false };
