@@ -4,9 +4,12 @@ import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
-import { AUDIT_TABLE } from '../../lambdas/contracts/audit';
+import { AUDIT_TABLE, AUDIT_TENANTS_PK, auditKeys } from '../../lambdas/contracts/audit';
 import { ENV } from '../../lambdas/contracts/env';
 import { secureTableProps } from './tasks-table';
+
+/** The audit table's only partitions: the chains (AUDIT#<tenant>) and the tenants' list. */
+const AUDIT_PARTITIONS = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [auditKeys.tenant('*'), AUDIT_TENANTS_PK] } };
 
 export interface AuditTableProps {
   encryptionKey: IKey;
@@ -40,7 +43,7 @@ export class AuditTable extends Construct {
   /** Appending entries (and digests): read the head, put a new item. Never update or delete. */
   grantAppend(grantee: IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:GetItem'], resources: [this.table.tableArn] }),
+      new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:GetItem'], resources: [this.table.tableArn], conditions: AUDIT_PARTITIONS }),
     );
     this.encryptionKey.grantEncryptDecrypt(grantee);
   }
@@ -48,7 +51,7 @@ export class AuditTable extends Construct {
   /** Verifying and querying: read only. */
   grantRead(grantee: IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:GetItem'], resources: [this.table.tableArn] }),
+      new PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:GetItem'], resources: [this.table.tableArn], conditions: AUDIT_PARTITIONS }),
     );
     this.encryptionKey.grantDecrypt(grantee);
   }

@@ -264,7 +264,9 @@ describe('tenant isolation by IAM (the whole app, cdk.json config)', () => {
       expect(statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'], JSON.stringify(statement)).toBeDefined();
       expect(actionsOf(statement)).not.toContain('dynamodb:Scan');
     }
-    expect(gateway.map((s) => s.Condition!['ForAllValues:StringLike']!['dynamodb:LeadingKeys'])).toEqual([['AGENTS'], ['DEAD#*']]);
+    // The shared partitions of the tasks table, and the audit table's (append-only: the chains and the tenants' list).
+    expect(gateway.map((s) => s.Condition!['ForAllValues:StringLike']!['dynamodb:LeadingKeys'])).toEqual([['AGENTS'], ['DEAD#*'], ['AUDIT#*', 'AUDIT_TENANTS']]);
+    expect(actionsOf(gateway[2]!).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
     // Not one key of a tenant's partitions on the gateway's own role.
     expect(JSON.stringify(gateway)).not.toMatch(/TENANT#|QUOTA#|CLAIM#/);
   });
