@@ -162,6 +162,9 @@ export const invokedByOf = (event: unknown): string => {
   return 'states.amazonaws.com';
 };
 
+const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+const resourceOf = (accountId: string, type: string, ARN: string) => ({ accountId, type, ARN });
+
 /** An AWSService caller. */
 const serviceIdentity = (service: string): TrailUserIdentity => ({ type: 'AWSService', invokedBy: service });
 
@@ -173,6 +176,7 @@ export class LocalTrail {
   private flushTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private readonly sessions = new Map<string, { arn: string; principalId: string; role: TrailRole | undefined }>();
+  private readonly identities = new Map<string, TrailUserIdentity>();
   private readonly stats_: TrailStats = { recorded: 0, written: 0, dropped: 0, recordMicros: 0 };
   private readonly keep: number;
   private readonly maxPending: number;
@@ -287,10 +291,24 @@ export class LocalTrail {
     const role = [...(this.options.identities?.roles.values() ?? [])].find((r) => r.name === roleName);
     if (this.sessions.size >= 1_000) this.sessions.delete(this.sessions.keys().next().value!);
     this.sessions.set(credentials.AccessKeyId, { arn: user.Arn, principalId: user.AssumedRoleId ?? user.Arn, role });
+    this.identities.clear(); // an identity built before this session was known is built again
   }
 
+  /** A caller's identity, built once per function and access key (records share it: it is never mutated). */
   private identityOf(fn: string | undefined, accessKeyId: string | undefined): TrailUserIdentity {
+    const cacheKey = `${fn ?? ''}\u0000${accessKeyId ?? ''}`;
+    let identity = this.identities.get(cacheKey);
+    if (!identity) {
+      if (this.identities.size >= 2_000) this.identities.clear();
+      identity = this.buildIdentity(fn, accessKeyId);
+      this.identities.set(cacheKey, identity);
+    }
+    return identity;
+  }
+
+  private buildIdentity(fn: string | undefined, accessKeyId: string | undefined): TrailUserIdentity {
     const { accountId } = this.options;
+    // When the session's credentials were made: for a function's role, when this trail (the container) first saw it.
     const creationDate = eventTime(this.now());
     const session = accessKeyId ? this.sessions.get(accessKeyId) : undefined;
     if (session)
@@ -323,9 +341,8 @@ export class LocalTrail {
   /** Identifiers only: what a request names, never what it carries. */
   private describe(eventSource: string, operation: string, input: Record<string, unknown>): Described {
     const { region, accountId } = this.options;
-    const resource = (type: string, ARN: string) => ({ accountId, type, ARN });
-    const table = (name: string) => resource('AWS::DynamoDB::Table', `arn:aws:dynamodb:${region}:${accountId}:table/${name}`);
-    const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const resource = (type: string, ARN: string) => resourceOf(accountId, type, ARN);
+    const table = (name: string) => resourceOf(accountId, 'AWS::DynamoDB::Table', `arn:aws:dynamodb:${region}:${accountId}:table/${name}`);
     switch (eventSource) {
       case 'dynamodb.amazonaws.com': {
         const tableName = str(input['TableName']);
