@@ -37,7 +37,7 @@ const EXPECTED: Record<string, string[]> = {
   viewer: READ,
   submitter: [...READ, 'cancel_task', 'start_workflow', 'submit_task'],
   approver: [...READ, 'approve_task', 'reject_task'],
-  auditor: [...READ, 'list_role_grants'],
+  auditor: [...READ, 'list_role_grants', 'query_audit', 'verify_audit'],
   agent: ['claim_task', 'complete_task', 'fail_task', 'heartbeat_task'],
   admin: [...READ, 'approve_task', 'cancel_task', 'grant_role', 'list_role_grants', 'redrive_dead_letters', 'reject_task', 'revoke_role', 'start_workflow', 'submit_task'],
 };
