@@ -83,7 +83,7 @@ const NO_VPC =
 const INLINE_POLICY =
   'the statements are CDK grants computed from the resources this one role uses, versioned with the template (every change shows in the CloudFormation change set and the git history); a customer-managed policy would only add reuse by other roles, which least privilege (AC-6) does not want here';
 const LOGS_AT_REST =
-  'CloudWatch Logs encrypts this group at rest with AWS-owned keys; no token nor connector secret is logged (test/e2e/oauth.test.ts); a customer-managed key per data classification is issue 19\'s KMS part (planned)';
+  'CloudWatch Logs encrypts this group at rest with AWS-owned keys: the Cognito trigger writes no log line of its own (only Lambda\'s start, end and report lines) and never sees task data, no token nor connector secret is logged (test/e2e/oauth.test.ts); every log group of the Workflows, Messaging and Api stacks is on the platform key (test/infra/envelope-wiring.test.ts)';
 
 /** The roles whose CDK grants are acknowledged: the functions', the workflow state machines', the tenant-scoped access role. */
 const GRANTED_ROLES = new RegExp(`/(${Object.keys(FUNCTIONS).join('|')})/ServiceRole/|/StateMachine/Role/|/TenantScopedAccess/Role/`);
@@ -133,10 +133,8 @@ const ACKNOWLEDGEMENTS: Readonly<Record<string, Readonly<Record<string, Acknowle
   },
   'AWS::Logs::LogGroup': {
     'NIST.800.53.R5-CloudWatchLogGroupEncrypted': (r) => {
-      const group = r.node.scope!.node.id;
-      return (group.endsWith('Logs') && Object.hasOwn(FUNCTIONS, group.slice(0, -'Logs'.length))) || r.node.scope!.node.path.endsWith('/Mcp/AccessLogs')
-        ? `${LOGS_AT_REST}.`
-        : undefined;
+      // Only the Cognito trigger's group is left on AWS-owned keys (lib/constructs/identity.ts passes no key yet).
+      return r.node.scope!.node.id.endsWith('PreTokenLogs') ? `${LOGS_AT_REST}.` : undefined;
     },
   },
   'AWS::DynamoDB::Table': {

@@ -1,9 +1,10 @@
-import type { RemovalPolicy } from 'aws-cdk-lib';
+import { Lazy, Stack, type RemovalPolicy } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { dataKeyEnvName, ENCRYPTION_CONTEXT_KEYS, type ClassificationSettings } from '../../lambdas/contracts/classification';
+import { ENV } from '../../lambdas/contracts/env';
+import { classificationOf, dataKeyEnvName, ENCRYPTION_CONTEXT_KEYS, type ClassificationSettings } from '../../lambdas/contracts/classification';
 
 export interface DataKeysProps {
   classifications: ClassificationSettings;
@@ -28,7 +29,7 @@ const capitalised = (level: string) => level.charAt(0).toUpperCase() + level.sli
  */
 export class DataKeys extends Construct {
   readonly keys: Readonly<Record<string, Key>>;
-  private readonly settings: ClassificationSettings;
+  private settings: ClassificationSettings;
 
   constructor(scope: Construct, id: string, props: DataKeysProps) {
     super(scope, id);
@@ -53,6 +54,28 @@ export class DataKeys extends Construct {
     this.keys = keys;
   }
 
+  /** The resolved settings, run levels included (addWorkflows). */
+  get classifications(): ClassificationSettings {
+    return this.settings;
+  }
+
+  /**
+   * Each workflow's run level: the capability `workflow.<name>` gets the most sensitive level among
+   * its own (configured, else the default) and its steps' capabilities', so a run, its steps and its
+   * pulled steps' tasks are sealed whenever any step handles sensitive data. Call before synthesis;
+   * CLASSIFICATIONS is rendered when the template is.
+   */
+  addWorkflows(workflows: readonly { name: string; capabilities: readonly string[] }[]): void {
+    const { levels } = this.settings;
+    const capabilities = { ...this.settings.capabilities };
+    for (const workflow of workflows) {
+      const run = `workflow.${workflow.name}`;
+      const candidates = [classificationOf(this.settings, run), ...workflow.capabilities.map((c) => classificationOf(this.settings, c))];
+      capabilities[run] = candidates.reduce((a, b) => (levels.indexOf(b) > levels.indexOf(a) ? b : a));
+    }
+    this.settings = { ...this.settings, capabilities };
+  }
+
   /** Level → key ARN, for every level. */
   get keyArns(): Record<string, string> {
     return Object.fromEntries(Object.entries(this.keys).map(([level, key]) => [level, key.keyArn]));
@@ -69,8 +92,12 @@ export class DataKeys extends Construct {
     return key;
   }
 
-  /** Grants `grantee` `access` to `level`'s key, only with the tenant/task/classification context. */
-  grantEnvelope(grantee: IGrantable, level: string, access: EnvelopeAccess): void {
+  /**
+   * Grants `grantee` `access` to `level`'s key, only with the tenant/task/classification context.
+   * `tenantTag`: the grantee is a role assumed with that session tag, and may use the key only with
+   * its own tenant in the context (`kms:EncryptionContext:tenant` = `${aws:PrincipalTag/<tag>}`).
+   */
+  grantEnvelope(grantee: IGrantable, level: string, access: EnvelopeAccess, tenantTag?: string): void {
     const actions = { seal: ['kms:GenerateDataKey'], open: ['kms:Decrypt'], 'seal-and-open': ['kms:GenerateDataKey', 'kms:Decrypt'] }[access];
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
@@ -80,21 +107,42 @@ export class DataKeys extends Construct {
         conditions: {
           // No context key beyond the three, and each of them present (a missing key fails StringLike/StringEquals).
           'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...ENCRYPTION_CONTEXT_KEYS] },
-          StringLike: { 'kms:EncryptionContext:tenant': '?*', 'kms:EncryptionContext:task': '?*' },
-          StringEquals: { 'kms:EncryptionContext:classification': level },
+          ...(tenantTag
+            ? {
+                StringLike: { 'kms:EncryptionContext:task': '?*' },
+                StringEquals: { 'kms:EncryptionContext:classification': level, 'kms:EncryptionContext:tenant': `\${aws:PrincipalTag/${tenantTag}}` },
+              }
+            : {
+                StringLike: { 'kms:EncryptionContext:tenant': '?*', 'kms:EncryptionContext:task': '?*' },
+                StringEquals: { 'kms:EncryptionContext:classification': level },
+              }),
         },
       }),
     );
   }
 
+  /** CLASSIFICATIONS: the resolved settings as JSON, rendered at synthesis (after addWorkflows). */
+  private setVariables(fn: LambdaFunction, levels: readonly string[]): void {
+    fn.addEnvironment(ENV.classifications, Lazy.string({ produce: () => Stack.of(fn).toJsonString(this.settings) }));
+    for (const level of levels) fn.addEnvironment(dataKeyEnvName(level), this.keyOf(level).keyArn);
+  }
+
   /**
-   * Lets `fn` seal and/or open the sensitive levels (or `levels`): sets each `DATA_KEY_ARN_<LEVEL>`
-   * and grants, in one call, so the variable and the permission never drift.
+   * Lets `fn` seal and/or open the sensitive levels (or `levels`): sets CLASSIFICATIONS and each
+   * `DATA_KEY_ARN_<LEVEL>` and grants, in one call, so the variables and the permission never drift.
    */
   bindEnvelope(fn: LambdaFunction, access: EnvelopeAccess, levels: readonly string[] = this.settings.sensitive): void {
-    for (const level of levels) {
-      fn.addEnvironment(dataKeyEnvName(level), this.keyOf(level).keyArn);
-      this.grantEnvelope(fn, level, access);
-    }
+    this.setVariables(fn, levels);
+    for (const level of levels) this.grantEnvelope(fn, level, access);
+  }
+
+  /**
+   * As bindEnvelope, but the permission goes to `role`, the tenant-scoped role `fn` assumes per
+   * tenant with the session tag `tenantTag`: `fn` itself gets no data key, and each tenant's
+   * session only its own tenant's contexts, so IAM confines a session to its tenant's ciphertexts.
+   */
+  bindTenantScopedEnvelope(fn: LambdaFunction, role: IGrantable, tenantTag: string, access: EnvelopeAccess, levels: readonly string[] = this.settings.sensitive): void {
+    this.setVariables(fn, levels);
+    for (const level of levels) this.grantEnvelope(role, level, access, tenantTag);
   }
 }

@@ -4,6 +4,7 @@ import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { agentKeys, ENV, quotaKeys, TASKS_TABLE, taskKeys } from '../../lambdas/contracts';
 import type { PartitionGrant, TasksTable } from './tasks-table';
+import type { DataKeys } from './data-keys';
 
 /** The session tag the gateway sets when it assumes the role (lambdas/adapters/tenant-credentials.ts). */
 export const TENANT_TAG = 'tenant';
@@ -45,6 +46,11 @@ export interface TenantScopedAccessProps {
   fn: LambdaFunction;
   /** How long one tenant session lasts (AssumeRole's DurationSeconds is at most this); default 1 hour. */
   maxSessionDuration?: Duration;
+  /**
+   * The data keys of the envelope encryption: the role (not `fn`) may seal and open the sensitive
+   * levels, only with the session's own tenant in the encryption context.
+   */
+  dataKeys?: DataKeys;
 }
 
 /**
@@ -81,5 +87,6 @@ export class TenantScopedAccess extends Construct {
     fnRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['sts:AssumeRole', 'sts:TagSession'], resources: [this.role.roleArn] }));
     props.tasks.bindName(props.fn);
     props.fn.addEnvironment(ENV.tenantRoleArn, this.role.roleArn);
+    props.dataKeys?.bindTenantScopedEnvelope(props.fn, this.role, TENANT_TAG, 'seal-and-open');
   }
 }

@@ -8,6 +8,10 @@ import { SwitchboardFunction } from '../constructs/switchboard-function';
 import { POLICIES_PATH } from '../policies';
 import type { TasksTable } from '../constructs/tasks-table';
 import { TenantScopedAccess } from '../constructs/tenant-access';
+import type { DataKeys } from '../constructs/data-keys';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { CfnLogGroup } from 'aws-cdk-lib/aws-logs';
+import { letLogsUse } from '../constructs/switchboard-function';
 
 export interface ApiStackProps extends StackProps {
   tasks: TasksTable;
@@ -21,6 +25,10 @@ export interface ApiStackProps extends StackProps {
   policiesDir: string;
   /** The Cognito user pool's issuer (the Identity construct's), trusted besides auth.issuers; required when auth.cognito is set. */
   identity?: { issuer: IssuerSettings; issuerUrl: string };
+  /** The data keys: the gateway seals and opens sensitive task data on each tenant's session. Absent: nothing sealed. */
+  dataKeys?: DataKeys;
+  /** The customer-managed key of the log groups (the platform key). Absent: CloudWatch Logs' own encryption. */
+  logKey?: IKey;
 }
 
 /** The tenant-facing edge: REST API, JWT authorizer, MCP gateway function. */
@@ -41,6 +49,7 @@ export class ApiStack extends Stack {
       timeout: Duration.seconds(29),
       memorySize: 1024,
       removalPolicy: props.removalPolicy,
+      ...(props.logKey ? { logEncryptionKey: props.logKey } : {}),
       // The Cedar policies ship with the function, at the same path relative to its code root as in the source tree.
       accessPolicies: { from: props.policiesDir, to: POLICIES_PATH },
       environment: {
@@ -53,7 +62,7 @@ export class ApiStack extends Stack {
       },
     }));
     // Tenant data only through a role assumed per caller's tenant (LeadingKeys on the tenant tag); the shared partitions on its own.
-    this.tenantAccess = new TenantScopedAccess(this, 'TenantScopedAccess', { tasks: props.tasks, fn: gateway });
+    this.tenantAccess = new TenantScopedAccess(this, 'TenantScopedAccess', { tasks: props.tasks, fn: gateway, ...(props.dataKeys ? { dataKeys: props.dataKeys } : {}) });
     props.queues.bindProducer(gateway);
 
     const authorizer = new SwitchboardFunction(this, 'Authorizer', {
@@ -61,6 +70,7 @@ export class ApiStack extends Stack {
       description: 'Verifies bearer access tokens of the trusted issuers (JWKS, audience, expiry); yields tenant, roles and scopes',
       timeout: Duration.seconds(10),
       removalPolicy: props.removalPolicy,
+      ...(props.logKey ? { logEncryptionKey: props.logKey } : {}),
       environment: {
         [ENV.quotas]: JSON.stringify(props.quotas),
         [ENV.usageKeySeed]: this.usageKeySeed,
@@ -87,6 +97,11 @@ export class ApiStack extends Stack {
       usagePlans: { seed: this.usageKeySeed, quotas: props.quotas },
       removalPolicy: props.removalPolicy,
     });
+    if (props.logKey) {
+      // The stage's access log group (McpApi's own) on the same key: set on its CloudFormation resource.
+      letLogsUse(props.logKey);
+      (this.mcpApi.node.findChild('AccessLogs').node.defaultChild as CfnLogGroup).kmsKeyId = props.logKey.keyArn;
+    }
     // The resource (default: the API's own /mcp URL) is every issuer's default audience.
     const resource = this.mcpApi.resource;
     const issuers = trusted.map(({ issuer }) => ({ ...issuer, audiences: issuer.audiences ?? [resource] }));

@@ -8,6 +8,7 @@ import { AGING_PRIORITIES, ENV, type AgentManifest, type Priority, type QuotaSet
 import { PriorityQueues } from '../constructs/priority-queues';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';
+import type { DataKeys } from '../constructs/data-keys';
 
 export interface MessagingStackProps extends StackProps {
   key: IKey;
@@ -26,6 +27,8 @@ export interface MessagingStackProps extends StackProps {
   /** Per-tenant quotas: the functions that end tasks give the tenants' in-flight slots back. Absent: none. */
   quotas?: QuotaSettings;
   removalPolicy: RemovalPolicy;
+  /** The data keys: the worker, dead-letter handler and reconciler seal and open sensitive task data. Absent: nothing sealed. */
+  dataKeys?: DataKeys;
 }
 
 const DEFAULT_AGING = { high: Duration.seconds(60), normal: Duration.seconds(300), low: Duration.seconds(900) };
@@ -61,6 +64,7 @@ export class MessagingStack extends Stack {
       description: 'Runs queued agent tasks and records their terminal state',
       timeout: props.workerTimeout,
       removalPolicy: props.removalPolicy,
+      logEncryptionKey: props.key,
       environment: {
         [ENV.enabledAgents]: props.agents.map((agent) => agent.name).join(','),
         [ENV.maxAttempts]: String(props.maxAttempts),
@@ -86,6 +90,7 @@ export class MessagingStack extends Stack {
       description: 'Fails the tasks whose messages reached a dead-letter queue (DEAD_LETTERED)',
       timeout: DEAD_LETTER_TIMEOUT,
       removalPolicy: props.removalPolicy,
+      logEncryptionKey: props.key,
       environment: quotaEnvironment(props.quotas),
     });
     props.tasks.bind(deadLetter, 'readWrite');
@@ -96,12 +101,15 @@ export class MessagingStack extends Stack {
       description: 'Re-sends tasks whose queue message was never confirmed, and promotes queued tasks that waited too long',
       timeout: Duration.seconds(60),
       removalPolicy: props.removalPolicy,
+      logEncryptionKey: props.key,
       environment: {
         ...Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), String((props.aging?.[p] ?? DEFAULT_AGING[p]).toMilliseconds())])),
         ...quotaEnvironment(props.quotas),
       },
     }));
     props.tasks.bind(reconciler, 'readWrite');
+    // Each reads tasks (opens their sealed data) and records results, errors or outcomes (seals them anew).
+    for (const fn of [this.worker, deadLetter, reconciler]) props.dataKeys?.bindEnvelope(fn, 'seal-and-open');
     this.queues.bindProducer(reconciler);
     new Rule(this, 'ReconcileSchedule', {
       description: 'Every minute: finish dispatches that a crash interrupted, promote queued tasks past their SLA',

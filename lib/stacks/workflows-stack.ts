@@ -8,6 +8,7 @@ import { NagSuppressions } from '../nag';
 import { SwitchboardFunction } from '../constructs/switchboard-function';
 import type { TasksTable } from '../constructs/tasks-table';
 import { Workflow } from '../constructs/workflow';
+import type { DataKeys } from '../constructs/data-keys';
 
 export interface WorkflowsStackProps extends StackProps {
   key: IKey;
@@ -19,6 +20,11 @@ export interface WorkflowsStackProps extends StackProps {
   /** Capabilities external agents pull: a workflow step of one waits for the agent's answer. */
   pullCapabilities?: readonly string[];
   removalPolicy: RemovalPolicy;
+  /**
+   * The data keys: each workflow's run level is set from its steps' capabilities (DataKeys.addWorkflows),
+   * and the workflow function seals and opens run and step data. Absent: nothing sealed.
+   */
+  dataKeys?: DataKeys;
 }
 
 /** The workflow function's timeout covers the longest agent step (900 s at most) with a margin. */
@@ -40,12 +46,15 @@ export class WorkflowsStack extends Stack {
       description: 'Workflow steps: runs an agent step, opens an approval gate, records the end of a run',
       timeout: Duration.seconds(Math.min(900, longestStep + FUNCTION_MARGIN_SECONDS)),
       removalPolicy: props.removalPolicy,
+      logEncryptionKey: props.key,
       environment: {
         [ENV.enabledAgents]: props.agents.map((agent) => agent.name).join(','),
         ...(props.quotas ? { [ENV.quotas]: JSON.stringify(props.quotas) } : {}),
       },
     });
     props.tasks.bind(this.function, 'readWrite');
+    props.dataKeys?.addWorkflows(props.definitions.map((d) => ({ name: d.name, capabilities: stepCapabilities(d.steps) })));
+    props.dataKeys?.bindEnvelope(this.function, 'seal-and-open');
     for (const agent of props.agents) {
       for (const permission of agent.permissions) {
         this.function.addToRolePolicy(new PolicyStatement({ actions: [...permission.actions], resources: [...permission.resources] }));
@@ -105,6 +114,15 @@ export class WorkflowsStack extends Stack {
     }
   }
 }
+
+/** The capabilities a workflow's steps (and their fallbacks) run. */
+const stepCapabilities = (steps: readonly WorkflowDefinition['steps'][number][]): string[] =>
+  steps.flatMap((step) => {
+    if ('capability' in step) return [step.capability, ...(typeof step.onFailure === 'object' ? [step.onFailure.fallback.capability] : [])];
+    if ('parallel' in step) return step.parallel.flatMap((branch) => stepCapabilities(branch));
+    if ('choice' in step) return [...step.choice.cases.flatMap((c) => stepCapabilities(c.steps)), ...stepCapabilities(step.choice.otherwise)];
+    return [];
+  });
 
 const stepTimeouts = (steps: readonly WorkflowDefinition['steps'][number][]): number[] =>
   steps.flatMap((step) => {

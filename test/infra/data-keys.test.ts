@@ -8,18 +8,28 @@ import { parseConfig } from '../../lib/config';
 import { DataKeys } from '../../lib/constructs/data-keys';
 import { SwitchboardFunction } from '../../lib/constructs/switchboard-function';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { buildSwitchboard } from '../../lib/switchboard-app';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { StatefulStack } from '../../lib/stacks/stateful-stack';
+import { applyNagSuppressions } from '../../lib/nag-suppressions';
+import { addCompliancePacks } from '../../lib/nag';
 
 const context = readCdkContext();
 const config = parseConfig(context['switchboard']);
 
-let app: App;
 let stateful: Template;
 let statefulStack: Stack;
 
+// The Stateful stack alone, as the app builds it (same id, config and nag packs): what these tests read.
+// The app-wide assertions (TLS, log groups, the functions' grants) are in envelope-wiring.test.ts.
 beforeAll(() => {
-  app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
-  statefulStack = buildSwitchboard(app, config).stateful;
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  statefulStack = new StatefulStack(app, `${config.appName}-Stateful`, {
+    env: { region: config.primaryRegion },
+    removalPolicy: RemovalPolicy.RETAIN,
+    classifications: config.classifications,
+  });
+  applyNagSuppressions(statefulStack);
+  addCompliancePacks(app, ['AwsSolutions']);
   stateful = Template.fromStack(statefulStack);
 });
 
@@ -92,6 +102,42 @@ describe('DataKeys', () => {
     expect(JSON.stringify(template.toJSON())).not.toContain('DATA_KEY_ARN_INTERNAL');
   });
 
+  it('sets CLASSIFICATIONS with the run level of each workflow added (the most sensitive of its steps\' levels and its own)', () => {
+    const { stack, keys, fn } = build({
+      classifications: ClassificationSettingsSchema.parse({ levels: ['internal', 'pii', 'secret'], default: 'internal', capabilities: { lookup: 'pii', 'workflow.audit': 'secret' } }),
+    });
+
+    keys.addWorkflows([
+      { name: 'claims', capabilities: ['echo', 'lookup'] },
+      { name: 'plain', capabilities: ['echo'] },
+      { name: 'audit', capabilities: ['lookup'] },
+    ]);
+    keys.bindEnvelope(fn, 'open');
+
+    const variables = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function') as Record<string, Resource>)[0]!.Properties!['Environment'] as { Variables: Record<string, string> };
+    expect(JSON.parse(variables.Variables['CLASSIFICATIONS']!).capabilities).toEqual({
+      lookup: 'pii', 'workflow.audit': 'secret', 'workflow.claims': 'pii', 'workflow.plain': 'internal',
+    });
+  });
+
+  it('grants a tenant-scoped role, not the function, only with its session\'s tenant in the context', () => {
+    const { stack, keys, fn } = build();
+    const role = new Role(stack, 'TenantRole', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+
+    keys.bindTenantScopedEnvelope(fn, role, 'tenant', 'seal-and-open');
+
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: { DATA_KEY_ARN_PII: Match.anyValue(), CLASSIFICATIONS: Match.anyValue() } } });
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>);
+    expect(policies).toHaveLength(1);
+    expect(JSON.stringify(policies[0]!.Properties!['Roles'])).toContain('TenantRole');
+    expect((policies[0]!.Properties!['PolicyDocument'] as { Statement: { Condition: unknown }[] }).Statement[0]!.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant', 'task', 'classification'] },
+      StringLike: { 'kms:EncryptionContext:task': '?*' },
+      StringEquals: { 'kms:EncryptionContext:classification': 'pii', 'kms:EncryptionContext:tenant': '${aws:PrincipalTag/tenant}' },
+    });
+  });
+
   it('grants a sealer GenerateDataKey only and an opener Decrypt only', () => {
     const { stack, keys, fn } = build();
 
@@ -119,38 +165,6 @@ describe('DataKeys', () => {
   });
 });
 
-describe('TLS on every bucket and queue', () => {
-  /** Whether a resource policy denies every request made without TLS to `id`. */
-  const deniesPlainHttp = (policies: Resource[], id: string, targetKey: 'Bucket' | 'Queues') =>
-    policies.some(
-      (policy) =>
-        JSON.stringify(policy.Properties![targetKey]).includes(`"${id}"`) &&
-        (policy.Properties!['PolicyDocument'] as { Statement: Record<string, unknown>[] }).Statement.some(
-          (s) => s['Effect'] === 'Deny' && JSON.stringify(s['Condition']) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } }),
-        ),
-    );
-
-  it('denies plain HTTP on every S3 bucket and every SQS queue of every stack', () => {
-    const missing: string[] = [];
-    let checked = 0;
-    for (const stack of app.node.children.filter((c): c is Stack => c instanceof Stack)) {
-      const template = Template.fromStack(stack);
-      const bucketPolicies = Object.values(template.findResources('AWS::S3::BucketPolicy') as Record<string, Resource>);
-      const queuePolicies = Object.values(template.findResources('AWS::SQS::QueuePolicy') as Record<string, Resource>);
-      for (const id of Object.keys(template.findResources('AWS::S3::Bucket'))) {
-        checked++;
-        if (!deniesPlainHttp(bucketPolicies, id, 'Bucket')) missing.push(`${stack.stackName}/${id}`);
-      }
-      for (const id of Object.keys(template.findResources('AWS::SQS::Queue'))) {
-        checked++;
-        if (!deniesPlainHttp(queuePolicies, id, 'Queues')) missing.push(`${stack.stackName}/${id}`);
-      }
-    }
-    expect(checked).toBeGreaterThanOrEqual(8);
-    expect(missing).toEqual([]);
-  });
-});
-
 describe('SwitchboardFunction log group encryption', () => {
   it('encrypts the log group with logEncryptionKey, and lets CloudWatch Logs of this account and region use the key, once for two functions', () => {
     const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Logs');
@@ -167,7 +181,7 @@ describe('SwitchboardFunction log group encryption', () => {
     expect(statements.filter((st) => JSON.stringify(st.Principal?.Service ?? '').includes('logs.'))).toHaveLength(1);
   });
 
-  it('leaves the log group on CloudWatch\'s own encryption without a key (what the stacks still do until they pass one)', () => {
+  it('leaves the log group on CloudWatch\'s own encryption without a key', () => {
     const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Logs');
 
     new SwitchboardFunction(stack, 'Fn', { entry: 'lambdas/worker/handler.ts', description: 'fn' });
