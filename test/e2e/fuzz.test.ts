@@ -55,11 +55,12 @@ const MUST_REFUSE_DEPTH = 10_000;
 // The platform under test, restarted (same data dir, so the same issuer key and tokens) if a run
 // killed it, so that each property starts on a live server.
 
-type Principal = 'acme-submitter' | 'globex-admin' | 'acme-viewer';
+type Principal = 'acme-submitter' | 'globex-admin' | 'acme-viewer' | 'acme-auditor';
 const PRINCIPALS: Record<Principal, { tenant: string; roles: string }> = {
   'acme-submitter': { tenant: 'acme', roles: 'submitter' },
   'globex-admin': { tenant: 'globex', roles: 'admin' },
   'acme-viewer': { tenant: 'acme', roles: 'viewer' },
+  'acme-auditor': { tenant: 'acme', roles: 'auditor' },
 };
 /** Who may read each tenant's whole task list. */
 const READER: Record<string, Principal> = { acme: 'acme-submitter', globex: 'globex-admin' };
@@ -303,7 +304,27 @@ const registerArgs = withMutations(
 const TOOL_NAMES = [
   'submit_task', 'get_task', 'list_tasks', 'cancel_task', 'redrive_dead_letters', 'start_workflow', 'approve_task', 'reject_task', 'list_agents',
   'claim_task', 'heartbeat_task', 'complete_task', 'fail_task', 'register_agent', 'deregister_agent',
+  'grant_role', 'revoke_role', 'list_role_grants', 'verify_audit', 'query_audit',
 ] as const;
+const grantArgs = withMutations(
+  entries(
+    optionalEntry('subject', fc.constantFrom('"bob@acme"', '""', '"x"', text('s'.repeat(300)))),
+    optionalEntry('role', fc.constantFrom('"approver"', '"operator"', '"root"', '1')),
+    optionalEntry('until', fc.constantFrom('"2099-01-01T00:00:00Z"', '"2026-12-01T00:00:00Z"', '"yesterday"', '0')),
+    optionalEntry('reason', fc.oneof(printable(20).map(text), fc.constant(text('r'.repeat(2000))))),
+    optionalEntry('grantId', fc.constantFrom('"grt_aaaaaaaaaaaaaaaaaaaaaaaaaa"', '"nope"')),
+  ),
+);
+const auditArgs = withMutations(
+  entries(
+    optionalEntry('tenant', fc.constantFrom('"acme"', '"globex"', '"../x"', '""')),
+    optionalEntry('from', fc.constantFrom('1', '0', '-5', '3.5', '1e13', '"1"')),
+    optionalEntry('to', fc.constantFrom('2', '999999999999', '0')),
+    optionalEntry('filters', fc.constantFrom('{}', '{"subject":"alice"}', '{"kind":"nope"}', '{"since":"never"}', '{"extra":1}', '[]')),
+    optionalEntry('limit', fc.constantFrom('1', '1000', '1001', '0')),
+    optionalEntry('cursor', fc.constantFrom('"12"', '"abc"', '"-1"', '"9999999999999"')),
+  ),
+);
 const toolCall = fc.oneof(
   { weight: 2, arbitrary: fc.tuple(fc.constant('start_workflow'), workflowArgs) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('approve_task', 'reject_task'), decideArgs) },
@@ -314,6 +335,8 @@ const toolCall = fc.oneof(
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom('get_task', 'cancel_task'), taskArgs) },
   { weight: 2, arbitrary: fc.tuple(fc.constant('list_tasks'), listArgs) },
   { weight: 1, arbitrary: fc.tuple(fc.constant('redrive_dead_letters'), redriveArgs) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('grant_role', 'revoke_role', 'list_role_grants'), grantArgs) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('verify_audit', 'query_audit'), auditArgs) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('delete_task', '', 'SUBMIT_TASK', '__proto__', 'constructor', 'toString', 'hasOwnProperty'), fc.constant([] as [string, string][])) },
 ).chain(([name, args]) =>
   fc.oneof(
@@ -513,6 +536,7 @@ const authChoice: fc.Arbitrary<AuthChoice> = fc.oneof(
   { weight: 14, arbitrary: fc.constant<AuthChoice>('acme-submitter') },
   { weight: 4, arbitrary: fc.constant<AuthChoice>('globex-admin') },
   { weight: 3, arbitrary: fc.constant<AuthChoice>('acme-viewer') },
+  { weight: 2, arbitrary: fc.constant<AuthChoice>('acme-auditor') },
   { weight: 4, arbitrary: fc.constantFrom<AuthChoice>('none', 'tampered', 'lower-case-scheme', 'no-scheme', 'two-spaces', 'two-headers', 'basic') },
   { weight: 2, arbitrary: fc.oneof(headerValue(40), headerValue(40).map((v) => `Bearer ${v}`), fc.constant(`Bearer ${'a'.repeat(9000)}`)).map((garbage): AuthChoice => ({ garbage })) },
 );
