@@ -6,6 +6,7 @@ import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, envelopeSettings, taskQueue, taskSealing, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
 import { watchRuns } from '../domain/use-cases/watch-runs';
 import type { WorkflowEngine } from '../domain/workflow-ports';
+import { AuditedTaskRepository } from '../domain/audited-tasks';
 import { auditUpkeep, type AuditUpkeepDeps } from '../domain/use-cases/audit-upkeep';
 import { auditDigestStore, auditSigning, auditStore } from '../adapters/audit-runtime';
 import { agingMsOf, ENV, queueUrlsOf, readEnv, ReconcilerEnvSchema, type Env } from '../contracts';
@@ -33,9 +34,15 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const workflows = workflowEngine(env[ENV.workflows], aws, tracer);
   const quotas = env[ENV.quotas];
   const signer = auditSigning(env, aws, tracer);
+  const audit = auditStore(env[ENV.auditTable], aws, tracer);
   return instrument(
     makeHandler({
-      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)),
+      // Its transitions (re-dispatch, promotion, runs ended unrecorded) in the tenants' audit logs.
+      tasks: new AuditedTaskRepository(
+        tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)),
+        { store: audit, clock: systemClock, logger },
+        'reconciler',
+      ),
       queue: taskQueue(queueUrlsOf(env), aws, tracer),
       clock: systemClock,
       logger,
@@ -43,7 +50,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       ...(workflows ? { workflows } : {}),
       ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
       audit: {
-        store: auditStore(env[ENV.auditTable], aws, tracer),
+        store: audit,
         digests: auditDigestStore(env[ENV.auditTable], aws, tracer),
         ...(signer ? { signer } : {}),
       },

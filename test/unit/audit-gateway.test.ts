@@ -6,7 +6,9 @@ import type { AuditSigner, AuditVerifier } from '../../lambdas/domain/audit';
 import { appendAudit } from '../../lambdas/domain/use-cases/audit';
 import { auditUpkeep } from '../../lambdas/domain/use-cases/audit-upkeep';
 import { apiGatewayFetch } from '../../bin/harness/api-gateway-fetch';
-import { InMemoryAuditDigestStore, principal } from '../../bin/harness/in-memory';
+import { InMemoryAuditDigestStore, InMemoryAuditStore, InMemoryTaskRepository, ManualClock, principal, silentLogger } from '../../bin/harness/in-memory';
+import { AuditedTaskRepository } from '../../lambdas/domain/audited-tasks';
+import type { Task } from '../../lambdas/domain/task';
 import { gatewayWithFakes } from '../../bin/harness/in-memory-gateway';
 import { connectV2 } from '../../bin/harness/mcp-clients';
 import type { Role } from '../../lambdas/domain/principal';
@@ -159,5 +161,52 @@ describe('audit upkeep (the reconciler): open intents completed, digests signed'
     log.set(head + 1, { ...log.get(head + 1)!, action: 'get_task' });
     expect((await auditUpkeep(deps)).tampered).toEqual(['acme']);
     expect(digests.digests).toHaveLength(2);
+  });
+});
+
+describe('transitions outside tool calls (AuditedTaskRepository)', () => {
+  const task = (): Task => ({
+    tenantId: 'acme',
+    taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaab',
+    capability: 'echo',
+    input: { secret: 'do-not-record' },
+    priority: 'low',
+    status: 'queued',
+    version: 0,
+    attempts: 0,
+    requestHash: 'h',
+    submittedBy: 'alice',
+    createdAt: '2026-11-25T12:00:00.000Z',
+    updatedAt: '2026-11-25T12:00:00.000Z',
+  });
+
+  it('records each status change and promotion once, as the function that made it; other writes, nothing', async () => {
+    const store = new InMemoryAuditStore();
+    const clock = new ManualClock();
+    const errors: string[] = [];
+    const logger = { ...silentLogger, error: (message: string) => void errors.push(message) };
+    const tasks = new AuditedTaskRepository(new InMemoryTaskRepository(), { store, clock, logger }, 'worker');
+    const created = (await tasks.create(task())).task;
+    expect((await tasks.create(task())).created).toBe(false); // a replay creates nothing, records nothing
+    const promoted = await tasks.update(created, { priority: 'normal' }, clock.now());
+    const running = await tasks.update(promoted, { status: 'running', attempts: 1 }, clock.now());
+    const again = await tasks.update(running, { attempts: 2 }, clock.now());
+    await tasks.update(again, { status: 'failed', error: { code: 'AGENT_FAILED', message: 'boom' } }, clock.now());
+    const log = [...store.tenant('acme').values()];
+    expect(log.map((e) => [e!.kind, e!.action, e!.subject, e!.outcome, e!.requestId])).toEqual([
+      ['transition', 'task.queued', 'system:worker', { status: 'ok' }, 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaab#v0'],
+      ['transition', 'task.promoted', 'system:worker', { status: 'ok' }, 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaab#v1'],
+      ['transition', 'task.running', 'system:worker', { status: 'ok' }, 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaab#v2'],
+      ['transition', 'task.failed', 'system:worker', { status: 'error', code: 'AGENT_FAILED' }, 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaab#v4'],
+    ]);
+    expect(JSON.stringify(log)).not.toContain('do-not-record');
+
+    // The audit log unavailable: the write stands, the miss is an ERROR line.
+    store.append = async () => {
+      throw new Error('down');
+    };
+    const other = await tasks.create({ ...task(), taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaac' });
+    expect(other.created).toBe(true);
+    expect(errors).toEqual(['audit transition not recorded']);
   });
 });
