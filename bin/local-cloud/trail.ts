@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   matchesTrailFilter,
   normalizeTrailRecord,
+  trailTime,
   type TrailEvent,
   type TrailFilter,
   type TrailRecord,
@@ -107,7 +108,7 @@ export const trailFileName = (accountId: string, region: string, day: string) =>
 const TRAIL_FILE = /^(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8})\.jsonl$/;
 
 /** `eventTime` as CloudTrail writes it: seconds, Z. */
-const eventTime = (date: Date) => `${date.toISOString().slice(0, 19)}Z`;
+const eventTime = trailTime;
 
 const SERVICES: Record<string, string> = {
   DynamoDB: 'dynamodb.amazonaws.com',

@@ -65,6 +65,9 @@ export interface TrailEvent {
   requestId: string;
 }
 
+/** A time as CloudTrail's `eventTime` has it: UTC, whole seconds, `Z` (`2026-11-26T13:34:00Z`). */
+export const trailTime = (date: Date): string => `${date.toISOString().slice(0, 19)}Z`;
+
 /** A full record → the normalized shape. */
 export const normalizeTrailRecord = (record: Partial<TrailRecord>): TrailEvent => ({
   time: record.eventTime ?? '',
@@ -137,7 +140,7 @@ export const lookupTrailEvents = async (client: CloudTrailClient, filter: TrailF
         eventID: record.eventID ?? raw.EventId ?? '',
         eventName: record.eventName ?? raw.EventName ?? '',
         eventSource: record.eventSource ?? raw.EventSource ?? '',
-        eventTime: record.eventTime ?? raw.EventTime?.toISOString() ?? '',
+        eventTime: record.eventTime ?? (raw.EventTime ? trailTime(raw.EventTime) : ''),
         ...(record.resources ? {} : { resources: (raw.Resources ?? []).map((r) => ({ type: r.ResourceType ?? '', ARN: r.ResourceName ?? '' })) }),
       });
       // The server matched the one attribute (and the times); a resource beside an event name is checked here.
@@ -235,8 +238,8 @@ export const queryTrailLake = async (
   }
 };
 
-/** Lake's `2026-11-26 13:45:01.000` → ISO. */
+/** Lake's `2026-11-26 13:45:01.000` (UTC) → CloudTrail's eventTime form. */
 const lakeTime = (value: string) => {
   const iso = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(value) ? `${value.replace(' ', 'T')}${value.endsWith('Z') ? '' : 'Z'}` : value;
-  return Number.isNaN(Date.parse(iso)) ? value : new Date(iso).toISOString();
+  return Number.isNaN(Date.parse(iso)) ? value : trailTime(new Date(iso));
 };
