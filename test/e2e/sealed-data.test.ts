@@ -89,6 +89,20 @@ describe('sensitive task data through npm start', () => {
     expect(logs.includes(MARKER)).toBe(false);
   }, 30_000);
 
+  it('seals a run of a workflow whose steps are sensitive, and its step records, shown whole to its owner', async () => {
+    const owner = await connectV1(cloud.mcpUrl, await cloud.token({ tenant: 'acme', roles: ['submitter'], subject: 'sealer@acme' }));
+    const run = (await owner.callTool('start_workflow', { workflow: 'triage', input: { text: MARKER, priority: 'low', customer: 'c-1' } })).structuredContent as { taskId: string };
+
+    const done = (await waitForTerminal(owner, run.taskId)) as { status: string; steps?: { stepId: string; output?: unknown }[] };
+    await owner.close();
+
+    expect(done.status).toBe('succeeded');
+    expect(done.steps?.find((step) => step.stepId === 'classify')?.output).toMatchObject({ text: MARKER });
+    const tables = await rawTables();
+    expect(tables.text).toContain(`STEP#classify`);
+    expect(tables.text.includes(MARKER)).toBe(false);
+  }, 30_000);
+
   it('shows another tenant nothing of it', async () => {
     const owner = await connectV1(cloud.mcpUrl, await cloud.token({ tenant: 'acme', roles: ['submitter'], subject: 'sealer@acme' }));
     const { taskId } = (await owner.callTool('submit_task', { capability: 'echo', input: { note: MARKER } })).structuredContent as { taskId: string };
