@@ -124,6 +124,8 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   // the reconciler completes open intents and signs the chains' digests.
   stateful.audit.bind(api.gateway, 'append');
   stateful.audit.bind(messaging.reconciler, 'append');
+  // Transitions made outside tool calls: the worker, the workflow function, the dead-letter handler.
+  for (const fn of [messaging.worker, workflows.function, messaging.deadLetter]) stateful.audit.bind(fn, 'append');
   audit.audit.bindDigestSigning(api.gateway, 'verify');
   audit.audit.bindDigestSigning(messaging.reconciler, 'sign');
   for (const stack of [stateful, workflows, messaging, api, audit, ...(identity ? [identity] : [])]) applyNagSuppressions(stack);

@@ -4,6 +4,8 @@ import { dirname } from 'node:path';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { ENV } from '../contracts';
 import type { AuditSigner, AuditVerifier } from '../domain/audit';
+import { AuditedTaskRepository } from '../domain/audited-tasks';
+import { systemClock, type Logger, type TaskRepository } from '../domain/ports';
 import { KmsAuditSigner } from './audit-signer-kms';
 import { LocalFileAuditSigner } from './audit-signer-local';
 import { DynamoDbAuditDigestStore, DynamoDbAuditStore } from './dynamodb-audit-store';
@@ -42,3 +44,7 @@ export const auditSigning = (
 
 /** A verifier that trusts no key: every digest is reported as not verifying (when no signing key is configured). */
 export const noTrustedKey: AuditVerifier = { verify: async () => false };
+
+/** `tasks` with its transitions recorded in the tenants' audit logs, as `actor` (AuditedTaskRepository). */
+export const auditedTasks = (tasks: TaskRepository, auditTable: string, actor: string, logger: Logger, aws: AwsClientConfig, tracer?: Tracer): TaskRepository =>
+  new AuditedTaskRepository(tasks, { store: auditStore(auditTable, aws, tracer), clock: systemClock, logger }, actor);

@@ -104,6 +104,9 @@ const audit = {
   [ENV.auditSigningKeyFile]: z.string().min(1).optional(),
 };
 
+/** The functions that record transitions only (worker, workflow, dead-letter): the table. */
+const auditTable = { [ENV.auditTable]: audit[ENV.auditTable] };
+
 /** Each function's variables, as its composition root reads them. */
 export const GatewayEnvSchema = z.object({
   ...tasks,
@@ -129,11 +132,12 @@ export const WorkerEnvSchema = z.object({
   [ENV.pullCapabilities]: optionalList,
   ...quotas,
   ...workflows,
+  ...auditTable,
 });
 /** Cognito's pre-token-generation trigger: reads only the platform's variables. */
 export const PreTokenEnvSchema = z.object({});
 /** The workflow function: every Task state of every workflow invokes it. */
-export const WorkflowEnvSchema = z.object({ ...tasks, ...agents, ...quotas, ...workflows });
+export const WorkflowEnvSchema = z.object({ ...tasks, ...agents, ...quotas, ...workflows, ...auditTable });
 export type WorkflowEnv = z.infer<typeof WorkflowEnvSchema>;
 export const AuthorizerEnvSchema = z.object({
   [ENV.authResource]: z.string().url(),
@@ -143,7 +147,7 @@ export const AuthorizerEnvSchema = z.object({
 });
 const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
 export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging, ...workflows, ...quotas, ...audit });
-export const DeadLetterEnvSchema = z.object({ ...tasks, ...quotas });
+export const DeadLetterEnvSchema = z.object({ ...tasks, ...quotas, ...auditTable });
 
 export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;

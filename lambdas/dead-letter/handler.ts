@@ -4,6 +4,7 @@ import { failDeadLettered } from '../domain/use-cases/fail-dead-lettered';
 import { TaskRecordSchema } from '../adapters/task-record';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, envelopeSettings, taskSealing, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { auditedTasks } from '../adapters/audit-runtime';
 import { DeadLetterEnvSchema, ENV, readEnv, type Env } from '../contracts';
 
 export type DeadLetterDeps = Pick<TaskServiceDeps, 'tasks' | 'clock' | 'logger' | 'telemetry' | 'quota'>;
@@ -36,7 +37,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   return instrument(
     makeHandler({
       // Failing a sensitive task rewrites its sealed data (the error is sealed with it).
-      tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)),
+      tasks: auditedTasks(tasksRepository(env[ENV.tasksTable], aws, tracer, taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer)), env[ENV.auditTable], 'dead-letter', logger, aws, tracer),
       clock: systemClock,
       logger,
       telemetry,

@@ -5,6 +5,7 @@ import { TaskRecordSchema } from '../adapters/task-record';
 import { holdBatch, SqsMessageVisibility, type MessageVisibility } from '../adapters/sqs-visibility';
 import { fifoBatchHandler, instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, deploymentAgents, envelopeSettings, sqsClient, taskSealing, tasksRepository, tenantQuota, workflowEngine, type AwsClientConfig } from '../adapters/runtime';
+import { auditedTasks } from '../adapters/audit-runtime';
 import { ENV, readEnv, WorkerEnvSchema, type Env } from '../contracts';
 
 /** Thrown to leave a message on the queue: it comes back after the delay its hold was given. */
@@ -50,7 +51,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   // Sensitive task data sealed with the data keys (locally: the local key file); absent CLASSIFICATIONS: none.
   const sealing = taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, observability.tracer);
   const inner = makeHandler({
-      tasks: tasksRepository(env[ENV.tasksTable], aws, observability.tracer, sealing),
+      tasks: auditedTasks(tasksRepository(env[ENV.tasksTable], aws, observability.tracer, sealing), env[ENV.auditTable], 'worker', observability.logger, aws, observability.tracer),
       agents,
       clock: systemClock,
       logger: observability.logger,

@@ -6,6 +6,7 @@ import { finishRun, offerPulledStep, openApprovalGate } from '../domain/use-case
 import type { LifecycleDeps } from '../domain/task-lifecycle';
 import { instrument, lambdaEntry } from '../adapters/lambda-entry';
 import { createObservability, deploymentAgents, envelopeSettings, sfnClient, stepStore, taskSealing, tasksRepository, tenantQuota, type AwsClientConfig } from '../adapters/runtime';
+import { auditedTasks } from '../adapters/audit-runtime';
 import { SfnWorkflowEngine } from '../adapters/sfn-workflow-engine';
 import type { WorkflowEngine } from '../domain/workflow-ports';
 import { ENV, readEnv, WorkflowEnvSchema, type Env } from '../contracts';
@@ -49,7 +50,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   // Sensitive run and step data sealed with the data keys (locally: the local key file); absent CLASSIFICATIONS: none.
   const sealing = taskSealing(envelopeSettings(env[ENV.classifications], rawEnv), aws, tracer);
   const handler = makeHandler({
-    tasks: tasksRepository(env[ENV.tasksTable], aws, tracer, sealing),
+    tasks: auditedTasks(tasksRepository(env[ENV.tasksTable], aws, tracer, sealing), env[ENV.auditTable], 'workflow', logger, aws, tracer),
     steps: stepStore(env[ENV.tasksTable], aws, tracer, sealing),
     agents,
     clock: systemClock,

@@ -46,6 +46,7 @@ export class MessagingStack extends Stack {
   readonly queues: PriorityQueues;
   readonly worker: SwitchboardFunction;
   readonly reconciler: SwitchboardFunction;
+  readonly deadLetter: SwitchboardFunction;
 
   constructor(scope: Construct, id: string, props: MessagingStackProps) {
     super(scope, id, props);
@@ -85,14 +86,14 @@ export class MessagingStack extends Stack {
     props.tasks.bind(this.worker, 'readWrite');
     this.queues.addConsumer(this.worker, { batchSize: props.batchSize, concurrency: props.concurrency });
 
-    const deadLetter = new SwitchboardFunction(this, 'DeadLetterHandler', {
+    const deadLetter = (this.deadLetter = new SwitchboardFunction(this, 'DeadLetterHandler', {
       entry: 'lambdas/dead-letter/handler.ts',
       description: 'Fails the tasks whose messages reached a dead-letter queue (DEAD_LETTERED)',
       timeout: DEAD_LETTER_TIMEOUT,
       removalPolicy: props.removalPolicy,
       logEncryptionKey: props.key,
       environment: quotaEnvironment(props.quotas),
-    });
+    }));
     props.tasks.bind(deadLetter, 'readWrite');
     this.queues.addDeadLetterConsumer(deadLetter, { batchSize: 10 });
 

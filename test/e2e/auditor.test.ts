@@ -84,6 +84,13 @@ describe('the auditor on npm start', () => {
       const intent = all.find((e) => e.seq === outcome.completes)!;
       expect([intent.outcome.status, intent.requestId, intent.action]).toEqual(['pending', outcome.requestId, outcome.action]);
     }
+    // Transitions made outside tool calls, by the functions that made them.
+    const transitions = all.filter((e) => e.kind === 'transition').map((e) => `${e.subject} ${e.action} ${e.target}`);
+    expect(transitions).toEqual(expect.arrayContaining([
+      `system:worker task.running task:${taskId}`,
+      `system:worker task.succeeded task:${taskId}`,
+      `system:workflow run.succeeded task:${runId}`,
+    ]));
     // Arguments are never recorded, only their hash.
     expect(JSON.stringify(all)).not.toMatch(/laptop|within budget|hello/);
 
