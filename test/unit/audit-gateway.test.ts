@@ -176,6 +176,7 @@ describe('transitions outside tool calls (AuditedTaskRepository)', () => {
     attempts: 0,
     requestHash: 'h',
     submittedBy: 'alice',
+    dispatchPending: false,
     createdAt: '2026-11-25T12:00:00.000Z',
     updatedAt: '2026-11-25T12:00:00.000Z',
   });
