@@ -264,12 +264,13 @@ const verify = async (target: () => Target, values: Values, io: CliIo): Promise<
     for (const finding of report.findings) io.out(describeFinding(tenantId, finding));
     [entries, signed, findings] = [entries + report.entries, signed + report.digests, findings + report.findings.length];
   }
-  const scope = `${tenants.length} tenant${tenants.length === 1 ? '' : 's'}`;
+  const count = (n: number, noun: string, plural = `${noun}s`) => `${n} ${n === 1 ? noun : plural}`;
+  const summary = `${count(entries, 'entry', 'entries')}, ${count(signed, 'digest')} (${count(tenants.length, 'tenant')})`;
   if (findings) {
-    io.out(`${findings} finding${findings === 1 ? '' : 's'} in ${entries} entries, ${signed} digests (${scope})`);
+    io.out(`${count(findings, 'finding')} in ${summary}`);
     return 1;
   }
-  io.out(`verified ${entries} entries, ${signed} digests (${scope})`);
+  io.out(`verified ${summary}`);
   return 0;
 };
 

@@ -12,8 +12,9 @@ import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harnes
 import { connectV1, waitForTerminal } from '../../bin/harness/mcp-clients';
 import { readLocalCloudDiscovery, type LocalCloudDiscovery } from '../../bin/local-cloud/discovery';
 import { runAuditCli } from '../../bin/audit';
-import { appendAudit } from '../../lambdas/domain/use-cases/audit';
-import { DynamoDbAuditStore } from '../../lambdas/adapters/dynamodb-audit-store';
+import { appendAudit, writeAuditDigest } from '../../lambdas/domain/use-cases/audit';
+import { DynamoDbAuditDigestStore, DynamoDbAuditStore } from '../../lambdas/adapters/dynamodb-audit-store';
+import { LocalFileAuditSigner } from '../../lambdas/adapters/audit-signer-local';
 import { auditKeys } from '../../lambdas/contracts/audit';
 import { lakeQueryFor, type TrailEvent } from '../../lambdas/adapters/cloudtrail-events';
 
@@ -119,7 +120,12 @@ describe('npm run audit, against npm start', () => {
   it('verify: clean over every tenant, then exits 1 naming the seq of an item altered in the table', async () => {
     const clean = await auditHere(['verify', '--data-dir', cloud.dataDir]);
     expect(clean).toMatchObject({ code: 0, err: [] });
-    expect(clean.out).toEqual([expect.stringMatching(/^verified \d+ entries, \d+ digests \(\d+ tenants\)$/)]);
+    expect(clean.out).toEqual([expect.stringMatching(/^verified \d+ entries, \d+ digests? \(\d+ tenants\)$/)]);
+    // A digest signed with the local cloud's key file is checked with it.
+    const store = new DynamoDbAuditStore(dynamodb(), discovery.auditTable!);
+    const signer = new LocalFileAuditSigner(discovery.auditSigningKeyFile);
+    await writeAuditDigest({ store, digests: new DynamoDbAuditDigestStore(dynamodb(), discovery.auditTable!), signer, clock: { now: () => new Date() } }, TENANT, 1);
+    expect((await auditHere(['verify', '--data-dir', cloud.dataDir, '--tenant', TENANT])).out).toEqual(['verified 5 entries, 1 digest (1 tenant)']);
 
     await dynamodb().send(
       new UpdateItemCommand({
@@ -132,7 +138,7 @@ describe('npm run audit, against npm start', () => {
     );
     const tampered = await audit(['verify', '--data-dir', cloud.dataDir, '--tenant', TENANT]);
     expect(tampered.code).toBe(1);
-    expect(tampered.stdout).toBe(`${TENANT}: altered at seq 4: the entry at seq 4 does not hash to its recorded hash\n1 finding in 5 entries, 0 digests (1 tenant)\n`);
+    expect(tampered.stdout).toBe(`${TENANT}: altered at seq 4: the entry at seq 4 does not hash to its recorded hash\n1 finding in 5 entries, 1 digest (1 tenant)\n`);
     expect((await auditHere(['verify', '--data-dir', cloud.dataDir, '--from', '5'])).code).toBe(0); // a range after it, anchored on seq 4's recorded hash
   });
 
