@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
 import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harness/local-cloud-process';
 import { connectV1, waitForTerminal } from '../../bin/harness/mcp-clients';
 import { readLocalCloudDiscovery, type LocalCloudDiscovery } from '../../bin/local-cloud/discovery';
+import { readTrailDir } from '../../bin/local-cloud/trail';
 import { runAuditCli } from '../../bin/audit';
 import { appendAudit, writeAuditDigest } from '../../lambdas/domain/use-cases/audit';
 import { DynamoDbAuditDigestStore, DynamoDbAuditStore } from '../../lambdas/adapters/dynamodb-audit-store';
@@ -165,6 +166,17 @@ describe('npm run audit, against npm start', () => {
   });
 });
 
+describe('npm run audit, once npm start has stopped', () => {
+  it('finds no local cloud: the discovery file went with it', async () => {
+    await cloud.stop();
+    expect(existsSync(join(cloud.dataDir, 'local-cloud.json'))).toBe(false);
+    const after = await auditHere(['query', '--data-dir', cloud.dataDir]);
+    expect(after).toMatchObject({ code: 2, err: [expect.stringMatching(/^audit: no local cloud is running on /)] });
+    // What it recorded stays in the data folder.
+    expect(readdirSync(discovery.trailDir)).toHaveLength(1);
+  });
+});
+
 describe('npm run audit -- trail --aws (CloudTrail API on loopback, recorded answers)', () => {
   let server: Server;
   const requests: { target: string; body: Record<string, unknown> }[] = [];
@@ -252,7 +264,8 @@ describe('npm run audit -- trail --aws (CloudTrail API on loopback, recorded ans
     expect(requests.filter((r) => r.target === 'GetQueryResults')).toHaveLength(2); // polled until FINISHED
 
     // The same keys, in the same order, as the local trail's events.
-    const local = (await auditHere(['trail', '--data-dir', cloud.dataDir, '--json', '--limit', '1'])).out.map((line) => JSON.parse(line) as TrailEvent)[0]!;
-    expect(Object.keys(local).filter((k) => k !== 'errorCode')).toEqual(Object.keys(expected));
+    const [local] = await readTrailDir(discovery.trailDir, { limit: 1 });
+    expect(local).toBeDefined();
+    expect(Object.keys(local!).filter((k) => k !== 'errorCode')).toEqual(Object.keys(expected));
   });
 });
