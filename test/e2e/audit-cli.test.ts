@@ -16,7 +16,8 @@ import { runAuditCli } from '../../bin/audit';
 import { appendAudit, writeAuditDigest } from '../../lambdas/domain/use-cases/audit';
 import { DynamoDbAuditDigestStore, DynamoDbAuditStore } from '../../lambdas/adapters/dynamodb-audit-store';
 import { LocalFileAuditSigner } from '../../lambdas/adapters/audit-signer-local';
-import { auditKeys } from '../../lambdas/contracts/audit';
+import { auditKeys, GENESIS_HASH, sealAuditEntry } from '../../lambdas/contracts/audit';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { lakeQueryFor, type TrailEvent } from '../../lambdas/adapters/cloudtrail-events';
 
 /**
@@ -141,6 +142,24 @@ describe('npm run audit, against npm start', () => {
     expect(tampered.code).toBe(1);
     expect(tampered.stdout).toBe(`${TENANT}: altered at seq 4: the entry at seq 4 does not hash to its recorded hash\n1 finding in 5 entries, 1 digest (1 tenant)\n`);
     expect((await auditHere(['verify', '--data-dir', cloud.dataDir, '--from', '5'])).code).toBe(0); // a range after it, anchored on seq 4's recorded hash
+  });
+
+  it('verify: reports its progress on stderr over a long range', async () => {
+    // 1001 sealed entries written straight to the table (25 a batch): three pages of 500.
+    const tenant = 'auditlong';
+    const items = [];
+    let prevHash = GENESIS_HASH;
+    for (let seq = 1; seq <= 1001; seq++) {
+      const entry = sealAuditEntry({ tenantId: tenant, subject: 's', kind: 'tool', action: 'get_task', decision: 'allow', outcome: { status: 'ok' }, requestId: `r${seq}`, seq, prevHash, time: new Date(Date.UTC(2026, 0, 1)).toISOString() });
+      prevHash = entry.hash;
+      items.push({ PutRequest: { Item: { pk: auditKeys.tenant(tenant), sk: auditKeys.seq(seq), ...entry } } });
+    }
+    const doc = DynamoDBDocumentClient.from(dynamodb());
+    for (let i = 0; i < items.length; i += 25) await doc.send(new BatchWriteCommand({ RequestItems: { [discovery.auditTable!]: items.slice(i, i + 25) } }));
+
+    const long = await auditHere(['verify', '--data-dir', cloud.dataDir, '--tenant', tenant]);
+    expect(long).toMatchObject({ code: 0, out: ['verified 1001 entries, 0 digests (1 tenant)'] });
+    expect(long.err).toEqual([`verify: ${tenant}: 1000 entries read (at seq 1000)`]);
   });
 
   it('answers operator errors with one line and exit 2', async () => {
