@@ -28,6 +28,12 @@ export const applyNagSuppressions = (stack: Stack): void => {
     {
       id: 'AwsSolutions-IAM5',
       reason:
+        'The digest writer puts audit digests under digests/ of the Object Lock digest bucket, one new object per digest (digests/<tenant>/<toSeq>.json); s3:PutObject only, and the bucket\'s compliance lock forbids overwriting or deleting any of them.',
+      appliesTo: [{ regex: '/^Resource::.*DigestBucket.*\\/digests\\/\\*$/g' }],
+    },
+    {
+      id: 'AwsSolutions-IAM5',
+      reason:
         'kms:GenerateDataKey* and kms:ReEncrypt* are CDK\'s grant for the platform key only (SQS and DynamoDB envelope encryption), scoped to that key\'s ARN.',
       appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
     },

@@ -1,9 +1,11 @@
 import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3AuditDigestStore } from './s3-audit-digest-store';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { ENV } from '../contracts';
-import type { AuditSigner, AuditVerifier } from '../domain/audit';
+import type { AuditDigestStore, AuditSigner, AuditVerifier } from '../domain/audit';
 import { AuditedTaskRepository } from '../domain/audited-tasks';
 import { systemClock, type Logger, type TaskRepository } from '../domain/ports';
 import { KmsAuditSigner } from './audit-signer-kms';
@@ -15,7 +17,19 @@ import { dynamoDbClient, traced, type AwsClientConfig } from './runtime';
 
 export const auditStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) => new DynamoDbAuditStore(dynamoDbClient(aws, tracer), tableName);
 
-export const auditDigestStore = (tableName: string, aws: AwsClientConfig, tracer?: Tracer) => new DynamoDbAuditDigestStore(dynamoDbClient(aws, tracer), tableName);
+/**
+ * Where digests are kept: the audit table's DIGEST# items (the index verify reads) and, on AWS
+ * (AUDIT_DIGEST_BUCKET), first the S3 Object Lock bucket.
+ */
+export const auditDigestStore = (
+  tableName: string,
+  aws: AwsClientConfig & { s3?: S3ClientConfig },
+  tracer?: Tracer,
+  bucket?: string,
+): AuditDigestStore => {
+  const index = new DynamoDbAuditDigestStore(dynamoDbClient(aws, tracer), tableName);
+  return bucket ? new S3AuditDigestStore(traced(new S3Client(aws.s3 ?? {}), tracer), bucket, index) : index;
+};
 
 /**
  * The digest signing key: the local key file when AUDIT_SIGNING_KEY_FILE is set (npm start, LOCAL

@@ -102,6 +102,7 @@ const audit = {
   [ENV.auditTable]: z.string().min(1),
   [ENV.auditSigningKeyArn]: z.string().regex(/^arn:[^:]+:kms:/, 'a KMS key ARN').optional(),
   [ENV.auditSigningKeyFile]: z.string().min(1).optional(),
+  [ENV.auditDigestBucket]: z.string().min(3).max(63).optional(),
 };
 
 /** The functions that record transitions only (worker, workflow, dead-letter): the table. */

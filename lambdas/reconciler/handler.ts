@@ -51,7 +51,7 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
       ...(quotas ? { quota: tenantQuota(env[ENV.tasksTable], quotas, aws, tracer) } : {}),
       audit: {
         store: audit,
-        digests: auditDigestStore(env[ENV.auditTable], aws, tracer),
+        digests: auditDigestStore(env[ENV.auditTable], aws, tracer, env[ENV.auditDigestBucket]),
         ...(signer ? { signer } : {}),
       },
     }, agingMsOf(env)),

@@ -1,5 +1,8 @@
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV } from '../../lambdas/contracts/env';
+
+/** Where audit digests go in the digest bucket (lambdas/adapters/s3-audit-digest-store.ts names them digests/<tenant>/<toSeq>.json). */
+const DIGEST_OBJECTS_PREFIX = 'digests/';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { CfnEventDataStore, CfnTrail, Trail } from 'aws-cdk-lib/aws-cloudtrail';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -196,12 +199,20 @@ export class AuditTrail extends Construct {
   }
 
   /**
-   * Lets `fn` sign audit digests with the digest signing key (`sign`, the digest writer) or verify
-   * them (`verify`, the auditors' tools): sets AUDIT_SIGNING_KEY_ARN and grants that one KMS action.
+   * Lets `fn` sign audit digests with the digest signing key (`sign`, the digest writer: also writes
+   * them to the digest bucket, AUDIT_DIGEST_BUCKET) or verify them (`verify`, the auditors' tools):
+   * sets AUDIT_SIGNING_KEY_ARN and grants that one KMS action.
    */
   bindDigestSigning(fn: LambdaFunction, access: 'sign' | 'verify'): void {
     fn.addEnvironment(ENV.auditSigningKeyArn, this.digestSigningKey.keyArn);
     this.digestSigningKey.grant(fn, access === 'sign' ? 'kms:Sign' : 'kms:Verify');
+    if (access === 'sign') {
+      // The signer writes each digest to the Object Lock bucket too (put only: nothing there can be overwritten or deleted).
+      fn.addEnvironment(ENV.auditDigestBucket, this.digestBucket.bucketName);
+      fn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [this.digestBucket.arnForObjects(`${DIGEST_OBJECTS_PREFIX}*`)] }));
+      // The bucket's KMS key (bucket keys on): what a put into it needs.
+      this.key.grant(fn, 'kms:GenerateDataKey');
+    }
   }
 }
 
