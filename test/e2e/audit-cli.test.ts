@@ -144,6 +144,19 @@ describe('npm run audit, against npm start', () => {
     expect((await auditHere(['verify', '--data-dir', cloud.dataDir, '--from', '5'])).code).toBe(0); // a range after it, anchored on seq 4's recorded hash
   });
 
+  it('query --aws: the audit table through the default credentials chain and endpoint settings', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ENDPOINT_URL_DYNAMODB: discovery.dynamodbEndpoint, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: discovery.region });
+    try {
+      const result = await auditHere(['query', '--aws', '--table', discovery.auditTable!, '--tenant', TENANT, '--action', 'approve_task', '--json']);
+      expect(result).toMatchObject({ code: 0, err: [] });
+      expect(result.out.map((line) => JSON.parse(line).seq)).toEqual([4]);
+      expect((await auditHere(['query', '--aws', '--tenant', TENANT])).err).toEqual(['audit: --aws needs --table <audit table name> for verify and query']);
+    } finally {
+      process.env = saved;
+    }
+  });
+
   it('verify: reports its progress on stderr over a long range', async () => {
     // 1001 sealed entries written straight to the table (25 a batch): three pages of 500.
     const tenant = 'auditlong';
