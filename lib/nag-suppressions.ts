@@ -88,9 +88,6 @@ const NO_VPC =
   'it calls only AWS APIs (IAM-signed, TLS) and the configured connectors\' public HTTPS endpoints and owns no resource inside a VPC; the network boundary (SC-7) is API Gateway with WAF in front and IAM on every AWS call, and a VPC would add NAT egress without adding a control';
 const INLINE_POLICY =
   'the statements are CDK grants computed from the resources this one role uses, versioned with the template (every change shows in the CloudFormation change set and the git history); a customer-managed policy would only add reuse by other roles, which least privilege (AC-6) does not want here';
-const LOGS_AT_REST =
-  'CloudWatch Logs encrypts this group at rest with AWS-owned keys: the Cognito trigger writes no log line of its own (only Lambda\'s start, end and report lines) and never sees task data, no token nor connector secret is logged (test/e2e/oauth.test.ts); every log group of the Workflows, Messaging and Api stacks is on the platform key (test/infra/envelope-wiring.test.ts)';
-
 /** The roles whose CDK grants are acknowledged: the functions', the workflow state machines', the tenant-scoped access role. */
 const GRANTED_ROLES = new RegExp(`/(${Object.keys(FUNCTIONS).join('|')})/ServiceRole/|/StateMachine/Role/|/TenantScopedAccess/Role/`);
 
@@ -136,12 +133,6 @@ const ACKNOWLEDGEMENTS: Readonly<Record<string, Readonly<Record<string, Acknowle
   },
   'AWS::IAM::Policy': {
     'NIST.800.53.R5-IAMNoInlinePolicy': (r) => (r.node.scope?.node.id === 'DefaultPolicy' && GRANTED_ROLES.test(r.node.path) ? `The role's DefaultPolicy: ${INLINE_POLICY}.` : undefined),
-  },
-  'AWS::Logs::LogGroup': {
-    'NIST.800.53.R5-CloudWatchLogGroupEncrypted': (r) => {
-      // Only the Cognito trigger's group is left on AWS-owned keys (lib/constructs/identity.ts passes no key yet).
-      return r.node.scope!.node.id.endsWith('PreTokenLogs') ? `${LOGS_AT_REST}.` : undefined;
-    },
   },
   'AWS::DynamoDB::Table': {
     'NIST.800.53.R5-DynamoDBInBackupPlan': () =>

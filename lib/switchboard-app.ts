@@ -82,7 +82,7 @@ export const buildSwitchboard = (app: App, config: SwitchboardConfig): Switchboa
   });
   const cognito = config.auth.cognito;
   const identity = cognito
-    ? new IdentityStack(app, name('Identity'), { env, cognito, removalPolicy, terminationProtection: config.removalPolicy === 'retain' })
+    ? new IdentityStack(app, name('Identity'), { env, cognito, removalPolicy, logKey: stateful.key, terminationProtection: config.removalPolicy === 'retain' })
     : undefined;
   const api = new ApiStack(app, name('Api'), {
     ...(identity ? { identity: identity.issuer } : {}),

@@ -1,3 +1,4 @@
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnResource, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import {
   AccountRecovery,
@@ -27,6 +28,8 @@ import { SwitchboardFunction } from './switchboard-function';
 export interface IdentityProps {
   settings: CognitoSettings;
   removalPolicy: RemovalPolicy;
+  /** The key the trigger's log group is encrypted with (the platform key); absent: CloudWatch Logs' own keys. */
+  logEncryptionKey?: IKey;
 }
 
 /** The user pool's tenant attribute, without its `custom:` prefix (as CDK declares it). */
@@ -160,6 +163,7 @@ export class Identity extends Construct {
       timeout: Duration.seconds(5),
       memorySize: 256,
       removalPolicy: props.removalPolicy,
+      ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
     });
     this.userPool.addTrigger(UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG, this.preToken, LambdaVersion.V2_0);
 

@@ -1,3 +1,4 @@
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Stack, type RemovalPolicy, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { CognitoSettings, IssuerSettings } from '../../lambdas/contracts';
@@ -6,6 +7,8 @@ import { Identity } from '../constructs/identity';
 export interface IdentityStackProps extends StackProps {
   cognito: CognitoSettings;
   removalPolicy: RemovalPolicy;
+  /** The platform key: the trigger's log group is encrypted with it. */
+  logKey?: IKey;
 }
 
 /** The identity provider on AWS: the Cognito user pool, its clients and trigger (stateful: deployed apart from the API). */
@@ -14,7 +17,11 @@ export class IdentityStack extends Stack {
 
   constructor(scope: Construct, id: string, props: IdentityStackProps) {
     super(scope, id, props);
-    this.identity = new Identity(this, 'Identity', { settings: props.cognito, removalPolicy: props.removalPolicy });
+    this.identity = new Identity(this, 'Identity', {
+      settings: props.cognito,
+      removalPolicy: props.removalPolicy,
+      ...(props.logKey ? { logEncryptionKey: props.logKey } : {}),
+    });
   }
 
   /** What the API stack's authorizer trusts: the pool's issuer settings and URL. */

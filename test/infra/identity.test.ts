@@ -1,5 +1,6 @@
 import { flat } from './template-values';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
@@ -53,6 +54,18 @@ const SETTINGS = {
   ],
   callbackUrls: ['https://app.example.com/callback', 'http://localhost:6274/oauth/callback'],
 } as const;
+
+describe('Identity: the trigger\'s logs', () => {
+  it('are encrypted with the platform key when given one (the app passes the Stateful stack\'s)', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const keys = new Stack(app, 'Keys', { env: { region: 'eu-west-1' } });
+    const key = new Key(keys, 'PlatformKey');
+    const stack = new IdentityStack(app, 'Identity', { env: { region: 'eu-west-1' }, cognito: CognitoSettingsSchema.parse(structuredClone(SETTINGS)), removalPolicy: RemovalPolicy.RETAIN, logKey: key });
+    const groups = Object.values(Template.fromStack(stack).findResources('AWS::Logs::LogGroup') as Record<string, Resource>);
+    expect(groups.length).toBeGreaterThan(0);
+    for (const group of groups) expect(flat(group.Properties['KmsKeyId'])).toContain('PlatformKey');
+  });
+});
 
 describe('Identity: the Cognito user pool', () => {
   let template: Template;
