@@ -136,7 +136,7 @@ const ACKNOWLEDGEMENTS: Readonly<Record<string, Readonly<Record<string, Acknowle
   },
   'AWS::DynamoDB::Table': {
     'NIST.800.53.R5-DynamoDBInBackupPlan': () =>
-      'Point-in-time recovery (35 days, to the second) and deletion protection are on (test/infra/stacks.test.ts "has an on-demand tasks table … PITR and deletion protection on, retained"); an AWS Backup plan for longer retention and copies to a vault is planned in issue 19.',
+      'Point-in-time recovery (35 days, to the second) and deletion protection are on (test/infra/stacks.test.ts "has an on-demand tasks table … PITR and deletion protection on, retained"); an AWS Backup plan for longer retention and copies to a vault in the DR region comes with issue 20 (backup and disaster recovery).',
   },
   'AWS::Events::Rule': {
     'Serverless-EventBusDLQ': (r) =>
@@ -147,10 +147,6 @@ const ACKNOWLEDGEMENTS: Readonly<Record<string, Readonly<Record<string, Acknowle
       'The stage\'s integrations are Lambda proxy and mock integrations, no HTTP backend: a client certificate authenticates API Gateway to an HTTP backend and has nothing to apply to (clients reach the stage over TLS only).',
     'NIST.800.53.R5-APIGWCacheEnabledAndEncrypted': () =>
       'The stage cache stays off: MCP is JSON-RPC over POST, per tenant and per token, and a cached answer would serve one caller\'s result to another; with no cache there is no cached data to encrypt.',
-  },
-  'AWS::WAFv2::WebACL': {
-    'NIST.800.53.R5-WAFv2LoggingEnabled': () =>
-      'CloudWatch metrics and sampled requests are on for the ACL and each rule (visibilityConfig); full request logging to an aws-waf-logs- destination comes with issue 19\'s audit log (planned).',
   },
 };
 
@@ -186,7 +182,7 @@ export const acknowledgeAuditTrail = (audit: { accessLogBucket: Construct; trail
   const replication = {
     id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
     reason:
-      'Object Lock (COMPLIANCE) keeps every version undeletable for the retention and the trail is multi-region; cross-region replication needs an Object Lock bucket of the DR region\'s audit stack, which does not exist yet (issue 19, later step).',
+      'Object Lock (COMPLIANCE) keeps every version undeletable for the retention and the trail is multi-region; cross-region replication needs an Object Lock bucket of the DR region\'s audit stack, which does not exist yet (issue 20, the DR region).',
   };
   for (const bucket of [audit.trailBucket, audit.digestBucket]) NagSuppressions.addResourceSuppressions(bucket, [replication]);
   NagSuppressions.addResourceSuppressions(audit.accessLogBucket, [

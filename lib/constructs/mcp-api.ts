@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   ApiKey,
@@ -17,7 +17,9 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
+import { CfnLoggingConfiguration, CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { letLogsUse } from './switchboard-function';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
 import { createHash } from 'node:crypto';
@@ -87,6 +89,8 @@ export interface McpApiProps {
   removalPolicy: RemovalPolicy;
   /** A WAFv2 web ACL on the stage blocking client IPs over this many requests per five minutes. Absent: none. */
   waf?: { ratePerFiveMinutes: number };
+  /** The customer-managed key of its log groups (stage access logs, WAF logs). Absent: CloudWatch Logs' own encryption. */
+  logEncryptionKey?: IKey;
   /**
    * Usage plans as the outer per-tenant guard: one per tier of `quotas` (throttle and daily quota
    * from `usagePlanOf`), an API key per tenant listed in `quotas.tenants` in its tier's plan, and
@@ -142,7 +146,9 @@ export class McpApi extends Construct {
     if (props.oauth.authorizationServers.length === 0) throw new Error('McpApi: oauth.authorizationServers is empty: no token could ever be obtained');
     if (!/^[A-Za-z0-9 ._-]{1,64}$/.test(props.oauth.resourceName)) throw new Error('McpApi: oauth.resourceName must be 1-64 letters, digits, spaces or ._-');
     if (props.oauth.resource !== undefined) resourceMetadataUrlOf(props.oauth.resource); // throws unless it ends with /mcp
-    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR, removalPolicy: props.removalPolicy });
+    if (props.logEncryptionKey) letLogsUse(props.logEncryptionKey);
+    const logKey = props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey } : {};
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR, removalPolicy: props.removalPolicy, ...logKey });
     this.api = new RestApi(this, 'Api', {
       description: 'Switchboard MCP endpoint (Streamable HTTP, stateless)',
       endpointConfiguration: { types: [EndpointType.REGIONAL] },
@@ -239,6 +245,18 @@ export class McpApi extends Construct {
       new CfnWebACLAssociation(this, 'WebAclAssociation', {
         resourceArn: this.api.deploymentStage.stageArn,
         webAclArn: this.webAcl.attrArn,
+      });
+      // Every request WAF evaluates, to a log group of its own (WAF requires the aws-waf-logs- prefix); the bearer token redacted.
+      const wafLogs = new LogGroup(this, 'WafLogs', {
+        logGroupName: `aws-waf-logs-${Names.uniqueResourceName(this, { maxLength: 100 })}`,
+        retention: RetentionDays.ONE_YEAR,
+        removalPolicy: props.removalPolicy,
+        ...logKey,
+      });
+      new CfnLoggingConfiguration(this, 'WafLogging', {
+        resourceArn: this.webAcl.attrArn,
+        logDestinationConfigs: [wafLogs.logGroupArn],
+        redactedFields: [{ singleHeader: { Name: 'authorization' } }],
       });
     } else {
       NagSuppressions.addResourceSuppressions(this.api.deploymentStage, [

@@ -10,8 +10,6 @@ import type { TasksTable } from '../constructs/tasks-table';
 import { TenantScopedAccess } from '../constructs/tenant-access';
 import type { DataKeys } from '../constructs/data-keys';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { CfnLogGroup } from 'aws-cdk-lib/aws-logs';
-import { letLogsUse } from '../constructs/switchboard-function';
 
 export interface ApiStackProps extends StackProps {
   tasks: TasksTable;
@@ -96,12 +94,8 @@ export class ApiStack extends Stack {
       ...(props.api.waf.enabled ? { waf: { ratePerFiveMinutes: props.api.waf.ratePerFiveMinutes } } : {}),
       usagePlans: { seed: this.usageKeySeed, quotas: props.quotas },
       removalPolicy: props.removalPolicy,
+      ...(props.logKey ? { logEncryptionKey: props.logKey } : {}),
     });
-    if (props.logKey) {
-      // The stage's access log group (McpApi's own) on the same key: set on its CloudFormation resource.
-      letLogsUse(props.logKey);
-      (this.mcpApi.node.findChild('AccessLogs').node.defaultChild as CfnLogGroup).kmsKeyId = props.logKey.keyArn;
-    }
     // The resource (default: the API's own /mcp URL) is every issuer's default audience.
     const resource = this.mcpApi.resource;
     const issuers = trusted.map(({ issuer }) => ({ ...issuer, audiences: issuer.audiences ?? [resource] }));

@@ -240,6 +240,14 @@ describe('API stack', () => {
     expect(association).toHaveLength(1);
     expect(JSON.stringify(association[0]!['Properties'].ResourceArn)).toContain(stageId!);
     expect(association[0]!['Properties'].WebACLArn).toEqual({ 'Fn::GetAtt': [aclId, 'Arn'] });
+    // Every request WAF evaluates is logged, to an encrypted aws-waf-logs- group, the bearer token redacted.
+    const [logging] = Object.values(templates.api.findResources('AWS::WAFv2::LoggingConfiguration')) as { Properties: Record<string, any> }[];
+    expect(logging!.Properties['ResourceArn']).toEqual({ 'Fn::GetAtt': [aclId, 'Arn'] });
+    expect(logging!.Properties['RedactedFields']).toEqual([{ SingleHeader: { Name: 'authorization' } }]);
+    const groups = templates.api.findResources('AWS::Logs::LogGroup') as Record<string, { Properties: Record<string, any> }>;
+    const wafGroup = Object.entries(groups).find(([id]) => JSON.stringify(logging!.Properties['LogDestinationConfigs']).includes(id));
+    expect(String(wafGroup![1].Properties['LogGroupName'])).toMatch(/^aws-waf-logs-/);
+    expect(wafGroup![1].Properties['KmsKeyId']).toBeDefined();
   });
 
   it('without api.waf: no web ACL, and the missing WAF (APIG3) is the only extra acknowledgement, still nag-clean', () => {

@@ -68,11 +68,12 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
   'AWS::WAFv2::WebACL':
     'the local API Gateway has no WAF; per-tenant limits hold locally all the same, in the DynamoDB quota items the gateway writes',
   'AWS::WAFv2::WebACLAssociation': 'the local API Gateway has no WAF (see AWS::WAFv2::WebACL)',
+  'AWS::WAFv2::LoggingConfiguration': 'the local API Gateway has no WAF, so nothing to log (see AWS::WAFv2::WebACL)',
   'AWS::S3::Bucket':
-    'only the audit stack has buckets (CloudTrail logs, signed audit digests, their access logs); locally nothing writes them: the local audit store keeps the chain, and writing digests to a local folder is a later step of issue 19',
+    'only the audit stack has buckets (CloudTrail logs, signed audit digests, their access logs); locally nothing writes them: the local audit table keeps the chain and its signed digests (DIGEST# items, signed with the local key file)',
   'AWS::S3::BucketPolicy': 'no local bucket exists (see AWS::S3::Bucket); the policies only deny requests without TLS and let CloudTrail deliver',
   'AWS::CloudTrail::Trail':
-    'no CloudTrail locally: the audit CLI reads the local audit store instead; an adapter recording the local cloud\'s table, queue and invoke calls into it is a later step of issue 19',
+    'no CloudTrail locally: bin/local-cloud/trail.ts records the local cloud\'s calls and invocations in CloudTrail\'s record format, which `npm run -s audit -- trail` reads',
   'AWS::CloudTrail::EventDataStore': 'no CloudTrail Lake locally: the audit CLI queries the local audit store with the same output format (see AWS::CloudTrail::Trail)',
 };
 
