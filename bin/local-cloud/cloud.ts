@@ -319,6 +319,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
         ...(ENV.policiesDir in fn.environment ? { [ENV.policiesDir]: resolve(PROJECT_ROOT, config.policiesDir) } : {}),
         // No KMS here: LOCAL-ONLY key files stand in for the audit signing key and the data keys (README).
         ...(ENV.auditTable in fn.environment ? { [ENV.auditSigningKeyFile]: join(keysDir, 'audit-signing.pem') } : {}),
+        // No S3 here: signed digests stay in the audit table (DIGEST# items), as the index does on AWS.
+        ...(ENV.auditDigestBucket in fn.environment ? { [ENV.auditDigestBucket]: '' } : {}),
         ...(ENV.classifications in fn.environment ? { [ENV.envelopeKeyFile]: join(keysDir, 'envelope.key') } : {}),
       });
     }

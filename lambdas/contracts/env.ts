@@ -102,7 +102,8 @@ const audit = {
   [ENV.auditTable]: z.string().min(1),
   [ENV.auditSigningKeyArn]: z.string().regex(/^arn:[^:]+:kms:/, 'a KMS key ARN').optional(),
   [ENV.auditSigningKeyFile]: z.string().min(1).optional(),
-  [ENV.auditDigestBucket]: z.string().min(3).max(63).optional(),
+  // Empty: none (the local cloud has no S3: its digests stay in the audit table).
+  [ENV.auditDigestBucket]: z.union([z.literal(''), z.string().min(3).max(63)]).optional().transform((bucket) => bucket || undefined),
 };
 
 /** The functions that record transitions only (worker, workflow, dead-letter): the table. */
