@@ -38,6 +38,22 @@ const queryRange = async (
   } while (start && !enough());
 };
 
+/** The tenant's item with the highest sort key starting with `prefix` (a consistent read), if any. */
+const newest = async (doc: DynamoDBDocumentClient, tableName: string, tenantId: string, prefix: string): Promise<Record<string, unknown> | undefined> => {
+  const { Items } = await doc.send(
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: { ':pk': auditKeys.tenant(tenantId), ':prefix': prefix },
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    }),
+  );
+  return Items?.[0];
+};
+
 /**
  * The audit log in its own table (lambdas/contracts/audit.ts): one item per entry, pk AUDIT#<tenant>,
  * sk SEQ#<seq>, the entry's fields as attributes. Appending is one PutItem conditional on
@@ -52,18 +68,7 @@ export class DynamoDbAuditStore implements AuditStore {
   }
 
   async head(tenantId: string): Promise<AuditHead | undefined> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-        ExpressionAttributeValues: { ':pk': auditKeys.tenant(tenantId), ':prefix': auditKeys.seqPrefix },
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-      }),
-    );
-    const item = Items?.[0];
+    const item = await newest(this.doc, this.tableName, tenantId, auditKeys.seqPrefix);
     const seq = item ? auditKeys.seqOf(String(item[SK])) : undefined;
     if (!item || seq === undefined) return undefined;
     const parsed = AuditEntrySchema.safeParse(toItem(item));
@@ -168,18 +173,7 @@ export class DynamoDbAuditDigestStore implements AuditDigestStore {
   }
 
   async latest(tenantId: string): Promise<SignedAuditDigest | undefined> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-        ExpressionAttributeValues: { ':pk': auditKeys.tenant(tenantId), ':prefix': auditKeys.digestPrefix },
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-      }),
-    );
-    const raw = Items?.[0];
+    const raw = await newest(this.doc, this.tableName, tenantId, auditKeys.digestPrefix);
     if (!raw) return undefined;
     const toSeq = auditKeys.seqOf(String(raw[SK]).replace(auditKeys.digestPrefix, auditKeys.seqPrefix)) ?? 1;
     return (await this.list(tenantId, { fromSeq: toSeq, toSeq }))[0];

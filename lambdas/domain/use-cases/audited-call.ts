@@ -89,8 +89,8 @@ const append = async (deps: CallAuditDeps, draft: AuditDraft): Promise<AuditEntr
   }
 };
 
-/** A read-only call: runs it, then records it with its outcome before answering (AuditUnavailableError if that fails). */
-export const auditedRead = async <T>(deps: CallAuditDeps, caller: AuditedCaller, call: AuditedTool, action: () => Promise<T>): Promise<T> => {
+/** Runs `action`, then `record`s how it ended (ok, or the error's code) whether it succeeded or threw. */
+const thenRecord = async <T>(action: () => Promise<T>, record: (outcome: AuditOutcome) => Promise<void>): Promise<T> => {
   let outcome: AuditOutcome = { status: 'ok' };
   try {
     return await action();
@@ -98,9 +98,13 @@ export const auditedRead = async <T>(deps: CallAuditDeps, caller: AuditedCaller,
     outcome = { status: 'error', code: outcomeCodeOf(error) };
     throw error;
   } finally {
-    await append(deps, draftOf(caller, call, { kind: call.kind, decision: 'allow', outcome }));
+    await record(outcome);
   }
 };
+
+/** A read-only call: runs it, then records it with its outcome before answering (AuditUnavailableError if that fails). */
+export const auditedRead = <T>(deps: CallAuditDeps, caller: AuditedCaller, call: AuditedTool, action: () => Promise<T>): Promise<T> =>
+  thenRecord(action, async (outcome) => void (await append(deps, draftOf(caller, call, { kind: call.kind, decision: 'allow', outcome }))));
 
 /**
  * A call that changes something: the intent entry first (AuditUnavailableError, and nothing done,
@@ -110,17 +114,11 @@ export const auditedRead = async <T>(deps: CallAuditDeps, caller: AuditedCaller,
  */
 export const auditedChange = async <T>(deps: CallAuditDeps, caller: AuditedCaller, call: AuditedTool, action: () => Promise<T>): Promise<T> => {
   const intent = await append(deps, draftOf(caller, call, { kind: call.kind, decision: 'allow', outcome: { status: 'pending' } }));
-  let outcome: AuditOutcome = { status: 'ok' };
-  try {
-    return await action();
-  } catch (error) {
-    outcome = { status: 'error', code: outcomeCodeOf(error) };
-    throw error;
-  } finally {
+  return thenRecord(action, async (outcome) => {
     try {
       await appendAudit(deps, draftOf(caller, call, { kind: call.kind, decision: 'allow', outcome, completes: intent.seq }));
     } catch (error) {
       deps.logger.warn('audit outcome not written: the reconciler completes the intent', { action: call.tool, seq: intent.seq, error: String(error) });
     }
-  }
+  });
 };
