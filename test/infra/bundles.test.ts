@@ -37,7 +37,7 @@ const invoke = async (entry: string, env: Record<string, string>, event: unknown
 };
 
 const gatewayEnv = {
-  TASKS_TABLE_NAME: 'tasks', ENABLED_AGENTS: 'echo', MCP_MAX_BODY_BYTES: '1048576',
+  TASKS_TABLE_NAME: 'tasks', AUDIT_TABLE_NAME: 'audit', ENABLED_AGENTS: 'echo', MCP_MAX_BODY_BYTES: '1048576',
   QUEUE_URL_CRITICAL: 'https://sqs.us-east-1.amazonaws.com/1/c.fifo', QUEUE_URL_HIGH: 'https://sqs.us-east-1.amazonaws.com/1/h.fifo',
   QUEUE_URL_NORMAL: 'https://sqs.us-east-1.amazonaws.com/1/n.fifo', QUEUE_URL_LOW: 'https://sqs.us-east-1.amazonaws.com/1/l.fifo',
   AUTH_RESOURCE: 'https://abc.execute-api.us-east-1.amazonaws.com/v1/mcp', PRINCIPAL_LIMITS: JSON.stringify(DEFAULT_PRINCIPAL_LIMITS),
@@ -78,7 +78,7 @@ describe('bundled Lambda artifacts', () => {
   it('the worker bundle reports a poison record as a batch item failure', async () => {
     const result = await invoke(
       'lambdas/worker/handler.ts',
-      { TASKS_TABLE_NAME: 'tasks', ENABLED_AGENTS: 'echo', WORKER_MAX_ATTEMPTS: '3', WORKER_LEASE_MS: '30000' },
+      { TASKS_TABLE_NAME: 'tasks', AUDIT_TABLE_NAME: 'audit', ENABLED_AGENTS: 'echo', WORKER_MAX_ATTEMPTS: '3', WORKER_LEASE_MS: '30000' },
       { Records: [{ messageId: 'm1', receiptHandle: 'r', body: 'not json', attributes: { MessageGroupId: 'acme', ApproximateReceiveCount: '1', SentTimestamp: '1', SenderId: 's', ApproximateFirstReceiveTimestamp: '1' }, messageAttributes: {}, md5OfBody: 'x', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:1:q.fifo', awsRegion: 'us-east-1' }] },
     );
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
