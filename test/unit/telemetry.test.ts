@@ -19,7 +19,10 @@ const setup = () => {
 };
 
 describe('task telemetry', () => {
-  afterEach(() => vi.restoreAllMocks());
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
 
   it('records submit, replay, start and success', async () => {
     const { deps, telemetry } = setup();
@@ -42,6 +45,8 @@ describe('task telemetry', () => {
 
   it('emits each event as a CloudWatch EMF metric with priority, capability and code', () => {
     const lines: string[] = [];
+    // Whatever an earlier suite of this process set (the local cloud turns EMF off): this test wants it on.
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
       lines.push(String(chunk));
       return true;
