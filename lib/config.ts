@@ -12,6 +12,61 @@ const ConcurrencyBudget = z.number().int().min(2).max(1000);
 /** An escalator SLA: at least one schedule tick, at most a day. */
 const AgingSeconds = z.number().int().min(60).max(86_400);
 
+/** AWS Backup's bound for a retention, a vault lock's minimum or maximum (100 years). */
+const BACKUP_MAX_DAYS = 36_500;
+const BackupDays = z.number().int().min(1).max(BACKUP_MAX_DAYS);
+
+/**
+ * Backup and disaster recovery (docs/disaster-recovery.md): the DR region, the AWS Backup plan of
+ * the tables (schedule, retention, copies into the DR region's vault), the vault lock of both vaults,
+ * and whether the tables keep hot-standby replicas (DynamoDB global tables) in the DR region.
+ */
+export const DisasterRecoverySchema = z
+  .object({
+    /** Where the copies, the replica keys and buckets, and the standby live; never the primary region. */
+    region: RegionSchema,
+    /**
+     * Replicas of the tasks and audit tables in the DR region (global tables, hot standby). Off by
+     * default: turning it on for deployed tables is a migration (docs/disaster-recovery.md).
+     */
+    replicas: z.boolean().default(false),
+    backup: z
+      .object({
+        /** When the plan backs the tables up: an AWS Backup cron expression (UTC). Daily at 03:00 by default. */
+        schedule: z.string().regex(/^cron\((\S+ ){5}\S+\)$/, 'an AWS Backup cron expression with six fields, such as cron(0 3 * * ? *)').default('cron(0 3 * * ? *)'),
+        /** Days each backup is kept in the primary region's vault. */
+        retentionDays: BackupDays.default(35),
+        /** Days each copy is kept in the DR region's vault. */
+        copyRetentionDays: BackupDays.default(35),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * AWS Backup Vault Lock on both vaults: recovery points must be kept at least `minRetentionDays`
+     * (and at most `maxRetentionDays`). Without `changeableForDays` the lock is in governance mode
+     * (removable by a privileged user); with it, compliance mode: after that many days (at least 3)
+     * nobody, root included, can change or remove the lock.
+     */
+    vaultLock: z
+      .object({
+        minRetentionDays: BackupDays.default(7),
+        maxRetentionDays: BackupDays.default(3653),
+        changeableForDays: z.number().int().min(3).max(BACKUP_MAX_DAYS).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((dr, ctx) => {
+    const { minRetentionDays: min, maxRetentionDays: max } = dr.vaultLock;
+    if (min > max) ctx.addIssue({ code: 'custom', path: ['vaultLock', 'minRetentionDays'], message: `${min} exceeds maxRetentionDays ${max}` });
+    for (const key of ['retentionDays', 'copyRetentionDays'] as const) {
+      const days = dr.backup[key];
+      if (days < min || days > max) ctx.addIssue({ code: 'custom', path: ['backup', key], message: `${days} days is outside the vault lock's ${min}–${max} days (the vault would refuse the recovery points)` });
+    }
+  });
+export type DisasterRecoverySettings = z.infer<typeof DisasterRecoverySchema>;
+
 /** The `switchboard` key of cdk.json context: validated once, at the app's entry. */
 export const SwitchboardConfigSchema = z
   .object({
@@ -116,9 +171,42 @@ export const SwitchboardConfigSchema = z
       })
       .strict()
       .default({ retentionDays: 2557 }),
+    /**
+     * CloudWatch alarms (lib/constructs/observability.ts, docs/operations.md), to one SNS topic.
+     * `queueAgeSeconds`: the oldest message's age per priority above which its queue alarms
+     * (default: worker.agingSeconds for high/normal/low, 60 s for critical).
+     */
+    alarms: z
+      .object({
+        /** Also email the alarms to these addresses (the topic is created either way). */
+        emails: z.array(z.string().email()).max(10).default([]),
+        /** Messages in a dead-letter queue above which it alarms (0: any). */
+        deadLetterMessages: z.number().int().min(0).max(100_000).default(0),
+        queueAgeSeconds: z
+          .object({ critical: z.number().int().min(60).max(86_400), high: AgingSeconds, normal: AgingSeconds, low: AgingSeconds })
+          .partial()
+          .strict()
+          .default({}),
+        /** API 5xx responses as a percentage of requests over 5 minutes. */
+        api5xxPercent: z.number().positive().max(100).default(1),
+        /** Lambda errors per function per 5 minutes above which it alarms. */
+        lambdaErrors: z.number().int().min(0).max(100_000).default(0),
+        /** Lambda throttles per function per 5 minutes above which it alarms. */
+        lambdaThrottles: z.number().int().min(0).max(100_000).default(0),
+        /** Failed (or timed-out, aborted) executions per state machine per 5 minutes above which it alarms. */
+        failedExecutions: z.number().int().min(0).max(100_000).default(0),
+      })
+      .strict()
+      .default({ emails: [], deadLetterMessages: 0, queueAgeSeconds: {}, api5xxPercent: 1, lambdaErrors: 0, lambdaThrottles: 0, failedExecutions: 0 }),
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+    /** Backup and disaster recovery; absent: no backup plan, no DR stack (docs/disaster-recovery.md). */
+    dr: DisasterRecoverySchema.optional(),
   })
   .strict()
+  .refine((config) => config.dr?.region !== config.primaryRegion, {
+    message: 'must differ from primaryRegion (a disaster takes the whole region)',
+    path: ['dr', 'region'],
+  })
   .refine((config) => !config.pullCapabilities.some((capability) => (config.agents as readonly string[]).includes(capability)), {
     message: 'a pull capability must not be an enabled agent (the worker would never run it)',
     path: ['pullCapabilities'],

@@ -56,6 +56,8 @@ export const ENV = {
   envelopeKeyFile: 'ENVELOPE_KEY_FILE',
   /** The escalator's SLA of a level below critical, in milliseconds (`worker.agingSeconds`). */
   agingMs: (priority: Exclude<Priority, 'critical'>) => `AGING_MS_${priority.toUpperCase()}`,
+  /** The deep health check's dependencies (HealthChecksSchema), as JSON: tables, queues, keys, state machines by name. */
+  healthChecks: 'HEALTH_CHECKS',
 } as const;
 
 /** The levels a queued task may be promoted from (critical is the top). */
@@ -150,6 +152,23 @@ export const AuthorizerEnvSchema = z.object({
 const aging = Object.fromEntries(AGING_PRIORITIES.map((p) => [ENV.agingMs(p), z.coerce.number().int().min(1000)])) as Record<string, z.ZodCoercedNumber<unknown>>;
 export const ReconcilerEnvSchema = z.object({ ...tasks, ...queues, ...aging, ...workflows, ...quotas, ...audit });
 export const DeadLetterEnvSchema = z.object({ ...tasks, ...quotas, ...auditTable });
+
+/** What the deep health check describes, each by the name it reports (`table:tasks`, `queue:critical`, …). */
+export const HealthChecksSchema = z
+  .object({
+    tables: z.record(z.string(), z.string().min(1)),
+    queues: z.record(z.string(), queueUrl),
+    keys: z.record(z.string(), z.string().regex(/^arn:[^:]+:kms:/, 'a KMS key ARN')),
+    stateMachines: z.record(z.string(), z.string().regex(/^arn:[^:]+:states:/, 'a state machine ARN')),
+  })
+  .strict();
+export type HealthChecks = z.infer<typeof HealthChecksSchema>;
+/** The health function; LOCAL ONLY, the key files that stand in for KMS keys (npm start) are checked instead of the keys. */
+export const HealthEnvSchema = z.object({
+  [ENV.healthChecks]: jsonVariable(HealthChecksSchema),
+  [ENV.envelopeKeyFile]: z.string().min(1).optional(),
+  [ENV.auditSigningKeyFile]: z.string().min(1).optional(),
+});
 
 export type GatewayEnv = z.infer<typeof GatewayEnvSchema>;
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;

@@ -31,6 +31,7 @@ import {
   type PullOptions,
 } from '../domain/use-cases/pull-tasks';
 import type { AgentStateStore } from '../domain/agent-routing';
+import { toolMetricsOf, toolResultCode } from '../domain/metrics';
 import type { StepStore, WorkflowEngine } from '../domain/workflow-ports';
 
 export type ToolDeps = TaskServiceDeps & {
@@ -144,7 +145,7 @@ export interface CallRecord {
 export type DecidedRun = <T extends Record<string, unknown>>(tool: string, args: AccessArguments, action: () => Promise<T>, record: CallRecord) => Promise<CallToolResult>;
 
 export const decidedRun = (deps: ToolDeps, caller: AuditedCaller): DecidedRun => (tool, args, action, record) =>
-  run(deps, tool, async () => {
+  metered(deps, tool, () => run(deps, tool, async () => {
     const auditDeps = { store: deps.audit, clock: deps.clock, logger: deps.logger };
     const call: AuditedTool = { tool, kind: ADMIN_TOOLS.has(tool) ? 'admin' : 'tool', args: record.args, ...(record.target ? { target: record.target } : {}) };
     try {
@@ -156,7 +157,21 @@ export const decidedRun = (deps: ToolDeps, caller: AuditedCaller): DecidedRun =>
       throw error;
     }
     return READ_ONLY_TOOLS.has(tool) ? auditedRead(auditDeps, caller, call, action) : auditedChange(auditDeps, caller, call, action);
-  });
+  }));
+
+/** Every tool call counted with its latency and, when it failed, its code (docs/operations.md); a metrics failure never fails the call. */
+const metered = async (deps: ToolDeps, tool: string, call: () => Promise<CallToolResult>): Promise<CallToolResult> => {
+  const metrics = toolMetricsOf(deps.telemetry);
+  const started = performance.now();
+  const result = await call();
+  try {
+    const code = toolResultCode(result);
+    metrics?.toolCall({ tool, latencyMs: performance.now() - started, ...(code ? { code } : {}) });
+  } catch (error) {
+    deps.logger.warn('tool metrics not recorded', { tool, error: String(error) });
+  }
+  return result;
+};
 
 type ListHandler = (request: unknown, ctx: unknown) => Promise<{ tools: { name: string }[] }>;
 
