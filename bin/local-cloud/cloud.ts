@@ -32,6 +32,7 @@ import { LOCAL_ACCOUNT, provision, type LocalPlatform } from './provision';
 import { readProjectConfig, synthesizeTemplates } from './synth';
 import { LocalTrail } from './trail';
 import { LOCAL_CLOUD_FILE, TRAIL_DIR, type LocalCloudDiscovery } from './discovery';
+import { createLocalConsole, type Console } from './console/local-console';
 
 export { LocalCloudError } from './emulators';
 
@@ -122,6 +123,7 @@ const landing = (baseUrl: string, ready: boolean, tokenCommand: string | undefin
     machineClients: `client credentials: a client's id and secret with npm run -s token -- --client <name>${tokenCommand ? '' : ' (in memory: not available to other commands)'}`,
     token: tokenCommand ?? 'printed by npm start when it is ready (--in-memory keeps the issuer key in memory, so npm run token cannot sign for it)',
     health: `${baseUrl}/healthz`,
+    console: `${baseUrl}/console/`,
     docs: 'docs/protocol.md',
   };
   const html = `<!doctype html>
@@ -135,6 +137,7 @@ MCP Inspector: <code>npx @modelcontextprotocol/inspector</code>, Streamable HTTP
 <p>Or a token: ${tokenCommand ? `<code>${escapeHtml(tokenCommand)}</code>` : escapeHtml(document.token)}</p>
 <p>Machine clients (client credentials): ${escapeHtml(document.machineClients)}</p>
 <p>Health: <a href="/healthz"><code>${escapeHtml(document.health)}</code></a></p>
+<p>Console (queues, tasks and runs, agents, audit; sign in through the local provider): <a href="/console/">${escapeHtml(document.console)}</a></p>
 <p>Clients and request rules: <code>${document.docs}</code> in the repository.</p>
 </body></html>
 `;
@@ -193,6 +196,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   let gateway: ReturnType<typeof createApiGateway> | undefined;
   let baseUrl = '';
   let identity: IdentityProvider | undefined;
+  let webConsole: Console | undefined;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = parseRequestTarget(req.url);
     if (!url) return sendJson(res, 400, { message: 'Bad Request: the request-target is not a path' });
@@ -209,6 +213,7 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       return void res.end(body);
     }
     if (identity && (await identity.handle(req, res, url))) return;
+    if (webConsole && (await webConsole.handle(req, res, url))) return;
     if (method === 'GET' && url.pathname === '/healthz') return sendJson(res, gateway ? 200 : 503, { ready: Boolean(gateway) });
     if (!gateway) return sendJson(res, 503, { message: 'starting' });
     const routed = await gateway(req, res, url);
@@ -340,6 +345,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
       }, options.scheduleOverrideMs ?? schedule.rateMs);
       stoppers.push(async () => clearInterval(timer));
     }
+    // The operators' console at /console (LOCAL ONLY, docs/console.md), served once the platform is up.
+    webConsole = createLocalConsole({ baseUrl, issuerKey, settings: identity.settings, platform, aws: emulators.aws });
     gateway = createApiGateway(platform, functions, config.primaryRegion);
     log(`${platform.functions.size} functions, ${platform.routes.length} routes, ${platform.eventSources.length} queue pollers, ${platform.stateMachines.length} state machines`);
     const running = emulators;

@@ -23,6 +23,15 @@ export const ISSUER_PATH = '/oidc';
 const ALG = 'ES256';
 /** The client_id of tokens signed by the token CLI (`npm run token`) and `cloud.token()`. */
 export const TOKEN_CLI_CLIENT_ID = 'switchboard-token-cli';
+/** The local console's public client (authorization code + PKCE, no secret): bin/local-cloud/console/, docs/console.md. */
+export const CONSOLE_CLIENT_ID = 'switchboard-console';
+/** Where the console's sign-in comes back: the console page itself, on the loopback names of the base URL. */
+export const consoleRedirectUris = (baseUrl: string): string[] => {
+  const page = `${baseUrl}/console/`;
+  const url = new URL(page);
+  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') return [page];
+  return ['127.0.0.1', 'localhost'].map((host) => Object.assign(new URL(page), { hostname: host }).href);
+};
 /** Tokens last this long unless asked otherwise (`npm run token -- --ttl SECONDS`). */
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 
@@ -268,14 +277,25 @@ export const createIdentityProvider = (options: IdentityProviderOptions): Identi
     adapter: memoryAdapterFactory(),
     jwks: { keys: [options.key.privateJwk as never] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
-    clients: options.machineClients.map((client) => ({
-      client_id: client.name,
-      client_secret: options.secrets[client.name]!,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_basic',
-    })),
+    clients: [
+      ...options.machineClients.map((client) => ({
+        client_id: client.name,
+        client_secret: options.secrets[client.name]!,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic' as const,
+      })),
+      // The local console signs people in from its page: a public client (PKCE, no secret), its page as the only redirect.
+      {
+        client_id: CONSOLE_CLIENT_ID,
+        client_name: 'Switchboard console (local)',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: consoleRedirectUris(options.baseUrl),
+        token_endpoint_auth_method: 'none' as const,
+      },
+    ],
     clientDefaults: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], id_token_signed_response_alg: ALG, token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: [ALG], userinfoSigningAlgValues: [ALG], introspectionSigningAlgValues: [ALG], authorizationSigningAlgValues: [ALG] },
     responseTypes: ['code'],
