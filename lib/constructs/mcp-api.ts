@@ -11,6 +11,7 @@ import {
   MethodLoggingLevel,
   MockIntegration,
   PassthroughBehavior,
+  type RequestValidator,
   ResponseType,
   RestApi,
   TokenAuthorizer,
@@ -23,6 +24,7 @@ import { letLogsUse } from './switchboard-function';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
 import { createHash } from 'node:crypto';
+import { LIVENESS } from '../../lambdas/domain/use-cases/health';
 import {
   ALL_SCOPES,
   bearerChallenge,
@@ -40,6 +42,9 @@ import {
 
 /** The MCP endpoint's path. */
 export const MCP_PATH = 'mcp';
+/** Liveness (a MOCK: `{"ready":true}`) and, below it, the deep check (`/healthz/deep`, authorized). */
+export const HEALTH_PATH = 'healthz';
+export const DEEP_HEALTH_PATH = 'deep';
 /** The stage: on the default execute-api URL, every path (the resource's, the metadata's) starts with it. */
 export const STAGE_NAME = 'v1';
 
@@ -125,6 +130,8 @@ export class McpApi extends Construct {
   readonly resource: string;
   /** Where its Protected Resource Metadata is served (the challenges' `resource_metadata`). */
   readonly resourceMetadataUrl: string;
+  private readonly authorizer: TokenAuthorizer;
+  private readonly apiKeyRequired: boolean;
 
   constructor(scope: Construct, id: string, props: McpApiProps) {
     super(scope, id);
@@ -190,11 +197,12 @@ export class McpApi extends Construct {
         templates: { 'application/json': edgeErrorBody({ code: THROTTLED.code, message: response.message }) },
       });
     }
-    const authorizer = new TokenAuthorizer(this, 'JwtAuthorizer', {
+    const authorizer = (this.authorizer = new TokenAuthorizer(this, 'JwtAuthorizer', {
       handler: props.authorizer,
       resultsCacheTtl: Duration.minutes(5),
       validationRegex: '^Bearer [-A-Za-z0-9._~+/]+=*$',
-    });
+    }));
+    this.apiKeyRequired = props.usagePlans !== undefined;
     const mcp = this.api.root.addResource(MCP_PATH);
     // ANY, not only POST: the function itself answers GET/DELETE with 405 as Streamable HTTP requires.
     mcp.addMethod('ANY', new LambdaIntegration(props.handler, { proxy: true, timeout: Duration.seconds(29) }), {
@@ -205,6 +213,7 @@ export class McpApi extends Construct {
       apiKeyRequired: props.usagePlans !== undefined,
     });
     this.addProtectedResourceMetadata(props.oauth);
+    this.addLiveness();
     if (props.usagePlans) this.addUsagePlans(props.usagePlans, props);
     NagSuppressions.addResourceSuppressions(
       mcp,
@@ -310,6 +319,56 @@ export class McpApi extends Construct {
         { id: 'AwsSolutions-COG4', reason: 'Protected Resource Metadata (RFC 9728) is public by definition: a client reads it to learn how to get a token.' },
       ], true);
     }
+  }
+
+  /**
+   * GET /healthz: liveness, answered by API Gateway itself (a MOCK integration: no function, no
+   * auth, no dependency touched) with `{"ready":true}`; the local cloud serves the same template.
+   */
+  private addLiveness(): void {
+    const resource = this.api.root.addResource(HEALTH_PATH);
+    resource.addMethod(
+      'GET',
+      new MockIntegration({
+        passthroughBehavior: PassthroughBehavior.NEVER,
+        requestTemplates: { 'application/json': '{"statusCode": 200}' },
+        integrationResponses: [
+          {
+            statusCode: '200',
+            responseTemplates: { 'application/json': JSON.stringify(LIVENESS) },
+            responseParameters: { 'method.response.header.Content-Type': "'application/json'", 'method.response.header.Cache-Control': "'no-store'" },
+          },
+        ],
+      }),
+      {
+        authorizationType: AuthorizationType.NONE,
+        apiKeyRequired: false,
+        methodResponses: [{ statusCode: '200', responseParameters: { 'method.response.header.Content-Type': true, 'method.response.header.Cache-Control': true } }],
+      },
+    );
+    NagSuppressions.addResourceSuppressions(resource, [
+      { id: 'AwsSolutions-APIG4', reason: 'Liveness only: a MOCK answer of API Gateway itself, no function, no data, nothing a caller learns but that the stage answers. The deep check (/healthz/deep) is authorized.' },
+      { id: 'AwsSolutions-COG4', reason: 'Liveness only: a MOCK answer of API Gateway itself, no function, no data. The deep check (/healthz/deep) is authorized.' },
+    ], true);
+  }
+
+  /**
+   * GET /healthz/deep: the deep check (lib/constructs/health-check.ts) behind the JWT authorizer, as
+   * /mcp is (the function itself answers 403 to anyone but the operator role).
+   */
+  addDeepHealth(handler: LambdaFunction): void {
+    const resource = this.api.root.getResource(HEALTH_PATH)!.addResource(DEEP_HEALTH_PATH);
+    resource.addMethod('GET', new LambdaIntegration(handler, { proxy: true, timeout: Duration.seconds(15) }), {
+      authorizationType: AuthorizationType.CUSTOM,
+      authorizer: this.authorizer,
+      requestParameters: { 'method.request.header.Authorization': true },
+      // The validator /mcp made (parameters only): the Authorization header is required here too.
+      requestValidator: this.api.node.findChild('validator') as RequestValidator,
+      apiKeyRequired: this.apiKeyRequired,
+    });
+    NagSuppressions.addResourceSuppressions(resource, [
+      { id: 'AwsSolutions-COG4', reason: 'Tenants bring their own OpenID Connect issuer: the Lambda authorizer verifies its JWTs against the issuer JWKS, which a Cognito-only authorizer cannot.' },
+    ], true);
   }
 
   private addUsagePlans(plans: NonNullable<McpApiProps['usagePlans']>, props: McpApiProps): void {

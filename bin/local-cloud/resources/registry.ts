@@ -14,9 +14,17 @@ import { PHASES, type ResourceHandler, type TemplateResource } from './resource-
 import { sqsQueue } from './sqs-queue';
 import { stepFunctionsStateMachine } from './step-functions-state-machine';
 
+/**
+ * `AWS::DynamoDB::GlobalTable` (config dr.replicas: the tables with a replica in the DR region) → the same
+ * dynalite table as `AWS::DynamoDB::Table`: the properties the emulator needs (keys, indexes) are spelled alike;
+ * the replica itself is not emulated (one region locally).
+ */
+const dynamodbGlobalTable: ResourceHandler = { ...dynamodbTable, type: 'AWS::DynamoDB::GlobalTable' };
+
 /** Every CloudFormation type the local cloud runs; within a phase, `provision` runs in this order. */
 const HANDLERS: readonly ResourceHandler[] = [
   dynamodbTable,
+  dynamodbGlobalTable,
   sqsQueue,
   kmsKey,
   iamRole,
@@ -74,6 +82,17 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
   'AWS::S3::BucketPolicy': 'no local bucket exists (see AWS::S3::Bucket); the policies only deny requests without TLS and let CloudTrail deliver',
   'AWS::CloudTrail::Trail':
     'no CloudTrail locally: bin/local-cloud/trail.ts records the local cloud\'s calls and invocations in CloudTrail\'s record format, which `npm run -s audit -- trail` reads',
+  'AWS::CloudWatch::Alarm': 'no CloudWatch locally: metrics (EMF) are off under npm start, and GET /healthz?deep=1 answers what an operator would look at (docs/operations.md)',
+  'AWS::CloudWatch::Dashboard': 'no CloudWatch locally (see AWS::CloudWatch::Alarm)',
+  'AWS::Logs::MetricFilter': 'functions log to the console locally, no log group to filter (see AWS::CloudWatch::Alarm)',
+  'AWS::SNS::Topic': 'only the alarms publish to a topic, and there are no alarms locally (see AWS::CloudWatch::Alarm)',
+  'AWS::SNS::TopicPolicy': 'no local topic (see AWS::SNS::Topic); the policy only denies publishing without TLS',
+  'AWS::SNS::Subscription': 'no local topic (see AWS::SNS::Topic)',
+  'AWS::Backup::BackupVault':
+    'no AWS Backup locally (backup and DR: docs/disaster-recovery.md): the local state is the data folder (.switchboard/), one region, nothing copied elsewhere',
+  'AWS::Backup::BackupPlan': 'no AWS Backup locally (see AWS::Backup::BackupVault): nothing runs the schedule or the copies to the DR region',
+  'AWS::Backup::BackupSelection': 'no AWS Backup locally (see AWS::Backup::BackupVault): nothing is selected',
+  'AWS::KMS::ReplicaKey': 'only the DR stack has replica keys, and npm start never provisions the DR stack (buildSwitchboard does not return it); one region locally',
   'AWS::CloudTrail::EventDataStore': 'no CloudTrail Lake locally: the audit CLI queries the local audit store with the same output format (see AWS::CloudTrail::Trail)',
 };
 
