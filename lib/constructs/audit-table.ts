@@ -1,12 +1,12 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { Table, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { AUDIT_TABLE, AUDIT_TENANTS_PK, auditKeys } from '../../lambdas/contracts/audit';
 import { ENV } from '../../lambdas/contracts/env';
-import { secureTableProps } from './tasks-table';
+import { secureTable, type TableReplica } from './tasks-table';
 
 /** The audit table's only partitions: the chains (AUDIT#<tenant>) and the tenants' list. */
 const AUDIT_PARTITIONS = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [auditKeys.tenant('*'), AUDIT_TENANTS_PK] } };
@@ -14,6 +14,8 @@ const AUDIT_PARTITIONS = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': 
 export interface AuditTableProps {
   encryptionKey: IKey;
   removalPolicy: RemovalPolicy;
+  /** A hot-standby replica in another region (config dr.replicas): the table becomes a global table. */
+  replica?: TableReplica;
 }
 
 /**
@@ -23,14 +25,15 @@ export interface AuditTableProps {
  * get PutItem and Query, never UpdateItem or DeleteItem.
  */
 export class AuditTable extends Construct {
-  readonly table: Table;
+  /** A global table (TableV2) when the props name a replica. */
+  readonly table: Table | TableV2;
   readonly encryptionKey: IKey;
 
   constructor(scope: Construct, id: string, props: AuditTableProps) {
     super(scope, id);
     if (props.removalPolicy === RemovalPolicy.SNAPSHOT) throw new Error('AuditTable: removalPolicy SNAPSHOT is not supported by DynamoDB tables; use RETAIN or DESTROY');
     this.encryptionKey = props.encryptionKey;
-    this.table = new Table(this, 'Table', secureTableProps(AUDIT_TABLE, props));
+    this.table = secureTable(this, 'Table', AUDIT_TABLE, props);
   }
 
   /** Sets AUDIT_TABLE_NAME on `fn` and grants `access` (append: the writers; read: verify and query only). */

@@ -6,13 +6,14 @@ const DIGEST_OBJECTS_PREFIX = 'digests/';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { CfnEventDataStore, CfnTrail, Trail } from 'aws-cdk-lib/aws-cloudtrail';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { AccountRootPrincipal, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
+import { AccountRootPrincipal, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key, KeySpec, KeyUsage, type IKey } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   BlockPublicAccess,
   Bucket,
   BucketEncryption,
+  CfnBucket,
   ObjectLockRetention,
   ObjectOwnership,
   StorageClass,
@@ -43,6 +44,20 @@ export interface AuditTrailProps {
   buckets?: readonly IBucket[];
   /** For the CloudWatch Logs copy of the trail only: the buckets, keys and Lake store are always retained. */
   removalPolicy: RemovalPolicy;
+  /** Replicate the trail and digest buckets to Object Lock buckets of the DR region (lib/stacks/dr-stack.ts). */
+  replication?: AuditReplication;
+}
+
+/**
+ * Where the Object Lock buckets replicate to: the DR stack's buckets and key, named (not referenced:
+ * they are in another region) by ARNs built from config.
+ */
+export interface AuditReplication {
+  region: string;
+  trailBucketArn: string;
+  digestBucketArn: string;
+  /** The DR region's key the replicas are encrypted with: its alias ARN (arn:…:kms:<region>:<account>:alias/<name>). */
+  replicaKeyAliasArn: string;
 }
 
 /** CloudTrail's limit on the values of all advanced event selectors of one trail. */
@@ -65,6 +80,8 @@ export class AuditTrail extends Construct {
   /** Signs the audit log's digests (ECC_NIST_P256, SIGN_VERIFY): grant kms:Sign to the writer, kms:Verify to verifiers. */
   readonly digestSigningKey: Key;
   readonly accessLogBucket: Bucket;
+  /** The role S3 replicates the trail and digest buckets with (when `replication` is set). */
+  readonly replicationRole?: Role;
   readonly trail: Trail;
   readonly logGroup: LogGroup;
   readonly eventDataStore: CfnEventDataStore;
@@ -84,35 +101,12 @@ export class AuditTrail extends Construct {
     });
     this.grantKeyToServices(stack);
 
-    this.accessLogBucket = new Bucket(this, 'AccessLogBucket', {
-      // S3 server access logs can only be delivered to SSE-S3 buckets.
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
-      lifecycleRules: lifecycle(props.retentionDays),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.accessLogBucket = accessLogBucket(this, 'AccessLogBucket', props.retentionDays);
     const lockedBucket = (bucketId: string, logPrefix: string) =>
-      new Bucket(this, bucketId, {
-        objectLockEnabled: true,
-        objectLockDefaultRetention: ObjectLockRetention.compliance(Duration.days(props.retentionDays)),
-        versioned: true,
-        encryption: BucketEncryption.KMS,
-        encryptionKey: this.key,
-        bucketKeyEnabled: true,
-        enforceSSL: true,
-        minimumTLSVersion: 1.2,
-        blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-        objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        serverAccessLogsBucket: this.accessLogBucket,
-        serverAccessLogsPrefix: logPrefix,
-        lifecycleRules: lifecycle(props.retentionDays),
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
+      lockedAuditBucket(this, bucketId, { retentionDays: props.retentionDays, key: this.key, accessLogBucket: this.accessLogBucket, logPrefix });
     this.trailBucket = lockedBucket('TrailBucket', 'trail/');
     this.digestBucket = lockedBucket('DigestBucket', 'digests/');
+    if (props.replication) this.replicationRole = this.replicate(stack, props.replication);
 
     this.digestSigningKey = new Key(this, 'DigestSigningKey', {
       description: 'Switchboard audit log: signs the periodic digests of the hash chains (verify with the public key)',
@@ -199,6 +193,70 @@ export class AuditTrail extends Construct {
   }
 
   /**
+   * Every new object version of the trail and digest buckets replicated, with its Object Lock
+   * retention, to the DR region's Object Lock buckets, re-encrypted there with the DR key. The role
+   * reads versions (and their retention) from these two buckets, decrypts with the audit key, writes
+   * replicas to the two DR buckets and encrypts with the key behind the DR alias; delete markers are
+   * not replicated (a locked version cannot be deleted anyway).
+   */
+  private replicate(stack: Stack, to: AuditReplication): Role {
+    if (to.region === stack.region) throw new Error(`AuditTrail: replication region ${to.region} is this stack's own region`);
+    const alias = /^arn:[^:]+:kms:([a-z0-9-]+):[^:]*:(alias\/.+)$/.exec(to.replicaKeyAliasArn);
+    if (!alias || alias[1] !== to.region) throw new Error(`AuditTrail: replicaKeyAliasArn ${to.replicaKeyAliasArn} must be a KMS alias ARN in ${to.region}`);
+    const role = new Role(this, 'ReplicationRole', {
+      assumedBy: new ServicePrincipal('s3.amazonaws.com'),
+      description: 'S3 replication of the audit Object Lock buckets to the DR region',
+    });
+    const pairs = [
+      [this.trailBucket, to.trailBucketArn],
+      [this.digestBucket, to.digestBucketArn],
+    ] as const;
+    role.addToPolicy(new PolicyStatement({ actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'], resources: pairs.map(([source]) => source.bucketArn) }));
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+        resources: pairs.map(([source]) => source.arnForObjects('*')),
+      }),
+    );
+    role.addToPolicy(new PolicyStatement({ actions: ['s3:ReplicateObject', 's3:ReplicateTags'], resources: pairs.map(([, destination]) => `${destination}/*`) }));
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+      }),
+    );
+    // The DR key is in another stack and region: named by its alias (kms:ResourceAliases), not by an ARN this stack cannot know.
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [`arn:${stack.partition}:kms:${to.region}:${stack.account}:key/*`],
+        conditions: {
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [alias[2]!] },
+          StringEquals: { 'kms:ViaService': `s3.${to.region}.amazonaws.com` },
+        },
+      }),
+    );
+    for (const [source, destination] of pairs) {
+      (source.node.defaultChild as CfnBucket).replicationConfiguration = {
+        role: role.roleArn,
+        rules: [
+          {
+            id: 'dr-region',
+            status: 'Enabled',
+            priority: 1,
+            filter: { prefix: '' },
+            deleteMarkerReplication: { status: 'Disabled' },
+            sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
+            destination: { bucket: destination, encryptionConfiguration: { replicaKmsKeyId: to.replicaKeyAliasArn } },
+          },
+        ],
+      };
+    }
+    return role;
+  }
+
+  /**
    * Lets `fn` sign audit digests with the digest signing key (`sign`, the digest writer: also writes
    * them to the digest bucket, AUDIT_DIGEST_BUCKET) or verify them (`verify`, the auditors' tools):
    * sets AUDIT_SIGNING_KEY_ARN and grants that one KMS action.
@@ -215,6 +273,47 @@ export class AuditTrail extends Construct {
     }
   }
 }
+
+/** The server access-log bucket of the audit buckets: SSE-S3 (the only encryption log delivery takes), versioned, retained. */
+export const accessLogBucket = (scope: Construct, id: string, retentionDays: number, bucketName?: string): Bucket =>
+  new Bucket(scope, id, {
+    ...(bucketName ? { bucketName } : {}),
+    // S3 server access logs can only be delivered to SSE-S3 buckets.
+    encryption: BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    versioned: true,
+    lifecycleRules: lifecycle(retentionDays),
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+
+/**
+ * An audit bucket: Object Lock COMPLIANCE for `retentionDays` on every version, KMS with a bucket key,
+ * TLS 1.2+, no public access, server access logs, always retained. The DR stack's replicas are the same.
+ */
+export const lockedAuditBucket = (
+  scope: Construct,
+  id: string,
+  props: { retentionDays: number; key: IKey; accessLogBucket: IBucket; logPrefix: string; bucketName?: string },
+): Bucket =>
+  new Bucket(scope, id, {
+    ...(props.bucketName ? { bucketName: props.bucketName } : {}),
+    objectLockEnabled: true,
+    objectLockDefaultRetention: ObjectLockRetention.compliance(Duration.days(props.retentionDays)),
+    versioned: true,
+    encryption: BucketEncryption.KMS,
+    encryptionKey: props.key,
+    bucketKeyEnabled: true,
+    enforceSSL: true,
+    minimumTLSVersion: 1.2,
+    blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    serverAccessLogsBucket: props.accessLogBucket,
+    serverAccessLogsPrefix: props.logPrefix,
+    lifecycleRules: lifecycle(props.retentionDays),
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
 
 const validate = (props: AuditTrailProps, lakeRetentionDays: number): void => {
   if (!Number.isInteger(props.retentionDays) || props.retentionDays < 1 || props.retentionDays > OBJECT_LOCK_MAX_DAYS) {

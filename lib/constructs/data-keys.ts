@@ -29,6 +29,8 @@ const capitalised = (level: string) => level.charAt(0).toUpperCase() + level.sli
  */
 export class DataKeys extends Construct {
   readonly keys: Readonly<Record<string, Key>>;
+  /** Each key's alias is `<aliasPrefix>/<level>`: how the DR stack finds the multi-region primaries (their ARNs are not known before deploy). */
+  readonly aliasPrefix: string;
   private settings: ClassificationSettings;
 
   constructor(scope: Construct, id: string, props: DataKeysProps) {
@@ -41,6 +43,7 @@ export class DataKeys extends Construct {
       if (!levels.includes(level)) throw new Error(`DataKeys: level "${level}" is sensitive or multi-region but not one of the levels (${levels.join(', ')})`);
     }
     this.settings = props.classifications;
+    this.aliasPrefix = props.aliasPrefix;
     const keys: Record<string, Key> = {};
     for (const level of levels) {
       keys[level] = new Key(this, capitalised(level), {

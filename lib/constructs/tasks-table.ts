@@ -1,5 +1,5 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { AttributeType, Billing, BillingMode, ProjectionType, Table, TableEncryption, TableEncryptionV2, TableV2, type GlobalSecondaryIndexProps } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -36,7 +36,59 @@ export type PartitionAction = (typeof PARTITION_ACTIONS)[number];
 export interface TasksTableProps {
   encryptionKey: IKey;
   removalPolicy: RemovalPolicy;
+  /** A hot-standby replica in another region (config dr.replicas): the table becomes a global table. */
+  replica?: TableReplica;
 }
+
+/**
+ * A replica of a table in the DR region: its region and the KMS key that encrypts it there (an ARN,
+ * or an alias ARN such as the DR stack's `alias/<app>-DR/tables`: the key is in another stack and region).
+ */
+export interface TableReplica {
+  region: string;
+  keyArn: string;
+}
+
+/** The table's index, as both table classes take it. */
+type IndexProps = Pick<GlobalSecondaryIndexProps, 'indexName' | 'partitionKey' | 'sortKey' | 'projectionType' | 'nonKeyAttributes'>;
+
+/**
+ * A table with the platform's defaults (`secureTableProps`), at `scope/id`: a `Table` (AWS::DynamoDB::Table),
+ * or with `replica` a `TableV2` (AWS::DynamoDB::GlobalTable) whose replica keeps the same PITR and deletion
+ * protection. Both get the same logical id (the path's), so the id stays pinned; CloudFormation cannot
+ * change a resource's type in place, so switching a deployed table is the migration in docs/disaster-recovery.md.
+ */
+export const secureTable = (
+  scope: Construct,
+  id: string,
+  keys: { partitionKey: string; sortKey: string },
+  props: { encryptionKey: IKey; removalPolicy: RemovalPolicy; replica?: TableReplica | undefined },
+  extra: { timeToLiveAttribute?: string; indexes?: readonly IndexProps[] } = {},
+): Table | TableV2 => {
+  const base = secureTableProps(keys, props);
+  if (!props.replica) {
+    const table = new Table(scope, id, { ...base, ...(extra.timeToLiveAttribute ? { timeToLiveAttribute: extra.timeToLiveAttribute } : {}) });
+    for (const index of extra.indexes ?? []) table.addGlobalSecondaryIndex(index);
+    return table;
+  }
+  const { region, keyArn } = props.replica;
+  const stackRegion = Stack.of(scope).region;
+  if (Token.isUnresolved(stackRegion)) throw new Error(`${id}: a table with a replica needs its stack's region set (env.region)`);
+  if (region === stackRegion) throw new Error(`${id}: the replica's region ${region} is the table's own region`);
+  const table = new TableV2(scope, id, {
+    partitionKey: base.partitionKey,
+    sortKey: base.sortKey,
+    billing: Billing.onDemand(),
+    encryption: TableEncryptionV2.customerManagedKey(props.encryptionKey, { [region]: keyArn }),
+    pointInTimeRecoverySpecification: base.pointInTimeRecoverySpecification,
+    deletionProtection: base.deletionProtection,
+    removalPolicy: base.removalPolicy,
+    ...(extra.timeToLiveAttribute ? { timeToLiveAttribute: extra.timeToLiveAttribute } : {}),
+    globalSecondaryIndexes: [...(extra.indexes ?? [])],
+    replicas: [{ region, deletionProtection: base.deletionProtection, pointInTimeRecoverySpecification: base.pointInTimeRecoverySpecification }],
+  });
+  return table;
+};
 
 /**
  * The platform's table defaults (one place for every table): string keys, on demand, a customer-managed
@@ -59,26 +111,24 @@ export const secureTableProps = (keys: { partitionKey: string; sortKey: string }
  * the definition the repository and the local cloud use too.
  */
 export class TasksTable extends Construct {
-  readonly table: Table;
+  /** A global table (TableV2) when the props name a replica. */
+  readonly table: Table | TableV2;
   readonly encryptionKey: IKey;
 
   constructor(scope: Construct, id: string, props: TasksTableProps) {
     super(scope, id);
     this.encryptionKey = props.encryptionKey;
-    this.table = new Table(this, 'Table', {
-      ...secureTableProps(TASKS_TABLE, props),
+    this.table = secureTable(this, 'Table', TASKS_TABLE, props, {
       timeToLiveAttribute: TASKS_TABLE_TTL_ATTRIBUTE,
-    });
-    for (const index of TASKS_TABLE_INDEXES) {
-      this.table.addGlobalSecondaryIndex({
+      indexes: TASKS_TABLE_INDEXES.map((index) => ({
         indexName: index.indexName,
         partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
         sortKey: { name: index.sortKey, type: AttributeType.STRING },
         ...(index.include.length
           ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...index.include] }
           : { projectionType: ProjectionType.KEYS_ONLY }),
-      });
-    }
+      })),
+    });
   }
 
   /** Sets the function's table variable and grants it exactly the access it asks for, in one call. */

@@ -1,7 +1,7 @@
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { AuditTrail } from '../constructs/audit-trail';
+import { AuditTrail, type AuditReplication } from '../constructs/audit-trail';
 import { acknowledgeAuditTrail } from '../nag-suppressions';
 
 export interface AuditStackProps extends StackProps {
@@ -12,6 +12,8 @@ export interface AuditStackProps extends StackProps {
   /** Names of the platform's functions start with these (the other stacks' names): see AuditTrail. */
   functionNamePrefixes: readonly string[];
   removalPolicy: RemovalPolicy;
+  /** Config dr: replicate the Object Lock buckets to the DR stack's (named by ARNs built from config). */
+  replication?: AuditReplication;
 }
 
 /**
@@ -30,6 +32,7 @@ export class AuditStack extends Stack {
       tables: props.tables,
       functionNamePrefixes: props.functionNamePrefixes,
       removalPolicy: props.removalPolicy,
+      ...(props.replication ? { replication: props.replication } : {}),
     });
     acknowledgeAuditTrail(this.audit);
   }
