@@ -144,6 +144,15 @@ MCP Inspector: <code>npx @modelcontextprotocol/inspector</code>, Streamable HTTP
   return { document, html };
 };
 
+/** LOCAL ONLY: the event of `GET /healthz?deep=1`: the machine's operator, as the authorizer would name one (no token on loopback). */
+const localOperatorHealthEvent = () => ({
+  httpMethod: 'GET',
+  path: '/healthz/deep',
+  resource: '/healthz/deep',
+  headers: {},
+  requestContext: { authorizer: { principalId: 'local/operator', roles: 'operator' }, stage: 'v1', requestId: 'local-health' },
+});
+
 const sendJson = (res: ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
@@ -194,6 +203,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
   process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 
   let gateway: ReturnType<typeof createApiGateway> | undefined;
+  /** The deep health check through the health function of the template (the code AWS runs). */
+  let deepHealth: ((res: ServerResponse) => Promise<void>) | undefined;
   let baseUrl = '';
   let identity: IdentityProvider | undefined;
   let webConsole: Console | undefined;
@@ -214,7 +225,12 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     }
     if (identity && (await identity.handle(req, res, url))) return;
     if (webConsole && (await webConsole.handle(req, res, url))) return;
-    if (method === 'GET' && url.pathname === '/healthz') return sendJson(res, gateway ? 200 : 503, { ready: Boolean(gateway) });
+    if (method === 'GET' && url.pathname === '/healthz') {
+      if (!gateway) return sendJson(res, 503, { ready: false });
+      // LOCAL ONLY, on loopback: the deep check without a token (on AWS: GET /healthz/deep, operators; docs/operations.md).
+      if (url.searchParams.get('deep') === '1') return deepHealth!(res);
+      // Liveness: the template's MOCK answer, as API Gateway gives it.
+    }
     if (!gateway) return sendJson(res, 503, { message: 'starting' });
     const routed = await gateway(req, res, url);
     if (routed) options.meter?.apiRequest();
@@ -327,6 +343,8 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
         // No S3 here: signed digests stay in the audit table (DIGEST# items), as the index does on AWS.
         ...(ENV.auditDigestBucket in fn.environment ? { [ENV.auditDigestBucket]: '' } : {}),
         ...(ENV.classifications in fn.environment ? { [ENV.envelopeKeyFile]: join(keysDir, 'envelope.key') } : {}),
+        // The deep health check: the same LOCAL-ONLY key files are what it checks instead of the KMS keys.
+        ...(ENV.healthChecks in fn.environment ? { [ENV.envelopeKeyFile]: join(keysDir, 'envelope.key'), [ENV.auditSigningKeyFile]: join(keysDir, 'audit-signing.pem') } : {}),
       });
     }
     const sqs = sqsClient(aws);
@@ -347,6 +365,12 @@ export const startLocalCloud = async (options: LocalCloudOptions): Promise<Local
     }
     // The operators' console at /console (LOCAL ONLY, docs/console.md), served once the platform is up.
     webConsole = createLocalConsole({ baseUrl, issuerKey, settings: identity.settings, platform, aws: emulators.aws });
+    const healthFunction = [...platform.functions.values()].find((fn) => ENV.healthChecks in fn.environment)?.name;
+    deepHealth = async (res) => {
+      if (!healthFunction) return sendJson(res, 404, { message: 'no deep health check in this template' });
+      const answer = await functions.invoke<{ statusCode: number; body: string }>(healthFunction, localOperatorHealthEvent());
+      sendJson(res, answer.statusCode, JSON.parse(answer.body));
+    };
     gateway = createApiGateway(platform, functions, config.primaryRegion);
     log(`${platform.functions.size} functions, ${platform.routes.length} routes, ${platform.eventSources.length} queue pollers, ${platform.stateMachines.length} state machines`);
     const running = emulators;

@@ -1,6 +1,6 @@
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { DescribeStateMachineCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { access, constants } from 'node:fs/promises';
 import type { HealthChecks } from '../contracts';
@@ -23,10 +23,10 @@ export class DependencyUnusableError extends Error {
 
 /**
  * One cheap describe per dependency of HEALTH_CHECKS: DescribeTable, GetQueueAttributes
- * (QueueArn), DescribeKey (enabled), DescribeStateMachine. `localKeyFiles` (LOCAL ONLY: no KMS
+ * (QueueArn), DescribeKey (enabled), ListExecutions (one) of each state machine. `localKeyFiles` (LOCAL ONLY: no KMS
  * emulator) replaces the key probes with a read check of the key files that stand in for them.
  */
-export const dependencyProbes = (checks: HealthChecks, clients: ProbeClients, localKeyFiles?: readonly string[]): DependencyProbe[] => [
+export const dependencyProbes = (checks: HealthChecks, clients: ProbeClients, localKeyFiles?: Readonly<Record<string, string>>): DependencyProbe[] => [
   ...Object.entries(checks.tables).map(([name, table]): DependencyProbe => ({
     name: `table:${name}`,
     kind: 'table',
@@ -43,8 +43,8 @@ export const dependencyProbes = (checks: HealthChecks, clients: ProbeClients, lo
     },
   })),
   ...(localKeyFiles
-    ? localKeyFiles.map((file, index): DependencyProbe => ({
-        name: `key:local-key-file-${index + 1}`,
+    ? Object.entries(localKeyFiles).map(([name, file]): DependencyProbe => ({
+        name: `key:${name}`,
         kind: 'key',
         check: async () => access(file, constants.R_OK),
       }))
@@ -60,7 +60,8 @@ export const dependencyProbes = (checks: HealthChecks, clients: ProbeClients, lo
     name: `stateMachine:${name}`,
     kind: 'stateMachine',
     check: async (abortSignal) => {
-      await clients.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: arn }), { abortSignal });
+      // One page of one execution: as cheap as DescribeStateMachine, and the local Step Functions stand-in serves it.
+      await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: arn, maxResults: 1 }), { abortSignal });
     },
   })),
 ];

@@ -33,11 +33,14 @@ export const createHandler = (rawEnv: Env, aws: AwsClientConfig = {}) => {
   const env = readEnv(HealthEnvSchema, rawEnv);
   const { tracer } = observability;
   // LOCAL ONLY: the key files npm start uses instead of KMS keys (no KMS emulator).
-  const keyFiles = [env[ENV.envelopeKeyFile], env[ENV.auditSigningKeyFile]].filter((file): file is string => Boolean(file));
+  const keyFiles = {
+    ...(env[ENV.envelopeKeyFile] ? { 'local-envelope-key-file': env[ENV.envelopeKeyFile] } : {}),
+    ...(env[ENV.auditSigningKeyFile] ? { 'local-audit-signing-key-file': env[ENV.auditSigningKeyFile] } : {}),
+  };
   const probes = dependencyProbes(
     env[ENV.healthChecks],
     { dynamodb: dynamoDbClient(aws, tracer), sqs: sqsClient(aws, tracer), kms: kmsClient(aws, tracer), sfn: sfnClient(aws, tracer) },
-    keyFiles.length ? keyFiles : undefined,
+    Object.keys(keyFiles).length ? keyFiles : undefined,
   );
   return instrument(makeHandler({ probes, now: () => performance.now(), clock: systemClock }), observability);
 };

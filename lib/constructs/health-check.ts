@@ -22,7 +22,7 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * The deep health check (lambdas/health/handler.ts): a function that describes each dependency
- * (DescribeTable, GetQueueAttributes, DescribeKey, DescribeStateMachine) and may do nothing else:
+ * (DescribeTable, GetQueueAttributes, DescribeKey, ListExecutions of one) and may do nothing else:
  * its role holds those four read-only actions on those resources only.
  */
 export class DeepHealthCheck extends Construct {
@@ -41,7 +41,7 @@ export class DeepHealthCheck extends Construct {
       keys: Object.fromEntries(Object.entries(props.keys).map(([name, key]) => [name, key.keyArn])),
       stateMachines: Object.fromEntries(Object.entries(props.stateMachines).map(([name, machine]) => [name, machine.stateMachineArn])),
     } satisfies HealthChecks;
-    this.function = new SwitchboardFunction(this, 'Function', {
+    this.function = new SwitchboardFunction(this, 'HealthCheck', {
       entry: 'lambdas/health/handler.ts',
       description: 'Deep health check: describes every table, queue, key and state machine (operators, GET /healthz/deep)',
       timeout: Duration.seconds(10),
@@ -53,6 +53,6 @@ export class DeepHealthCheck extends Construct {
     for (const table of Object.values(props.tables)) table.grant(this.function, 'dynamodb:DescribeTable');
     for (const queue of Object.values(props.queues)) queue.grant(this.function, 'sqs:GetQueueAttributes');
     for (const key of Object.values(props.keys)) key.grant(this.function, 'kms:DescribeKey');
-    for (const machine of Object.values(props.stateMachines)) machine.grant(this.function, 'states:DescribeStateMachine');
+    for (const machine of Object.values(props.stateMachines)) machine.grant(this.function, 'states:ListExecutions');
   }
 }

@@ -157,7 +157,7 @@ describe('health routes', () => {
     const actions = Object.values(api.findResources('AWS::IAM::Policy') as Record<string, Resource>)
       .filter((p) => p.Properties['Roles'].some((r: { Ref: string }) => r.Ref === roleId))
       .flatMap((p) => p.Properties['PolicyDocument'].Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat()));
-    expect(new Set(actions.filter((a) => !a.startsWith('xray:')))).toEqual(new Set(['dynamodb:DescribeTable', 'sqs:GetQueueAttributes', 'kms:DescribeKey', 'states:DescribeStateMachine']));
+    expect(new Set(actions.filter((a) => !a.startsWith('xray:')))).toEqual(new Set(['dynamodb:DescribeTable', 'sqs:GetQueueAttributes', 'kms:DescribeKey', 'states:ListExecutions']));
   });
 });
 
