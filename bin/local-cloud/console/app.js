@@ -129,12 +129,15 @@ const consoleApi = async (token, view) => {
   return body;
 };
 
-/** The deep health check when the runtime has one (`/healthz?deep=1`), else liveness only. */
+/** The deep health check when the runtime has one (`/healthz?deep=1`), else liveness (`/healthz`) only. */
 const health = async () => {
-  const response = await fetch('/healthz?deep=1', { headers: { accept: 'application/json' } });
+  const deep = await fetch('/healthz?deep=1', { headers: { accept: 'application/json' } });
+  const response = deep.status === 404 ? await fetch('/healthz', { headers: { accept: 'application/json' } }) : deep;
   const body = await response.json().catch(() => ({}));
-  return { status: response.status, body };
+  return { status: response.status, deep: response === deep, body };
 };
+/** The deep check reads every table, queue and key: once every few seconds is enough. */
+const HEALTH_EVERY_MS = 5_000;
 
 // ---------------------------------------------------------------------------------------------
 // Views.
@@ -166,18 +169,23 @@ const Chart = ({ id, title, labels, samples }) => {
     return () => plot.current.destroy();
   }, [labels.join(',')]);
   useEffect(() => plot.current?.setData(data), [samples]);
-  return html`<div class="chart" id=${id} ref=${box}></div>`;
+  return html`<div class="chart" id=${id} data-samples=${samples.length} ref=${box}></div>`;
 };
 
 const Health = ({ health: result }) => {
   if (!result) return html`<section id="health"><h2>Health</h2><p>…</p></section>`;
   const { ready, ...deep } = result.body;
-  const detail = Object.keys(deep).length
+  const detail = result.deep && Array.isArray(deep.dependencies)
+    ? html`<table id="dependencies"><thead><tr><th>dependency</th><th>kind</th><th>status</th><th>latency</th></tr></thead><tbody>
+        ${deep.dependencies.map((d) => html`<tr data-dependency=${d.name}><td>${d.name}</td><td>${d.kind}</td>
+          <td><span class=${`badge ${d.status === 'ok' ? 'ok' : 'bad'}`}>${d.status}${d.error ? ` (${d.error})` : ''}</span></td><td>${d.latencyMs} ms</td></tr>`)}
+      </tbody></table><p class="muted">Deep check${deep.checkedAt ? ` at ${deep.checkedAt.slice(11, 19)}` : ''}${deep.durationMs === undefined ? '' : `, ${deep.durationMs} ms`}.</p>`
+    : result.deep && Object.keys(deep).length
     ? html`<pre class="deep">${JSON.stringify(deep, null, 2)}</pre>`
     : html`<p class="muted">Liveness only: this runtime has no deep health check (<code>/healthz?deep=1</code>).</p>`;
   return html`<section id="health"><h2>Health</h2>
     <p><span class=${`badge ${result.status === 200 ? 'ok' : 'bad'}`}>${result.status === 200 ? 'healthy' : `unhealthy (${result.status})`}</span>
-    ${ready === undefined ? '' : ` ready: ${String(ready)}`}</p>${detail}</section>`;
+    ${ready === undefined ? '' : ` ready: ${String(ready)}`}${deep.status ? ` ${deep.status}` : ''}</p>${detail}</section>`;
 };
 
 const StatusCounts = ({ label, tasks }) => html`<p class="counts">${label}:
@@ -251,6 +259,7 @@ const Dashboard = ({ session, onSignOut }) => {
   const [detail, setDetail] = useState(undefined);
   const [showOwn, setShowOwn] = useState(false);
   const auditSince = useRef(new Date(Date.now() - 5 * 60_000).toISOString());
+  const healthAt = useRef(0);
 
   useEffect(() => {
     mcp(session.token, 'tools/list', {})
@@ -271,7 +280,7 @@ const Dashboard = ({ session, onSignOut }) => {
           allowed.has('list_agents') ? callTool(session.token, 'list_agents', {}).then((r) => r.agents) : undefined,
           consoleApi(session.token, 'queues'),
           consoleApi(session.token, 'agents'),
-          health(),
+          Date.now() - healthAt.current >= HEALTH_EVERY_MS ? ((healthAt.current = Date.now()), health()) : undefined,
         ]);
         if (selected) callTool(session.token, 'get_task', { taskId: selected }).then(setDetail, () => setDetail(undefined));
         if (stopped) return;
@@ -289,7 +298,7 @@ const Dashboard = ({ session, onSignOut }) => {
               : [],
             agents: agentLoads?.agents ?? agents,
             audit: audit ? [...previous.audit, ...audit.filter((entry) => !seen.has(entry.seq))].slice(-500) : [],
-            health: healthResult,
+            health: healthResult ?? previous.health,
           };
         });
       } catch (e) {
