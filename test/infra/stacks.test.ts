@@ -349,7 +349,11 @@ describe('OAuth resource server edge (Protected Resource Metadata, challenges, a
     Object.values(template.findResources('AWS::Lambda::Function')).find((f) => description.test(String(f['Properties'].Description)))!;
   const restApiId = (template: Template) => Object.keys(template.findResources('AWS::ApiGateway::RestApi'))[0]!;
   const apiUrl = (template: Template) => `https://\${${restApiId(template)}}.execute-api.${config.primaryRegion}.\${AWS::URLSuffix}/v1`;
-  const prmMethods = (template: Template) => Object.values(template.findResources('AWS::ApiGateway::Method')).filter((m) => m['Properties'].Integration.Type === 'MOCK');
+  // The MOCK methods but GET /healthz's (liveness, `{"ready":true}`: test/infra/observability.test.ts).
+  const prmMethods = (template: Template) =>
+    Object.values(template.findResources('AWS::ApiGateway::Method')).filter(
+      (m) => m['Properties'].Integration.Type === 'MOCK' && m['Properties'].Integration.IntegrationResponses[0].ResponseTemplates['application/json'] !== '{"ready":true}',
+    );
 
   it('serves the metadata at /v1/.well-known/oauth-protected-resource and its /mcp form: GET, no authorizer, no API key, a MOCK answer', () => {
     const { template } = build(externalOnly);
