@@ -104,7 +104,7 @@ describe('the console', () => {
   it('signs a viewer in, shows tasks appearing and finishing as they are submitted, and no audit, queue or agent-circuit panel', async () => {
     const page = await signIn(['viewer'], 'vera');
     await page.waitForSelector('#tasks');
-    const slow = await submit('chaos', { hangSeconds: 2, output: 'slow' });
+    const slow = await submit('chaos', { hangSeconds: 3, output: 'slow' });
     const quick = await Promise.all([1, 2, 3].map((n) => submit('echo', { n })));
     const started = await submitter.callTool('start_workflow', { workflow: 'triage', input: { text: 'printer on fire', priority: 'low', customer: 'c-42' } });
     expect(started.isError, JSON.stringify(started.content)).toBeFalsy();
