@@ -24,7 +24,7 @@ import { letLogsUse } from './switchboard-function';
 import { Construct } from 'constructs';
 import { NagSuppressions } from '../nag';
 import { createHash } from 'node:crypto';
-import { LIVENESS } from '../../lambdas/domain/use-cases/health';
+import { LIVENESS } from '../../lambdas/contracts/health';
 import {
   ALL_SCOPES,
   bearerChallenge,

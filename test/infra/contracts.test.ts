@@ -10,6 +10,7 @@ import {
   DeadLetterEnvSchema,
   WorkflowEnvSchema,
   PreTokenEnvSchema,
+  HealthEnvSchema,
   ENV,
   GatewayEnvSchema,
   ReconcilerEnvSchema,
@@ -76,6 +77,7 @@ describe('the contract between the CDK app and the functions', () => {
       'lambdas/dead-letter/handler.ts': DeadLetterEnvSchema,
       'lambdas/workflow/handler.ts': WorkflowEnvSchema,
       'lambdas/identity/pre-token.ts': PreTokenEnvSchema,
+      'lambdas/health/handler.ts': HealthEnvSchema,
     };
     /** Variables every function gets from SwitchboardFunction's defaults, read by Node and Powertools. */
     const PLATFORM = new Set(['NODE_OPTIONS', ENV.logLevel]);

@@ -92,6 +92,3 @@ export const checkHealth = async (deps: HealthDeps, options: { timeoutMs?: numbe
 
 /** The HTTP status of a report: 200 when every dependency answered, 503 otherwise. */
 export const healthStatusCode = (report: HealthReport): 200 | 503 => (report.status === 'ok' ? 200 : 503);
-
-/** Liveness: the process answers; nothing is called. */
-export const LIVENESS = { ready: true } as const;
