@@ -177,7 +177,7 @@ const acknowledgeCompliancePacks = (stack: Stack): void => {
 /**
  * The audit trail's acknowledgements (lib/constructs/audit-trail.ts), on its resources only.
  * Their objects are locked in COMPLIANCE mode: nobody, root included, deletes or overwrites them
- * before the retention ends; a copy in the DR region is the replication step still to come.
+ * before the retention ends; with config dr the trail and digest buckets replicate to the DR region (replication role acknowledged below).
  */
 export const acknowledgeAuditTrail = (audit: { accessLogBucket: Construct; trailBucket: Construct; digestBucket: Construct; trail: Construct; replicationRole?: Construct | undefined }): void => {
   NagSuppressions.addResourceSuppressions(audit.trail.node.findChild('LogsRole').node.findChild('DefaultPolicy'), [

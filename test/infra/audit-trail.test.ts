@@ -44,8 +44,8 @@ beforeAll(() => {
 });
 
 describe('the audit stack', () => {
-  it('depends on the Stateful stack only, so the stacks of functions may use its bucket and key without a cycle', () => {
-    expect(stacks.audit.dependencies.map((s) => s.stackName)).toEqual([stacks.stateful.stackName]);
+  it('depends on the Stateful stack (and the DR stack its buckets replicate to) only, so the stacks of functions may use its bucket and key without a cycle', () => {
+    expect(stacks.audit.dependencies.map((s) => s.stackName).sort()).toEqual([`${stacks.stateful.stackName.replace(/-Stateful$/, '')}-DR`, stacks.stateful.stackName]);
   });
 
   it('pins the logical ids of its stateful resources (renaming one would replace it)', () => {

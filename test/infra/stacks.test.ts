@@ -76,7 +76,8 @@ describe('stateful stack', () => {
   });
 
   it('pins the logical ids of stateful resources (renaming one would replace it)', () => {
-    expect(Object.keys(templates.stateful.findResources('AWS::KMS::Key')).sort()).toEqual(['DataKeysConfidentialC2DB1BE3', 'DataKeysInternal0295EC7D', 'DataKeysRestricted59A8C073', 'PlatformKey9FD66B6F']);
+    expect(Object.keys(templates.stateful.findResources('AWS::KMS::Key')).sort()).toEqual(['BackupVaultKeyA286A54F', 'DataKeysConfidentialC2DB1BE3', 'DataKeysInternal0295EC7D', 'DataKeysRestricted59A8C073', 'PlatformKey9FD66B6F']);
+    expect(Object.keys(templates.stateful.findResources('AWS::Backup::BackupVault'))).toEqual(['BackupVault368E0ECE']);
     expect(Object.keys(templates.stateful.findResources('AWS::DynamoDB::Table')).sort()).toEqual(['AuditTable18A3095C', 'TasksTable45D1B62D']);
     expect(Object.keys(templates.messaging.findResources('AWS::SQS::Queue')).sort()).toEqual([
       'TaskQueuesCritical363D1DCE', 'TaskQueuesCriticalDlqA1B3E32B', 'TaskQueuesHighDlqF96DA1F1', 'TaskQueuesHighE3C152E1',

@@ -92,7 +92,6 @@ export const NOT_NEEDED_LOCALLY: Readonly<Record<string, string>> = {
     'no AWS Backup locally (backup and DR: docs/disaster-recovery.md): the local state is the data folder (.switchboard/), one region, nothing copied elsewhere',
   'AWS::Backup::BackupPlan': 'no AWS Backup locally (see AWS::Backup::BackupVault): nothing runs the schedule or the copies to the DR region',
   'AWS::Backup::BackupSelection': 'no AWS Backup locally (see AWS::Backup::BackupVault): nothing is selected',
-  'AWS::KMS::ReplicaKey': 'only the DR stack has replica keys, and npm start never provisions the DR stack (buildSwitchboard does not return it); one region locally',
   'AWS::CloudTrail::EventDataStore': 'no CloudTrail Lake locally: the audit CLI queries the local audit store with the same output format (see AWS::CloudTrail::Trail)',
 };
 
