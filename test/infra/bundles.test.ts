@@ -52,10 +52,18 @@ const proxyEvent = (body: unknown, headers: Record<string, string>) => ({
 describe('bundled Lambda artifacts', () => {
   it('bundles every function, each well under the 50 MB zipped limit', () => {
     expect([...bundles.keys()].sort()).toEqual([
-      'lambdas/authorizer/handler.ts', 'lambdas/dead-letter/handler.ts', 'lambdas/identity/pre-token.ts', 'lambdas/mcp-gateway/handler.ts', 'lambdas/reconciler/handler.ts', 'lambdas/worker/handler.ts',
+      'lambdas/authorizer/handler.ts', 'lambdas/dead-letter/handler.ts', 'lambdas/health/handler.ts', 'lambdas/identity/pre-token.ts', 'lambdas/mcp-gateway/handler.ts', 'lambdas/reconciler/handler.ts', 'lambdas/worker/handler.ts',
       'lambdas/workflow/handler.ts',
     ]);
     for (const file of bundles.values()) expect(readFileSync(file).length).toBeLessThan(5 * 1024 * 1024);
+  });
+
+  it('the health bundle loads and answers 405 to a POST and 403 to a submitter, without calling anything', async () => {
+    const checks = { tables: { tasks: 'tasks' }, queues: {}, keys: {}, stateMachines: {} };
+    const result = await invoke('lambdas/health/handler.ts', { HEALTH_CHECKS: JSON.stringify(checks) }, proxyEvent({}, {}));
+    expect(result.statusCode).toBe(405);
+    const get = await invoke('lambdas/health/handler.ts', { HEALTH_CHECKS: JSON.stringify(checks) }, { ...proxyEvent({}, {}), httpMethod: 'GET' });
+    expect([get.statusCode, JSON.parse(get.body).message]).toEqual([403, 'Forbidden: the deep health check is for the operator role']);
   });
 
   it('the MCP gateway bundle answers a 2025-era tools/list', async () => {
