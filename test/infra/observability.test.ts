@@ -110,6 +110,11 @@ describe('the alarm topic', () => {
     });
   });
 
+  it('keeps its logical ids (a rename would replace the key and the topic, and drop every subscription)', () => {
+    expect(Object.keys(observability.findResources('AWS::KMS::Key'))).toEqual(['ObservabilityAlarmTopicKey48516DE9']);
+    expect(Object.keys(observability.findResources('AWS::SNS::Topic'))).toEqual(['ObservabilityAlarmTopicF724909D']);
+  });
+
   it('the functions publish in the namespace the dashboard and alarms read', () => {
     expect(METRICS_NAMESPACE).toBe(SWITCHBOARD_NAMESPACE);
   });
