@@ -2,6 +2,7 @@ import { App, Aspects, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { assertRunnableLocally, RESOURCE_HANDLERS } from '../../bin/local-cloud/resources/registry';
 import { readCdkContext } from '../../bin/local-cloud/synth';
 import { parseConfig, type SwitchboardConfig } from '../../lib/config';
 import { TableBackup } from '../../lib/constructs/backup';
@@ -203,6 +204,10 @@ describe('table replicas (dr.replicas)', () => {
       expect(replica.SSESpecification.KMSMasterKeyId).toBe(`arn:aws:kms:${dr.region}:${ACCOUNT}:${drNames('Switchboard').tablesKeyAlias}`);
       expect(table.Properties.Replicas.find((r: Json) => r.Region === config.primaryRegion).SSESpecification.KMSMasterKeyId['Fn::GetAtt'][0]).toMatch(/^PlatformKey/);
     }
+    // npm start builds the global tables as it builds tables (one region locally): the registry knows the type.
+    const local = Object.entries(template.toJSON().Resources as Record<string, Json>).map(([id, resource]) => ({ stackName: 'Switchboard-Stateful', id, resource }));
+    expect(() => assertRunnableLocally(local)).not.toThrow();
+    expect(RESOURCE_HANDLERS.get('AWS::DynamoDB::GlobalTable')?.provision).toBe(RESOURCE_HANDLERS.get('AWS::DynamoDB::Table')?.provision);
     // The tasks table keeps its TTL and indexes.
     const tasks = globals['TasksTable45D1B62D'] as Json;
     expect(tasks.Properties.TimeToLiveSpecification.Enabled).toBe(true);
