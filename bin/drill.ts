@@ -5,12 +5,12 @@ import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SwitchboardConfig } from '../lib/config';
-import type { SynthesizedStack } from './local-cloud/synth';
 import { LocalCloudError, LOCK_FILE, lockDataDir } from './local-cloud/emulators';
 import { LOCAL_CLOUD_FILE } from './local-cloud/discovery';
 import { BackupError } from './drill/backup';
 import { declaredTables, describeCounts, drillDataDir, restoreBackup, type DrillIo } from './drill/local-drill';
 import type { WorkDone } from './drill/work';
+import type { AssemblyStack } from './drill/app-templates';
 
 /**
  * The restore drill (docs/drill.md): snapshot the local cloud's state, destroy it, restore it and
@@ -41,8 +41,8 @@ export class UsageError extends Error {
 }
 
 export interface DrillDeps {
-  /** The synthesized templates (default: the CDK app of cdk.json, synthesized in-process). */
-  synth?: () => SynthesizedStack[] | Promise<SynthesizedStack[]>;
+  /** Every stack of the synthesized app, with its region (default: the CDK app of cdk.json, synthesized in-process). */
+  synth?: () => AssemblyStack[] | Promise<AssemblyStack[]>;
   config?: SwitchboardConfig;
 }
 
@@ -105,9 +105,10 @@ const lockForDrill = (dataDir: string): (() => void) => {
   }
 };
 
+/** Every stack of the app, the DR region's included (bin/drill/app-templates.ts). */
 const defaultSynth = async () => {
-  const { readProjectConfig, synthesizeTemplates } = await import('./local-cloud/synth');
-  return synthesizeTemplates(readProjectConfig());
+  const [{ readProjectConfig }, { synthesizeAppTemplates }] = await Promise.all([import('./local-cloud/synth'), import('./drill/app-templates')]);
+  return synthesizeAppTemplates(readProjectConfig());
 };
 const projectConfig = async (deps: DrillDeps) => deps.config ?? (await import('./local-cloud/synth')).readProjectConfig();
 
@@ -190,7 +191,9 @@ const localMode = async (values: Values, io: DrillIo, deps: DrillDeps): Promise<
       }
       io.out(`work      ${seconds(performance.now() - begun).padStart(8)}  ${work.tasks.length} tasks and ${work.runs.length} approved run through MCP (tenants ${work.tenants.join(', ')}); digests signed; the cloud stopped`);
     }
-    const tables = declaredTables(await (deps.synth ?? defaultSynth)());
+    // The tables of the stacks npm start provisions (the primary region's).
+    const { primaryStacks } = await import('./drill/app-templates');
+    const tables = declaredTables(primaryStacks(await (deps.synth ?? defaultSynth)(), config.primaryRegion));
     const unlock = lockForDrill(dataDir);
     try {
       const result = await drillDataDir({ dataDir, backupDir: backup, tables, region: config.primaryRegion, io });

@@ -25,6 +25,18 @@ const prop = (resource: CfnResource, ...path: string[]): unknown => path.reduce<
 /** Whether `value` (a property, with its intrinsics) mentions the logical id `id` (Ref, GetAtt, or a cross-stack import of it). */
 const mentions = (value: unknown, id: string) => JSON.stringify(value ?? null).includes(id);
 
+/** A template value as text: literal strings, Fn::Join of them, the partition and account as the shell has them (aws, $ACCOUNT). */
+const render = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  const v = value as Record<string, unknown> | undefined;
+  if (v?.['Ref'] === 'AWS::Partition') return 'aws';
+  if (v?.['Ref'] === 'AWS::AccountId') return '$ACCOUNT';
+  if (v?.['Ref'] === 'AWS::Region') return '$AWS_REGION';
+  const join = v?.['Fn::Join'] as [string, unknown[]] | undefined;
+  if (Array.isArray(join) && Array.isArray(join[1])) return join[1].map(render).join(join[0]);
+  return JSON.stringify(value);
+};
+
 /** A DR stack: named …-DR / …-Dr / …-DisasterRecovery. */
 const isDrStack = (name: string) => /(^|-)(dr|disasterrecovery)(-|$)/i.test(name);
 
@@ -82,7 +94,7 @@ export const inventory = (stacks: readonly SynthesizedStack[], config: Switchboa
       stack: p.stack,
       id: p.id,
       rules: rules.length,
-      copyTo: rules.flatMap((rule) => ((rule['CopyActions'] ?? []) as Record<string, unknown>[]).map((copy) => JSON.stringify(copy['DestinationBackupVaultArn']))),
+      copyTo: rules.flatMap((rule) => ((rule['CopyActions'] ?? []) as Record<string, unknown>[]).map((copy) => render(copy['DestinationBackupVaultArn']))),
     };
   });
   const selections = all(stacks, 'AWS::Backup::BackupSelection').map((s) => {
@@ -138,6 +150,10 @@ export const dryRunChecks = (inv: Inventory): Check[] => {
   check(inv.drStacks.length > 0, inv.drStacks.length ? `DR stack: ${inv.drStacks.join(', ')}` : 'DR stack: no stack named …-DR in the app (lib/stacks/dr-stack.ts)');
   const drVaults = inv.vaults.filter((v) => v.dr);
   check(drVaults.length > 0, drVaults.length ? `DR vault: ${drVaults.map((v) => `${v.stack}/${v.id}`).join(', ')}` : 'DR vault: no AWS::Backup::BackupVault in a DR stack');
+  if (drVaults.length && copies.length) {
+    const named = drVaults.filter((v) => v.name !== undefined && copies.some((arn) => arn.endsWith(`:backup-vault:${v.name}`) && (!inv.drRegion || arn.includes(`:${inv.drRegion}:`))));
+    check(named.length > 0, named.length ? `backup plan: the copy goes to the DR stack's vault ${named[0]!.name} in ${inv.drRegion}` : `backup plan: no copy action names the DR stack's vault (${drVaults.map((v) => v.name ?? v.id).join(', ')}) in ${inv.drRegion}`);
+  }
   check(inv.signingKey !== undefined, inv.signingKey ? `audit digest signing key: ${inv.signingKey.stack}/${inv.signingKey.id}` : 'audit digest signing key: no ECC_NIST_P256 SIGN_VERIFY KMS key');
   check(inv.tables.some((t) => t.role === 'audit'), inv.tables.some((t) => t.role === 'audit') ? `audit table: ${inv.tables.filter((t) => t.role === 'audit').map((t) => t.id).join(', ')}` : 'audit table: no function is given AUDIT_TABLE_NAME');
   return checks;
@@ -199,18 +215,23 @@ export const runbook = (inv: Inventory): string[] => {
   lines.push(
     `# Cut-over to the restored tables (the stacks own the originals, logical IDs pinned): docs/disaster-recovery.md.`,
     '',
-    `# 4. DR region ${dr}: the copies in the DR vault (a copy keeps its source table's ARN)`,
+    `# 4. DR region ${dr}: the copies in the DR vault (a copy keeps its source table's ARN), which ${inv.drStacks.length ? inv.drStacks.join(', ') : missing('DR stack')} holds (deployed beforehand)`,
     drVault ? `DR_VAULT=${drVault.name ?? physical(drVault.stack, drVault.id, dr)}` : `DR_VAULT=${missing('DR vault')}`,
+    `# With ${region} down, step 0 cannot name the tables: read each recovery point's source table here instead`,
+    `aws backup list-recovery-points-by-backup-vault --region ${dr} --backup-vault-name "$DR_VAULT" --query 'RecoveryPoints[].[ResourceArn,CreationDate,RecoveryPointArn]' --output table`,
   );
   for (const t of inv.tables) {
     lines.push(
       `DR_RP_${VAR(t)}=$(aws backup list-recovery-points-by-backup-vault --region ${dr} --backup-vault-name "$DR_VAULT" --by-resource-arn "arn:aws:dynamodb:${region}:$ACCOUNT:table/$${VAR(t)}" --query 'reverse(sort_by(RecoveryPoints,&CreationDate))[0].RecoveryPointArn' --output text)`,
-      `aws backup start-restore-job --region ${dr} --recovery-point-arn "$DR_RP_${VAR(t)}" --iam-role-arn "$BACKUP_ROLE_ARN" --resource-type DynamoDB --metadata '{"targetTableName":"'"$${VAR(t)}-restored-$STAMP"'"}'`,
+      `DR_JOB_${VAR(t)}=$(aws backup start-restore-job --region ${dr} --recovery-point-arn "$DR_RP_${VAR(t)}" --iam-role-arn "$BACKUP_ROLE_ARN" --resource-type DynamoDB --metadata '{"targetTableName":"'"$${VAR(t)}-restored-$STAMP"'"}' --query RestoreJobId --output text)`,
+      `until [ "$(aws backup describe-restore-job --region ${dr} --restore-job-id "$DR_JOB_${VAR(t)}" --query Status --output text)" = COMPLETED ]; do sleep 30; done`,
     );
   }
   lines.push(
-    inv.drStacks.length ? `npx cdk deploy ${inv.drStacks.join(' ')}` : `npx cdk deploy ${missing('DR stack')}`,
-    audit ? `npm run -s audit -- verify --aws --table "$${VAR(audit)}-restored-$STAMP" --signing-key <the DR region's replica of $SIGNING_KEY_ARN> --region ${dr}` : `# ${missing('audit table')}`,
+    `# Then stand the stacks up in ${dr} and adopt the restored tables: docs/disaster-recovery.md, "The primary region lost" (not scripted).`,
+    audit
+      ? `# The restored audit chain: step 2 with --table in ${dr} needs the digests' key $SIGNING_KEY_ARN, which is single-region (${region}): while ${region} is down, check the digests with its public key (aws kms get-public-key, kept with the audit records).`
+      : `# ${missing('audit table')}`,
   );
   return lines;
 };

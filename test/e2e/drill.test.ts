@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/constructs/switchboard-function';
-import { readProjectConfig, synthesizeTemplates, type SynthesizedStack } from '../../bin/local-cloud/synth';
+import { readProjectConfig, type SynthesizedStack } from '../../bin/local-cloud/synth';
+import { synthesizeAppTemplates, type AssemblyStack } from '../../bin/drill/app-templates';
 import { runDrillCli } from '../../bin/drill';
 import { MANIFEST_FILE, manifestSha256, readManifest, tableContent, type Manifest } from '../../bin/drill/backup';
 import { dryRunChecks, inventory } from '../../bin/drill/aws-runbook';
@@ -23,7 +24,7 @@ const exec = promisify(execFile);
 const TSX = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
 const root = mkdtempSync(join(tmpdir(), 'switchboard-drill-test-'));
 const backup = join(root, 'backup');
-let stacks: SynthesizedStack[];
+let stacks: AssemblyStack[];
 
 const drill = async (args: string[]) => {
   const out: string[] = [];
@@ -67,7 +68,7 @@ const tamperedCopy = (name: string, recompute: boolean) => {
 };
 
 beforeAll(() => {
-  stacks = synthesizeTemplates(readProjectConfig());
+  stacks = synthesizeAppTemplates(readProjectConfig());
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
