@@ -11,8 +11,8 @@ let stacks: SynthesizedStack[];
 let emulators: Emulators;
 
 beforeAll(async () => {
-  // With the optional resources on (cdk.json has auth.cognito; the Verified Permissions copy is off by default).
-  stacks = synthesizeTemplates({ ...config, verifiedPermissions: true });
+  // With the optional resources on (cdk.json has auth.cognito; the Verified Permissions copy and alarm emails are off by default).
+  stacks = synthesizeTemplates({ ...config, verifiedPermissions: true, alarms: { ...config.alarms, emails: ['ops@example.com'] } });
   emulators = await startEmulators({ region: config.primaryRegion });
 });
 afterAll(() => emulators?.stop());
@@ -24,14 +24,14 @@ describe('the local cloud\'s resource registry', () => {
   it('refuses a resource type it cannot run, by type, stack and logical id, before touching the emulators', async () => {
     const withTopic = stacks.map((stack) =>
       stack.stackName === 'Switchboard-Messaging'
-        ? { ...stack, template: { ...stack.template, Resources: { ...stack.template.Resources, AlertsTopic: { Type: 'AWS::SNS::Topic' } } } }
+        ? { ...stack, template: { ...stack.template, Resources: { ...stack.template.Resources, AlertsTopic: { Type: 'AWS::AppSync::GraphQLApi' } } } }
         : stack,
     );
 
     const provisioning = provision(withTopic, emulators.aws, config.primaryRegion, () => undefined);
 
     await expect(provisioning).rejects.toThrow(
-      'local cloud: Switchboard-Messaging/AlertsTopic has type AWS::SNS::Topic, which npm start cannot run',
+      'local cloud: Switchboard-Messaging/AlertsTopic has type AWS::AppSync::GraphQLApi, which npm start cannot run',
     );
     const { TableNames } = await new DynamoDBClient(emulators.aws.dynamodb!).send(new ListTablesCommand({}));
     const { QueueUrls } = await new SQSClient(emulators.aws.sqs!).send(new ListQueuesCommand({}));
