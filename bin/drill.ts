@@ -189,7 +189,7 @@ const localMode = async (values: Values, io: DrillIo, deps: DrillDeps): Promise<
       } finally {
         await cloud.stop();
       }
-      io.out(`work      ${seconds(performance.now() - begun).padStart(8)}  ${work.tasks.length} tasks and ${work.runs.length} approved run through MCP (tenants ${work.tenants.join(', ')}); digests signed; the cloud stopped`);
+      io.out(`work      ${seconds(performance.now() - begun).padStart(8)}  ${work.tasks.length} tasks, ${work.runs.length} approved run, ${work.agents.length} registered agent through MCP (tenants ${work.tenants.join(', ')}); digests signed; the cloud stopped`);
     }
     // The tables of the stacks npm start provisions (the primary region's).
     const { primaryStacks } = await import('./drill/app-templates');
@@ -198,8 +198,11 @@ const localMode = async (values: Values, io: DrillIo, deps: DrillDeps): Promise<
     try {
       const result = await drillDataDir({ dataDir, backupDir: backup, tables, region: config.primaryRegion, io });
       const ids = new Set(Object.values(result.manifest.tables).flatMap((t) => t.index.map(([id]) => id)));
-      const lost = (work ? [...work.tasks, ...work.runs] : []).filter((taskId) => ![...ids].some((id) => id.endsWith(`|sk=TASK#${taskId}`)));
-      for (const taskId of lost) io.out(`FAILED: task ${taskId}, created by the drill, is not in the snapshot`);
+      const lost = [
+        ...(work ? [...work.tasks, ...work.runs] : []).filter((taskId) => ![...ids].some((id) => id.endsWith(`|sk=TASK#${taskId}`))).map((taskId) => `task ${taskId}`),
+        ...(work?.agents ?? []).filter((agentId) => !ids.has(`pk=AGENTS|sk=AGENT#${agentId}`)).map((agentId) => `agent ${agentId}`),
+      ];
+      for (const what of lost) io.out(`FAILED: ${what}, created by the drill, is not in the snapshot`);
       const { restoreMs, verifyMs } = result.timings;
       const passed = result.passed && lost.length === 0;
       io.out(

@@ -4,22 +4,32 @@ import { ENV } from '../../lambdas/contracts';
 import { auditKeys } from '../../lambdas/contracts/audit';
 import type { LocalCloud } from '../local-cloud/cloud';
 import { connectV1, waitForStatus, waitForTerminal } from '../harness/mcp-clients';
+import { startEverything } from '../harness/server-everything';
 
 /** What the representative work left: ids, to check that each is back. */
 export interface WorkDone {
   tasks: string[];
   runs: string[];
   tenants: string[];
+  /** Agents registered at run time (register_agent). */
+  agents: string[];
 }
 
 /**
  * Representative work on a running local cloud, through MCP with tokens of its provider: echo tasks
- * of two tenants at three priorities, a purchase-approval run an approver approves, a read of the
- * agents; then waits until the reconciler has signed a digest of every tenant's audit chain.
+ * of two tenants at three priorities, a purchase-approval run an approver approves, a downstream MCP
+ * server (the reference server-everything, a child process on loopback) registered by an operator,
+ * a read of the agents; then waits until the reconciler has signed a digest of every tenant's audit chain.
  */
 export const createRepresentativeWork = async (cloud: LocalCloud, timeoutMs = 20_000): Promise<WorkDone> => {
   const as = async (tenant: string, subject: string, role: string) => connectV1(cloud.mcpUrl, await cloud.token({ tenant, subject, roles: [role] }));
-  const [alice, bob, carol] = await Promise.all([as('acme', 'alice', 'submitter'), as('acme', 'bob', 'approver'), as('globex', 'carol', 'submitter')]);
+  const [alice, bob, carol, olga] = await Promise.all([
+    as('acme', 'alice', 'submitter'),
+    as('acme', 'bob', 'approver'),
+    as('globex', 'carol', 'submitter'),
+    as('acme', 'olga', 'operator'),
+  ]);
+  const everything = await startEverything();
   const submit = async (client: typeof alice, args: Record<string, unknown>, tool = 'submit_task') => {
     const result = await client.callTool(tool, args);
     if (result.isError) throw new Error(`${tool}: ${JSON.stringify(result.content)}`);
@@ -38,11 +48,14 @@ export const createRepresentativeWork = async (cloud: LocalCloud, timeoutMs = 20
       const done = await waitForTerminal(client, id, timeoutMs);
       if (done.status !== 'succeeded') throw new Error(`task ${id} ended ${done.status}`);
     }
+    const registered = await olga.callTool('register_agent', { agentId: 'drill-everything', url: everything.url, tools: ['echo'] });
+    if (registered.isError) throw new Error(`register_agent: ${JSON.stringify(registered.content)}`);
     await alice.callTool('list_agents', {});
     await waitForDigests(cloud, ['acme', 'globex'], timeoutMs);
-    return { tasks, runs: [run], tenants: ['acme', 'globex'] };
+    return { tasks, runs: [run], tenants: ['acme', 'globex'], agents: ['drill-everything'] };
   } finally {
-    await Promise.all([alice, bob, carol].map((client) => client.close()));
+    await Promise.all([alice, bob, carol, olga].map((client) => client.close()));
+    everything.child.kill();
   }
 };
 

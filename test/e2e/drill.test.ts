@@ -73,7 +73,7 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('npm run drill, local', () => {
-  it('a fresh local cloud with tasks, a run and its approval: snapshot, destroy, restore, verify each timed; exit 0 with the counts', async () => {
+  it('a fresh local cloud with tasks, a run and its approval, a registered agent: snapshot, destroy, restore, verify each timed; exit 0 with the counts', async () => {
     const { code, out, err } = await drill(['--backup-dir', backup]);
     expect(err).toEqual([]);
     expect(code, out.join('\n')).toBe(0);
@@ -81,10 +81,11 @@ describe('npm run drill, local', () => {
     expect(out).toContainEqual(expect.stringMatching(/^destroy .* 2 tables deleted, \d+ files and the emulators' folders removed$/));
     expect(out).toContainEqual(expect.stringMatching(/^verify .* \d+ items and \d+ files equal to the manifest; audit chain of 2 tenants: \d+ entries, \d+ digests? verified$/));
     const summary = out.at(-1)!;
-    expect(summary).toMatch(/^drill passed: recovery time \d+\.\d\d s \(restore \d+\.\d\d s \+ verify \d+\.\d\d s\); back: 4 tasks, 1 run, 3 steps, 1 execution, \d+ agents?, 0 role grants, \d+ audit entries, \d+ audit digests?; audit chains of 2 tenant\(s\) verified; snapshot sha256 [0-9a-f]{64}$/);
+    expect(summary).toMatch(/^drill passed: recovery time \d+\.\d\d s \(restore \d+\.\d\d s \+ verify \d+\.\d\d s\); back: 4 tasks, 1 run, 3 steps, 1 execution, 1 agent, 0 role grants, \d+ audit entries, \d+ audit digests?; audit chains of 2 tenant\(s\) verified; snapshot sha256 [0-9a-f]{64}$/);
 
     const manifest = readManifest(backup);
-    expect(manifest.counts).toMatchObject({ tasks: 4, runs: 1, steps: 3, executions: 1 });
+    expect(manifest.counts).toMatchObject({ tasks: 4, runs: 1, steps: 3, executions: 1, agents: 1 });
+    expect(manifest.tables[Object.keys(manifest.tables).find((name) => name.includes('TasksTable'))!]!.index.map(([id]) => id)).toContain('pk=AGENTS|sk=AGENT#drill-everything');
     expect(manifest.counts['auditEntries']).toBeGreaterThan(20);
     expect(manifest.counts['auditDigests']).toBeGreaterThanOrEqual(2);
     expect(Object.keys(manifest.tables).sort()).toEqual([expect.stringMatching(/^Switchboard-Stateful-AuditTable/), expect.stringMatching(/^Switchboard-Stateful-TasksTable/)]);
