@@ -38,19 +38,27 @@ const TableDefinitionSchema = z
 export type TableDefinition = z.infer<typeof TableDefinitionSchema>;
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+/** A path inside the backup or the data folder: relative, no `..`, no empty segment (a manifest never writes elsewhere). */
+const RelativePath = z
+  .string()
+  .max(1024)
+  .regex(/^[\w.-]+(\/[\w.-]+)*$/, 'a relative path')
+  .refine((path) => !path.split('/').includes('..'), 'a path inside the folder');
+/** A DynamoDB table name. */
+const TableName = z.string().regex(/^[\w.-]{3,255}$/, 'a table name');
 export const ManifestSchema = z
   .object({
     format: z.literal(1),
     createdAt: z.iso.datetime(),
     region: z.string().min(1),
     tables: z.record(
-      z.string(),
+      TableName,
       z
         .object({
           stack: z.string(),
           logicalId: z.string(),
           definition: TableDefinitionSchema,
-          file: z.string(),
+          file: RelativePath.refine((path) => /^tables\/[\w.-]+\.jsonl$/.test(path), 'tables/<table>.jsonl'),
           items: z.number().int().min(0),
           sha256: Hex64,
           /** [item id, SHA-256 of its canonical JSON], sorted by id. */
@@ -58,7 +66,7 @@ export const ManifestSchema = z
         })
         .strict(),
     ),
-    files: z.array(z.object({ path: z.string(), bytes: z.number().int().min(0), mode: z.number().int(), sha256: Hex64 }).strict()),
+    files: z.array(z.object({ path: RelativePath, bytes: z.number().int().min(0), mode: z.number().int().min(0).max(0o777), sha256: Hex64 }).strict()),
     counts: z.record(z.string(), z.number().int().min(0)),
     /** SHA-256 of the canonical JSON of everything above. */
     snapshotSha256: Hex64,

@@ -153,6 +153,14 @@ describe('npm run drill, local', () => {
       [['--restore', backup, '--expect-sha256', 'abc'], 'drill: --expect-sha256: the 64 hex digits of the snapshot sha256 the drill printed'],
     ];
     for (const [args, line] of cases) expect(await drill(args), args.join(' ')).toEqual({ code: 2, out: [], err: [line] });
+    // A manifest naming a path outside the folder is no manifest: nothing is read or written by it.
+    const escaping = join(root, 'escaping');
+    cpSync(backup, escaping, { recursive: true });
+    const manifest = readManifest(escaping);
+    const rewritten = { ...manifest, files: [{ ...manifest.files[0]!, path: '../../outside' }] };
+    writeFileSync(join(escaping, MANIFEST_FILE), JSON.stringify({ ...rewritten, snapshotSha256: manifestSha256(rewritten) }));
+    expect(await drill(['--restore', escaping])).toEqual({ code: 2, out: [], err: [`drill: ${join(escaping, MANIFEST_FILE)} is no drill manifest: files.0.path: a path inside the folder`] });
+
     const help = await drill(['--help']);
     expect(help.code).toBe(0);
     expect(help.out[0]).toMatch(/^Usage: npm run -s drill -- \[options\]/);
