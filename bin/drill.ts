@@ -218,7 +218,8 @@ const localMode = async (values: Values, io: DrillIo, deps: DrillDeps): Promise<
     return code;
   } finally {
     if (values.keep) io.out(`kept: ${root}`);
-    else if (source || backupDir) rmSync(dataDir, { recursive: true, force: true });
+    // Only the backup of a --data-dir drill without --backup-dir stays (it is that folder's backup, printed above).
+    else if (source && !backupDir && existsSync(join(backup, 'manifest.json'))) rmSync(dataDir, { recursive: true, force: true });
     else rmSync(root, { recursive: true, force: true });
   }
 };

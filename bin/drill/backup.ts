@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, ScanCommand, type AttributeValue, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, CreateTableCommand, DescribeTableCommand, DynamoDBClient, ScanCommand, type AttributeValue, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { AUDIT_TENANTS_PK, auditKeys, canonicalJson, sha256Hex } from '../../lambdas/contracts/audit';
 import { agentKeys, quotaKeys, taskKeys } from '../../lambdas/contracts/tasks-table';
@@ -296,6 +296,17 @@ export const restoreFiles = (backupDir: string, manifest: Manifest, dataDir: str
   return manifest.files.length;
 };
 
+/** Waits until a new table is ACTIVE (dynalite too turns CREATING into ACTIVE a moment after CreateTable answers). */
+const waitUntilActive = async (client: DynamoDBClient, TableName: string, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > deadline) throw new Error(`table ${TableName} still ${Table?.TableStatus} ${timeoutMs} ms after its creation`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
 /**
  * Creates each table (as provision does: on demand) from the templates' definition when given, else
  * from the one the manifest took from the templates, and writes its items back through the SDK.
@@ -311,6 +322,7 @@ export const restoreTables = async (
   try {
     for (const [TableName, table] of Object.entries(manifest.tables)) {
       await client.send(new CreateTableCommand({ TableName, BillingMode: 'PAY_PER_REQUEST', ...(definitions?.get(TableName) ?? table.definition) } as CreateTableCommandInput));
+      await waitUntilActive(client, TableName);
       const items = readFileSync(join(backupDir, table.file), 'utf8').split('\n').filter(Boolean).map((line) => itemFromWire(JSON.parse(line) as Record<string, WireValue>));
       for (let i = 0; i < items.length; i += 25) {
         let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));

@@ -188,9 +188,14 @@ export const drillDataDir = async (options: { dataDir: string; backupDir: string
       const client = new DynamoDBClient({ ...emulators.aws.dynamodb, maxAttempts: 3 });
       try {
         for (const table of tables) await client.send(new DeleteTableCommand({ TableName: table.name }));
-        const left = (await client.send(new ListTablesCommand({}))).TableNames ?? [];
-        if (left.length) throw new Error(`tables left after deleting them: ${left.join(', ')}`);
-        return tables.length;
+        // A deleted table is DELETING a moment before it is gone (dynalite too).
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const left = (await client.send(new ListTablesCommand({}))).TableNames ?? [];
+          if (left.length === 0) return tables.length;
+          if (Date.now() > deadline) throw new Error(`tables left 30 s after deleting them: ${left.join(', ')}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
       } finally {
         client.destroy();
       }
