@@ -241,6 +241,12 @@ const writeTargets = (operation: string, body: Record<string, unknown>, tables: 
 };
 const targetId = (target: WriteTarget) => JSON.stringify([target.table, canonical(target.key)]);
 
+/** The service and operation of an SDK middleware call, e.g. `{ service: 'DynamoDB', operation: 'PutItem' }`. */
+export const sdkOperationOf = (context: { clientName?: unknown; commandName?: unknown }): { service: string; operation: string } => ({
+  service: String(context.clientName ?? 'unknown').replace(/Client$/, ''),
+  operation: String(context.commandName ?? 'unknown').replace(/Command$/, ''),
+});
+
 /**
  * Counts what the local cloud asks of AWS, for `npm run bench -- --cost`: SDK requests by caller,
  * service and operation (an SDK plugin the client factories add through `AwsClientConfig.plugins`,
@@ -278,8 +284,7 @@ export class CostMeter {
     applyToStack: (stack) => {
       stack.add(
         (next, context) => async (args) => {
-          const service = String(context.clientName ?? 'unknown').replace(/Client$/, '');
-          const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+          const { service, operation } = sdkOperationOf(context);
           const input = args.input as { ReturnConsumedCapacity?: string };
           if (service === 'DynamoDB' && input.ReturnConsumedCapacity === undefined) input.ReturnConsumedCapacity = 'TOTAL';
           const result = await next(args);
@@ -296,8 +301,7 @@ export class CostMeter {
       // After serialization, so the request is read as sent (document clients' input is marshalled by then).
       stack.add(
         (next, context) => async (args) => {
-          const service = String(context.clientName ?? 'unknown').replace(/Client$/, '');
-          const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+          const { service, operation } = sdkOperationOf(context);
           const sent = (args.request as { body?: unknown } | undefined)?.body; // JSON, as a string or its UTF-8 bytes
           const body = typeof sent === 'string' ? sent : sent instanceof Uint8Array ? Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength).toString('utf8') : undefined;
           if (service !== 'DynamoDB' || !this.images || this.tables.size === 0 || body === undefined) return next(args);

@@ -12,7 +12,7 @@ import {
   type TrailUserIdentity,
 } from '../../lambdas/adapters/cloudtrail-events';
 import type { SdkPlugin } from '../../lambdas/adapters/runtime';
-import { tableSchemasOf } from './cost-meter';
+import { sdkOperationOf, tableSchemasOf } from './cost-meter';
 import { iamRole } from './resources/iam-role';
 import { physicalName, type ProvisionContext } from './resources/resource-handler';
 import type { SynthesizedStack } from './synth';
@@ -223,8 +223,7 @@ export class LocalTrail {
     applyToStack: (stack) => {
       stack.add(
         (next, context) => async (args) => {
-          const service = String(context.clientName ?? 'unknown').replace(/Client$/, '');
-          const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+          const { service, operation } = sdkOperationOf(context);
           const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers ?? {};
           const accessKeyId = /Credential=([^/,\s]+)\//.exec(headers['authorization'] ?? headers['Authorization'] ?? '')?.[1];
           const fn = this.caller.getStore();
