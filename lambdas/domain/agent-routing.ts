@@ -69,16 +69,24 @@ export const ROUTING = {
   latencySlack: 1.25,
   /** An agent's latency counts only after this many calls (its first call pays cold starts and connections). */
   minCallsForLatency: 5,
+  /**
+   * Latencies are compared from this floor up: below it differences are timer noise (1 ms against 2 ms is not
+   * "twice as slow"), and a sub-millisecond fastest agent would otherwise starve every other one.
+   */
+  latencyFloorMs: 10,
 } as const;
 
 /**
  * The documented score (lower is better): load × in-flight/max + latency × max(0, ewma / fastest −
- * slack) + failure × (1 − success rate). An agent with fewer than minCallsForLatency calls counts as
+ * slack) (both latencies taken from a 10 ms floor) + failure × (1 − success rate). An agent with fewer than minCallsForLatency calls counts as
  * the fastest (its first calls pay cold starts), one with none as healthy.
  */
 export const scoreOf = (agent: AgentState, fastestMs: number): number =>
   ROUTING.weights.load * (agent.inFlight / Math.max(1, agent.maxConcurrency)) +
-  ROUTING.weights.latency * (agent.calls >= ROUTING.minCallsForLatency && fastestMs > 0 ? Math.max(0, agent.ewmaLatencyMs / fastestMs - ROUTING.latencySlack) : 0) +
+  ROUTING.weights.latency *
+    (agent.calls >= ROUTING.minCallsForLatency && fastestMs > 0
+      ? Math.max(0, Math.max(agent.ewmaLatencyMs, ROUTING.latencyFloorMs) / Math.max(fastestMs, ROUTING.latencyFloorMs) - ROUTING.latencySlack)
+      : 0) +
   ROUTING.weights.failure * (1 - agent.successRate);
 
 /** Whether the breaker lets a call through now, and as what. */
