@@ -5,6 +5,7 @@ import { processTask } from '../../lambdas/domain/use-cases/process-task';
 import { makeHandler } from '../../lambdas/mcp-gateway/handler';
 import { createMcpEndpoint } from '../../lambdas/mcp-gateway/mcp-endpoint';
 import { createToolsServer } from '../../lambdas/mcp-gateway/tools';
+import type { TaskMethodOptions } from '../../lambdas/mcp-gateway/task-methods';
 import { loadWorkflows } from '../../lib/workflows';
 import { recordDenial } from '../../lambdas/domain/use-cases/audited-call';
 import { InMemoryAgentStateStore, InMemoryAuditDigestStore, InMemoryAuditStore, InMemoryRoleGrants, InMemoryStepStore, InMemoryTaskRepository, ManualClock, platformAccess, RecordingQueue, RecordingWorkflowEngine, silentLogger } from './in-memory';
@@ -18,7 +19,9 @@ import { effectivePrincipal } from '../../lambdas/domain/use-cases/role-grants';
 
 export const IN_MEMORY_RESOURCE = 'https://abc123.execute-api.us-east-1.amazonaws.com/v1/mcp';
 
-export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota; resource?: string } = {}) => {
+export const gatewayWithFakes = (
+  options: { maxBodyBytes?: number; allowedHosts?: string[]; quota?: TenantQuota; resource?: string; taskMethods?: TaskMethodOptions } = {},
+) => {
   const resource = options.resource ?? IN_MEMORY_RESOURCE;
   const deps = {
     tasks: new InMemoryTaskRepository(),
@@ -28,6 +31,7 @@ export const gatewayWithFakes = (options: { maxBodyBytes?: number; allowedHosts?
     logger: silentLogger,
     access: platformAccess(),
     ...(options.quota ? { quota: options.quota } : {}),
+    ...(options.taskMethods ? { taskMethods: options.taskMethods } : {}),
     workflows: new RecordingWorkflowEngine(loadWorkflows().map((workflow) => workflow.name)),
     steps: new InMemoryStepStore(),
     agentStates: new InMemoryAgentStateStore(),

@@ -12,3 +12,4 @@ export * from './tasks-table';
 export * from './workflows';
 export * from './agent-connectors';
 export * from './tenant';
+export * from './mcp-tasks';

@@ -11,6 +11,15 @@ import type { Logger } from '../domain/ports';
 import { PrincipalSchema, type Principal } from '../domain/principal';
 import { limitOf, requestTooLargeMessage } from '../domain/principal-limits';
 import { forbiddenKeyMessage, hasForbiddenKey, invalidParams } from './message-checks';
+import {
+  asksForTask,
+  declaresTasksExtension,
+  MISSING_REQUIRED_CLIENT_CAPABILITY,
+  TASK_TOOLS,
+  TASKS_EXTENSION,
+  taskMethodTool,
+  type TaskMethodEra,
+} from '../contracts/mcp-tasks';
 
 export interface McpEndpointOptions {
   /** Largest accepted request body, in bytes (413 above it). */
@@ -47,6 +56,8 @@ export interface EndpointCall {
   principal: Principal;
   clientId?: string;
   requestId: string;
+  /** The request's era, and whether its client asked for an MCP task (docs/protocol.md, "MCP tasks"). */
+  protocol?: { era: TaskMethodEra; tasks: boolean };
 }
 
 export type ServerFactory = (call: EndpointCall) => McpServer;
@@ -60,8 +71,9 @@ export const jsonRpcError = (
   message: string,
   headers: Record<string, string> = {},
   id: string | number | null = null,
+  data?: unknown,
 ): Response =>
-  new Response(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }), {
+  new Response(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message, ...(data !== undefined ? { data } : {}) } }), {
     status,
     headers: { 'content-type': 'application/json', ...headers },
   });
@@ -75,11 +87,11 @@ export const methodNotAllowed = (): Response =>
  * (the tools see the principal only, and downstream calls use the platform's own credentials), so
  * `token` is empty (the SDK's type requires the field).
  */
-const toAuthInfo = ({ principal, scopes, clientId }: Caller, requestId: string): AuthInfo => ({
+const toAuthInfo = ({ principal, scopes, clientId }: Caller, requestId: string, protocol: EndpointCall['protocol']): AuthInfo => ({
   token: '',
   clientId: clientId ?? principal.subject,
   scopes: [...scopes],
-  extra: { principal, requestId, ...(clientId ? { clientId } : {}) },
+  extra: { principal, requestId, ...(clientId ? { clientId } : {}), ...(protocol ? { protocol } : {}) },
 });
 
 /** The answer to a request without a valid token (as API Gateway's UNAUTHORIZED gateway response): where to get one. */
@@ -90,20 +102,28 @@ export const unauthorizedAnswer = (resource: string): Response =>
  * The scope a tools/call needs and the token lacks. A name that is no tool of this endpoint needs none here:
  * the server answers it is unknown (every tool the gateway registers has a family: test/unit/mcp-gateway.test.ts).
  */
-const missingScope = (message: { method?: unknown; params?: unknown }, scopes: readonly string[]): { tool: string; scope: string } | undefined => {
-  if (message.method !== 'tools/call') return undefined;
-  const tool = String((message.params as { name?: unknown } | undefined)?.name);
+const missingScope = (
+  message: { method?: unknown; params?: unknown },
+  scopes: readonly string[],
+  era: TaskMethodEra,
+): { tool: string; scope: string } | undefined => {
+  // A task method needs the scope of the tool it stands for (tasks/get: get_task's).
+  const asTool = taskMethodTool(era, message.method);
+  if (message.method !== 'tools/call' && !asTool) return undefined;
+  const tool = asTool ?? String((message.params as { name?: unknown } | undefined)?.name);
   const family = Object.hasOwn(TOOL_SCOPES, tool) ? TOOL_SCOPES[tool] : undefined;
   if (!family || scopes.includes(scopeOf(family))) return undefined;
-  return { tool, scope: scopeOf(family) };
+  return { tool: asTool ? String(message.method) : tool, scope: scopeOf(family) };
 };
 
 const callOf = (authInfo: AuthInfo | undefined): EndpointCall => {
   const clientId = authInfo?.extra?.['clientId'];
+  const protocol = authInfo?.extra?.['protocol'] as EndpointCall['protocol'];
   return {
     principal: PrincipalSchema.parse(authInfo?.extra?.['principal']),
     requestId: String(authInfo?.extra?.['requestId']),
     ...(typeof clientId === 'string' ? { clientId } : {}),
+    ...(protocol ? { protocol } : {}),
   };
 };
 
@@ -249,14 +269,28 @@ export const createMcpEndpoint = (factory: ServerFactory, options: McpEndpointOp
     // The body was read above; both legs get it parsed, and a fresh request for anything else they read.
     const replay = new Request(request.url, { method: 'POST', headers: request.headers, body: text });
     try {
-      const resolved = method === 'tools/list' || method === 'tools/call' ? await resolvePrincipal(caller.principal) : caller.principal;
-      const requestId = caller.requestId ?? randomUUID();
-      const authInfo = toAuthInfo({ ...caller, principal: resolved }, requestId);
       const legacy = await isLegacyRequest(replay, body, { maxRequestBodySize: options.maxBodyBytes });
+      const era: TaskMethodEra = legacy ? 'legacy' : 'modern';
+      const taskMethod = taskMethodTool(era, method) !== undefined;
+      // 2026-07-28: the task methods belong to the tasks extension; a request that does not declare it gets -32021 (SEP-2575).
+      if (!legacy && taskMethod && !declaresTasksExtension(message.params)) {
+        return jsonRpcError(400, MISSING_REQUIRED_CLIENT_CAPABILITY, `Missing required client capability: ${String(method)} needs the ${TASKS_EXTENSION} extension`, {}, id ?? null, {
+          requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } },
+        });
+      }
       // The SDK answers bad params of protocol methods with -32603 and a raw schema dump: answer first.
-      const invalid = invalidParams(legacy ? 'legacy' : 'modern', message);
+      const invalid = invalidParams(era, message);
       if (invalid) return jsonRpcError(200, RPC.invalidParams, invalid, {}, id ?? null);
-      const missing = missingScope(message, caller.scopes);
+      const tool = method === 'tools/call' ? String((message.params as { name?: unknown } | undefined)?.name) : undefined;
+      // 2025-11-25: a task-augmented call of a tool that cannot run as a task is refused (-32601), not run synchronously.
+      if (legacy && tool !== undefined && asksForTask(message.params) && Object.hasOwn(TOOL_SCOPES, tool) && !TASK_TOOLS.has(tool)) {
+        return jsonRpcError(200, RPC.methodNotFound, `Tool ${tool} does not run as a task (execution.taskSupport is forbidden)`, {}, id ?? null);
+      }
+      const protocol = { era, tasks: tool !== undefined && TASK_TOOLS.has(tool) && (legacy ? asksForTask(message.params) : declaresTasksExtension(message.params)) };
+      const resolved = method === 'tools/list' || method === 'tools/call' || taskMethod ? await resolvePrincipal(caller.principal) : caller.principal;
+      const requestId = caller.requestId ?? randomUUID();
+      const authInfo = toAuthInfo({ ...caller, principal: resolved }, requestId, protocol);
+      const missing = missingScope(message, caller.scopes, era);
       if (missing) {
         await options.recordDenial?.({ principal: resolved, requestId, ...(caller.clientId ? { clientId: caller.clientId } : {}) }, missing.tool, 'INSUFFICIENT_SCOPE');
         return insufficientScope(missing, id ?? null);

@@ -1,4 +1,5 @@
 import { specTypeSchemas, type SpecTypeName } from '@modelcontextprotocol/server';
+import * as z from 'zod';
 
 /**
  * Checks on a parsed JSON-RPC message that the SDK does not make (or makes with a raw zod dump
@@ -40,6 +41,10 @@ const REQUEST_SCHEMAS: Record<Era, Readonly<Record<string, SpecTypeName>>> = {
     'tools/list': 'ListToolsRequest',
     'tools/call': 'CallToolRequest',
     'logging/setLevel': 'SetLevelRequest',
+    'tasks/get': 'GetTaskRequest',
+    'tasks/result': 'GetTaskPayloadRequest',
+    'tasks/list': 'ListTasksRequest',
+    'tasks/cancel': 'CancelTaskRequest',
   },
   modern: {
     'server/discover': 'DiscoverRequest',
@@ -50,6 +55,23 @@ const REQUEST_SCHEMAS: Record<Era, Readonly<Record<string, SpecTypeName>>> = {
 
 const MAX_DETAIL = 160;
 
+/** The 2026-07-28 tasks extension's methods (SEP-2663; the SDK has no schema of them): a task id, and for tasks/update its responses. */
+const TaskIdParams = z.looseObject({ taskId: z.string().min(1).max(256) });
+const MODERN_TASK_PARAMS: Readonly<Record<string, z.ZodType>> = {
+  'tasks/get': TaskIdParams,
+  'tasks/cancel': TaskIdParams,
+  'tasks/update': TaskIdParams.extend({ inputResponses: z.record(z.string(), z.unknown()) }),
+};
+
+const describeIssue = (method: string, issue: { path?: readonly unknown[]; message: string }): string => {
+  const path = (issue.path ?? [])
+    .map((segment) => String(typeof segment === 'object' && segment !== null ? (segment as { key: unknown }).key : segment))
+    .filter((segment, index) => !(index === 0 && segment === 'params'))
+    .join('.');
+  const detail = issue.message.replace(/^Invalid input: /, '');
+  return `Invalid params for ${method}: ${path ? `${path}: ` : ''}${detail}`.slice(0, MAX_DETAIL);
+};
+
 /**
  * Validates a request's params against the protocol schema of its method (methods of the era
  * only: others get the SDK's own -32601). Returns a short reason, or undefined when valid.
@@ -58,17 +80,16 @@ export const invalidParams = (era: Era, message: { method?: unknown; params?: un
   if (typeof message.method !== 'string' || message.id === undefined) return undefined;
   // Own keys only: a method named "constructor" or "__proto__" names no schema.
   const name = Object.hasOwn(REQUEST_SCHEMAS[era], message.method) ? REQUEST_SCHEMAS[era][message.method] : undefined;
-  if (!name) return undefined;
+  if (!name) {
+    const params = era === 'modern' && Object.hasOwn(MODERN_TASK_PARAMS, message.method) ? MODERN_TASK_PARAMS[message.method]! : undefined;
+    if (!params) return undefined;
+    const parsed = params.safeParse(message.params ?? {});
+    return parsed.success ? undefined : describeIssue(message.method, parsed.error.issues[0]!);
+  }
   const outcome = specTypeSchemas[name]['~standard'].validate({
     method: message.method,
     ...(message.params !== undefined ? { params: message.params } : {}),
   });
   if (!('issues' in outcome) || !outcome.issues?.length) return undefined;
-  const issue = outcome.issues[0]!;
-  const path = (issue.path ?? [])
-    .map((segment) => String(typeof segment === 'object' && segment !== null ? segment.key : segment))
-    .filter((segment, index) => !(index === 0 && segment === 'params'))
-    .join('.');
-  const detail = issue.message.replace(/^Invalid input: /, '');
-  return `Invalid params for ${message.method}: ${path ? `${path}: ` : ''}${detail}`.slice(0, MAX_DETAIL);
+  return describeIssue(message.method, outcome.issues[0]!);
 };

@@ -12,13 +12,16 @@ import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-ta
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
 import { RedriveDeadLettersInputSchema, redriveDeadLetters } from '../domain/use-cases/redrive-dead-letters';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
-import { PrioritySchema, TaskStatusSchema, TaskViewSchema } from '../domain/task';
+import { PrioritySchema, TaskStatusSchema, TaskViewSchema, type TaskView } from '../domain/task';
 import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkflow } from '../domain/use-cases/workflow-runs';
 import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agents';
 import type { RegisterAgentDeps } from '../domain/use-cases/register-agents';
 import { registerAgentTools } from './agent-tools';
 import { registerAdminTools } from './admin-tools';
 import { registerAuditTools, type AuditToolDeps } from './audit-tools';
+import { registerTaskMethods, type TaskMethodOptions } from './task-methods';
+import { TASK_TOOLS, TASKS_EXTENSION, type TaskMethodEra } from '../contracts/mcp-tasks';
+import { legacyTaskOf, modernTaskOf } from '../domain/mcp-tasks';
 import {
   ClaimTaskInputSchema,
   claimTask,
@@ -51,11 +54,17 @@ export type ToolDeps = TaskServiceDeps & {
   roleGrants?: RoleGrants;
   /** Tool calls per minute per principal (auth.limits); absent: unlimited. */
   limiter?: PrincipalLimiter;
+  /** The MCP task methods' bounds (tasks/result's wait). */
+  taskMethods?: TaskMethodOptions;
 };
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
-const SubmitOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
+/**
+ * What submit_task and start_workflow answer: the task's id, status and priority at once; run as an
+ * MCP task, the whole task (as get_task shows it) once it is finished (tasks/result, tasks/get).
+ */
+const SubmitOutputSchema = TaskViewSchema.partial().extend({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
 const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
 const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
 const ListAgentsOutputSchema = z.object({
@@ -144,23 +153,39 @@ export interface CallRecord {
  */
 export type DecidedRun = <T extends Record<string, unknown>>(tool: string, args: AccessArguments, action: () => Promise<T>, record: CallRecord) => Promise<CallToolResult>;
 
-export const decidedRun = (deps: ToolDeps, caller: AuditedCaller): DecidedRun => (tool, args, action, record) =>
-  metered(deps, tool, () => run(deps, tool, async () => {
-    const auditDeps = { store: deps.audit, clock: deps.clock, logger: deps.logger };
-    const call: AuditedTool = { tool, kind: ADMIN_TOOLS.has(tool) ? 'admin' : 'tool', args: record.args, ...(record.target ? { target: record.target } : {}) };
-    try {
-      authorizeTool(deps.access, caller.principal, tool, args);
-      // After the decision, so a denied call takes nothing from the principal's rate.
-      if (deps.limiter) await admitToolCall({ limiter: deps.limiter }, caller.principal, deps.clock.now());
-    } catch (error) {
-      if (error instanceof ForbiddenError || error instanceof RateLimitedError) await recordDenial(auditDeps, caller, call, error.code);
-      throw error;
-    }
-    return READ_ONLY_TOOLS.has(tool) ? auditedRead(auditDeps, caller, call, action) : auditedChange(auditDeps, caller, call, action);
-  }));
+/**
+ * The same decision, rate and audit for any call (a tool, or a task method decided as its tool): the
+ * action's value, or the typed error of a denial or of the action. `record.action` names the call in
+ * the audit log when it is not the tool (`tasks/get`).
+ */
+export type DecidedCall = <T>(tool: string, args: AccessArguments, action: () => Promise<T>, record: CallRecord & { action?: string }) => Promise<T>;
+
+export const decidedCall = (deps: ToolDeps, caller: AuditedCaller): DecidedCall => async (tool, args, action, record) => {
+  const auditDeps = { store: deps.audit, clock: deps.clock, logger: deps.logger };
+  const call: AuditedTool = {
+    tool: record.action ?? tool,
+    kind: ADMIN_TOOLS.has(tool) ? 'admin' : 'tool',
+    args: record.args,
+    ...(record.target ? { target: record.target } : {}),
+  };
+  try {
+    authorizeTool(deps.access, caller.principal, tool, args);
+    // After the decision, so a denied call takes nothing from the principal's rate.
+    if (deps.limiter) await admitToolCall({ limiter: deps.limiter }, caller.principal, deps.clock.now());
+  } catch (error) {
+    if (error instanceof ForbiddenError || error instanceof RateLimitedError) await recordDenial(auditDeps, caller, call, error.code);
+    throw error;
+  }
+  return READ_ONLY_TOOLS.has(tool) ? auditedRead(auditDeps, caller, call, action) : auditedChange(auditDeps, caller, call, action);
+};
+
+export const decidedRun = (deps: ToolDeps, caller: AuditedCaller): DecidedRun => {
+  const decide = decidedCall(deps, caller);
+  return (tool, args, action, record) => metered(deps, tool, () => run(deps, tool, () => decide(tool, args, action, record)));
+};
 
 /** Every tool call counted with its latency and, when it failed, its code (docs/operations.md); a metrics failure never fails the call. */
-const metered = async (deps: ToolDeps, tool: string, call: () => Promise<CallToolResult>): Promise<CallToolResult> => {
+export const metered = async (deps: ToolDeps, tool: string, call: () => Promise<CallToolResult>): Promise<CallToolResult> => {
   const metrics = toolMetricsOf(deps.telemetry);
   const started = performance.now();
   const result = await call();
@@ -195,16 +220,43 @@ export interface ToolCaller {
   principal: Principal;
   clientId?: string;
   requestId: string;
+  /**
+   * The request's protocol era, and whether its client asked for an MCP task: 2025-11-25 a
+   * task-augmented tools/call (`params.task`), 2026-07-28 the tasks extension in the request's client
+   * capabilities. Absent: 2025-11-25, no task.
+   */
+  protocol?: { era: TaskMethodEra; tasks: boolean };
 }
+
+/**
+ * A tool of TASK_TOOLS answered as the client asked: the tool's own result, or, when it asked for an
+ * MCP task and the task was created, the task handle of its era (the Switchboard task id), after the task
+ * is durably written: 2025-11-25 `{ task }`, 2026-07-28 a flat CreateTaskResult (`resultType: task`).
+ */
+const asTask = async (protocol: ToolCaller['protocol'], result: Promise<CallToolResult>, created: () => TaskView | undefined): Promise<CallToolResult> => {
+  const answer = await result;
+  const view = created();
+  if (!protocol?.tasks || answer.isError || !view) return answer;
+  if (protocol.era === 'legacy') return { ...answer, task: legacyTaskOf(view) } as CallToolResult;
+  return { ...answer, resultType: 'task', ...modernTaskOf(view) } as CallToolResult;
+};
 
 /** One McpServer per request (stateless). */
 export const createToolsServer = (deps: ToolDeps, caller: ToolCaller): McpServer => {
   const { principal } = caller;
+  const era = caller.protocol?.era ?? 'legacy';
   const decided = decidedRun(deps, caller);
   const server = new McpServer(SERVER_INFO, {
     // Stateless: the tool list never changes under a client, and logging/setLevel (2025 era) is
-    // accepted, though a JSON (non-streaming) response carries no log notifications.
-    capabilities: { tools: { listChanged: false }, logging: {} },
+    // accepted, though a JSON (non-streaming) response carries no log notifications. MCP tasks:
+    // the 2025-11-25 capability, or the 2026-07-28 extension (never both: SEP-2663).
+    capabilities: {
+      tools: { listChanged: false },
+      logging: {},
+      ...(era === 'legacy'
+        ? { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }
+        : { extensions: { [TASKS_EXTENSION]: {} } }),
+    },
     instructions:
       'Switchboard runs agent tasks. submit_task queues one (capabilities: ' +
       `${[...deps.agents.capabilities(), ...(deps.pullCapabilities ?? [])].join(', ')}); poll get_task until its status is succeeded, failed or cancelled.` +
@@ -223,10 +275,11 @@ export const createToolsServer = (deps: ToolDeps, caller: ToolCaller): McpServer
     (args) => {
       // The id is chosen before the call, so the intent entry names the task it creates.
       const taskId = args.idempotencyKey ? taskIdFor(principal.tenantId, args.idempotencyKey) : randomTaskId();
-      return decided('submit_task', { capability: args.capability, priority: args.priority ?? 'normal' }, async () => {
-        const task = await submitTask(deps, principal, args, { taskId });
+      let created: TaskView | undefined;
+      return asTask(caller.protocol, decided('submit_task', { capability: args.capability, priority: args.priority ?? 'normal' }, async () => {
+        const task = (created = await submitTask(deps, principal, args, { taskId }));
         return { taskId: task.taskId, status: task.status, priority: task.priority };
-      }, { args, target: `task:${taskId}` });
+      }, { args, target: `task:${taskId}` }), () => created);
     },
   );
 
@@ -365,10 +418,11 @@ export const createToolsServer = (deps: ToolDeps, caller: ToolCaller): McpServer
       (args) =>
         {
           const taskId = args.idempotencyKey ? taskIdFor(principal.tenantId, args.idempotencyKey) : randomTaskId();
-          return decided('start_workflow', { workflow: args.workflow, priority: args.priority ?? 'normal' }, async () => {
-            const task = await startWorkflow(deps, principal, args, { taskId });
+          let created: TaskView | undefined;
+          return asTask(caller.protocol, decided('start_workflow', { workflow: args.workflow, priority: args.priority ?? 'normal' }, async () => {
+            const task = (created = await startWorkflow(deps, principal, args, { taskId }));
             return { taskId: task.taskId, status: task.status, priority: task.priority };
-          }, { args, target: `task:${taskId}` });
+          }, { args, target: `task:${taskId}` }), () => created);
         },
     );
     for (const [name, decision] of [['approve_task', 'approved'], ['reject_task', 'rejected']] as const) {
@@ -399,6 +453,11 @@ export const createToolsServer = (deps: ToolDeps, caller: ToolCaller): McpServer
   if (deps.roleGrants) registerAdminTools(server, { roleGrants: deps.roleGrants, clock: deps.clock }, principal, decided);
 
   if (deps.auditReading) registerAuditTools(server, { audit: deps.audit, ...deps.auditReading }, principal, decided);
+
+  // MCP tasks: the task methods of the era, and the tools that may run as one say so in tools/list.
+  registerTaskMethods(server, deps, caller, era, decidedCall(deps, caller), deps.taskMethods);
+  const registered = (server as unknown as { _registeredTools: Record<string, { execution?: unknown }> })._registeredTools;
+  for (const name of TASK_TOOLS) if (registered[name]) registered[name].execution = { taskSupport: 'optional' };
 
   listOnly(server, deps.access.allowedTools(principal));
   return server;

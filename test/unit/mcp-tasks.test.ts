@@ -1,0 +1,313 @@
+import { describe, expect, it } from 'vitest';
+import * as z from 'zod';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2, type FetchLike } from '@modelcontextprotocol/client';
+import { gatewayWithFakes, IN_MEMORY_RESOURCE } from '../../bin/harness/in-memory-gateway';
+import { apiGatewayFetch, type VerifiedCaller } from '../../bin/harness/api-gateway-fetch';
+import { principal } from '../../bin/harness/in-memory';
+import { RELATED_TASK_META, TASKS_EXTENSION } from '../../lambdas/contracts';
+import type { Role } from '../../lambdas/domain/principal';
+
+const info = { name: 'tasks-test', version: '1.0.0' };
+const ECHO = { capability: 'echo', input: { say: 'hi' } };
+const Loose = z.looseObject({});
+type Gateway = ReturnType<typeof gatewayWithFakes>;
+
+const caller = (tenant = 'acme', roles: Role[] = ['submitter'], scopes?: string[]): VerifiedCaller => ({ ...principal(tenant, roles), ...(scopes ? { scopes } : {}) });
+
+/** A v1 SDK client (2025-11-25) with its task API. */
+const v1 = async (gateway: Gateway, who = caller()) => {
+  const client = new ClientV1(info);
+  await client.connect(new TransportV1(new URL(IN_MEMORY_RESOURCE), { fetch: apiGatewayFetch(gateway.handler, who) as never }));
+  return client;
+};
+
+/**
+ * A v2 SDK client pinned to 2026-07-28, declaring the tasks extension (or not). The v2 client 2.4.0
+ * has no task API and refuses a CreateTaskResult (UNSUPPORTED_RESULT_TYPE): `last` keeps the body of
+ * the latest answer, where the test reads the task handle the server sent.
+ */
+const v2 = async (gateway: Gateway, who = caller(), extension = true) => {
+  const fetch = apiGatewayFetch(gateway.handler, who);
+  const wire = { last: '' };
+  const spy: FetchLike = async (input, init) => {
+    const response = await fetch(input, init);
+    wire.last = await response.clone().text();
+    return response;
+  };
+  const client = new ClientV2(info, {
+    versionNegotiation: { mode: { pin: '2026-07-28' } },
+    ...(extension ? { capabilities: { extensions: { [TASKS_EXTENSION]: {} } } } : {}),
+  } as never);
+  await client.connect(new TransportV2(new URL(IN_MEMORY_RESOURCE), { fetch: spy }));
+  /** tools/call answered with a task: the handle as it came on the wire. */
+  const callAsTask = async (name: string, args: Record<string, unknown>) => {
+    const error = await client.callTool({ name, arguments: args }).then(() => undefined, (e: unknown) => e as { code?: unknown });
+    expect(error?.code, 'the v2 client refuses resultType task').toBe('UNSUPPORTED_RESULT_TYPE');
+    return (JSON.parse(wire.last) as { result: Record<string, unknown> & { taskId: string } }).result;
+  };
+  /** A task method's result, less the server's identity stamped in every 2026 result's _meta. */
+  const request = async (method: string, params: Record<string, unknown>) => {
+    const { _meta, ...result } = (await client.request({ method, params } as never, Loose)) as Record<string, unknown>;
+    const { ['io.modelcontextprotocol/serverInfo']: _server, ...meta } = (_meta ?? {}) as Record<string, unknown>;
+    return Object.keys(meta).length ? { ...result, _meta: meta } : result;
+  };
+  return { client, callAsTask, request, wire };
+};
+
+const codeOf = async (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => 'answered',
+    (error: { code?: unknown }) => error.code,
+  );
+
+describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
+  it('advertises the tasks capability and taskSupport optional on submit_task and start_workflow only', async () => {
+    const client = await v1(gatewayWithFakes());
+    expect(client.getServerCapabilities()?.tasks).toEqual({ list: {}, cancel: {}, requests: { tools: { call: {} } } });
+    const { tools } = await client.listTools();
+    const asTasks = tools.filter((tool) => tool.execution?.taskSupport === 'optional').map((tool) => tool.name).sort();
+    expect(asTasks).toEqual(['start_workflow', 'submit_task']);
+  });
+
+  it('runs submit_task as a task: handle, tasks/get, tasks/list, tasks/result with the task whole', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await v1(gateway);
+    const created = await client.request(
+      { method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: { ttl: 60_000 } } },
+      CreateTaskResultSchema,
+    );
+    const { taskId } = created.task;
+    expect(taskId).toMatch(/^tsk_/);
+    expect(created.task).toMatchObject({ status: 'working', ttl: null, pollInterval: 2000, statusMessage: 'queued at priority normal' });
+    // Durable before the handle: the task is in the store.
+    expect(await gateway.deps.tasks.get('acme', taskId)).toMatchObject({ status: 'queued' });
+
+    expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ taskId, status: 'working' });
+    expect((await client.experimental.tasks.listTasks()).tasks.map((task) => task.taskId)).toEqual([taskId]);
+
+    await gateway.runQueued();
+    const done = await client.experimental.tasks.getTask(taskId);
+    expect(done).toMatchObject({ taskId, status: 'completed', ttl: null });
+    expect(done.pollInterval).toBeUndefined();
+    const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ taskId, status: 'succeeded', capability: 'echo', result: { say: 'hi' } });
+    expect(result._meta?.[RELATED_TASK_META]).toEqual({ taskId });
+  });
+
+  it('follows a task to its result with callToolStream', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await v1(gateway);
+    await client.listTools(); // the client validates the final result against submit_task's output schema
+    const seen: string[] = [];
+    let final: unknown;
+    for await (const message of client.experimental.tasks.callToolStream({ name: 'submit_task', arguments: ECHO }, CallToolResultSchema, { task: { ttl: 60_000 } })) {
+      seen.push(message.type);
+      if (message.type === 'taskCreated') await gateway.runQueued();
+      if (message.type === 'result') final = message.result;
+      if (message.type === 'error') throw message.error;
+    }
+    expect(seen).toEqual(['taskCreated', 'taskStatus', 'result']);
+    expect(final).toMatchObject({ structuredContent: { status: 'succeeded', result: { say: 'hi' } } });
+  });
+
+  it('cancels through tasks/cancel; a terminal task cannot be cancelled (-32602)', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await v1(gateway);
+    const { task } = await client.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    const cancelled = await client.experimental.tasks.cancelTask(task.taskId);
+    expect(cancelled).toMatchObject({ taskId: task.taskId, status: 'cancelled', statusMessage: 'cancelled' });
+    expect(await gateway.deps.tasks.get('acme', task.taskId)).toMatchObject({ status: 'cancelled' });
+    expect(await codeOf(client.experimental.tasks.cancelTask(task.taskId))).toBe(-32602);
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    expect(result.isError).toBe(true);
+    expect(result.content).toEqual([{ type: 'text', text: `CANCELLED: task ${task.taskId} was cancelled` }]);
+  });
+
+  it('reports a failed task as failed, and its result as the tool error CODE: message', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await v1(gateway);
+    const { task } = await client.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    const stored = (await gateway.deps.tasks.get('acme', task.taskId))!;
+    await gateway.deps.tasks.update(stored, { status: 'failed', error: { code: 'AGENT_ERROR', message: 'the model refused' } }, new Date());
+    expect(await client.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'failed', statusMessage: 'AGENT_ERROR: the model refused' });
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    expect(result).toMatchObject({ isError: true, content: [{ type: 'text', text: 'AGENT_ERROR: the model refused' }] });
+  });
+
+  it('answers tasks/result of a task still working with -32001 after its bounded wait', async () => {
+    const gateway = gatewayWithFakes({ taskMethods: { resultWaitMs: 150, resultPollMs: 50 } });
+    const client = await v1(gateway);
+    const { task } = await client.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    const error = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema).catch((e: unknown) => e as { code: number; message: string });
+    expect(error).toMatchObject({ code: -32001 });
+    expect((error as { message: string }).message).toMatch(/still queued after 0 s; call tasks\/result again/);
+  });
+
+  it('refuses task augmentation of a tool that does not run as a task (-32601); a plain call still works', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await v1(gateway);
+    const error = await client
+      .request({ method: 'tools/call', params: { name: 'list_tasks', arguments: {}, task: {} } }, CreateTaskResultSchema)
+      .catch((e: unknown) => e as { code: number; message: string });
+    expect(error).toMatchObject({ code: -32601, message: expect.stringMatching(/list_tasks does not run as a task/) });
+    const plain = await client.callTool({ name: 'submit_task', arguments: ECHO });
+    expect(plain.structuredContent).toMatchObject({ status: 'queued' });
+    expect((plain as { task?: unknown }).task).toBeUndefined();
+  });
+
+  it('answers -32602 for an unknown or malformed task id, and for a cursor that is no cursor', async () => {
+    const client = await v1(gatewayWithFakes());
+    expect(await codeOf(client.experimental.tasks.getTask('tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa'))).toBe(-32602);
+    expect(await codeOf(client.experimental.tasks.getTask('not-a-task'))).toBe(-32602);
+    expect(await codeOf(client.experimental.tasks.getTask('x'.repeat(300)))).toBe(-32602);
+    expect(await codeOf(client.experimental.tasks.cancelTask('../../etc'))).toBe(-32602);
+    expect(await codeOf(client.request({ method: 'tasks/get', params: {} } as never, Loose as never))).toBe(-32602);
+  });
+});
+
+describe('MCP tasks, 2026-07-28 (the tasks extension)', () => {
+  it('advertises the extension, not capabilities.tasks', async () => {
+    const { client } = await v2(gatewayWithFakes());
+    const capabilities = client.getServerCapabilities() as Record<string, unknown>;
+    expect(capabilities['extensions']).toEqual({ [TASKS_EXTENSION]: {} });
+    expect(capabilities['tasks']).toBeUndefined();
+  });
+
+  it('answers a declaring client with a flat CreateTaskResult, then DetailedTask with the result inlined', async () => {
+    const gateway = gatewayWithFakes();
+    const { callAsTask, request } = await v2(gateway);
+    const handle = await callAsTask('submit_task', ECHO);
+    expect(handle).toMatchObject({ resultType: 'task', status: 'working', ttlMs: null, pollIntervalMs: 2000 });
+    for (const key of ['task', 'ttl', 'pollInterval', 'result', 'error', 'requestState', 'inputRequests']) expect(handle, key).not.toHaveProperty(key);
+    const { taskId } = handle;
+    expect(await request('tasks/get', { taskId })).toMatchObject({ taskId, status: 'working', statusMessage: 'queued at priority normal' });
+
+    await gateway.runQueued();
+    const done = await request('tasks/get', { taskId });
+    expect(done).toMatchObject({ taskId, status: 'completed', result: { structuredContent: { status: 'succeeded', result: { say: 'hi' } } } });
+    expect((done['result'] as { content: unknown[] }).content.length).toBeGreaterThan(0);
+    expect(done).not.toHaveProperty('error');
+    expect((done['result'] as { _meta?: Record<string, unknown> })._meta?.[RELATED_TASK_META]).toBeUndefined();
+  });
+
+  it('acknowledges tasks/cancel and tasks/update with an empty result, on a terminal task too', async () => {
+    const gateway = gatewayWithFakes();
+    const { callAsTask, request, wire } = await v2(gateway);
+    const { taskId } = await callAsTask('submit_task', ECHO);
+    expect(await request('tasks/update', { taskId, inputResponses: { unknown: { action: 'accept' } } })).toEqual({});
+    expect(JSON.parse(wire.last).result).toMatchObject({ resultType: 'complete' });
+    expect(await request('tasks/cancel', { taskId })).toEqual({});
+    expect(JSON.parse(wire.last).result).not.toHaveProperty('taskId');
+    expect(await request('tasks/get', { taskId })).toMatchObject({ status: 'cancelled' });
+    expect(await request('tasks/cancel', { taskId })).toEqual({});
+    expect(await gateway.deps.tasks.get('acme', taskId)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('reports the work\'s failure as completed with result.isError, a platform failure as failed with an error', async () => {
+    const gateway = gatewayWithFakes();
+    const { callAsTask, request } = await v2(gateway);
+    const failWith = async (code: string) => {
+      const { taskId } = await callAsTask('submit_task', ECHO);
+      const stored = (await gateway.deps.tasks.get('acme', taskId))!;
+      await gateway.deps.tasks.update(stored, { status: 'failed', error: { code, message: 'it went wrong' } }, new Date());
+      return request('tasks/get', { taskId });
+    };
+    const agent = await failWith('AGENT_ERROR');
+    expect(agent).toMatchObject({ status: 'completed', result: { isError: true, content: [{ type: 'text', text: 'AGENT_ERROR: it went wrong' }] } });
+    const platform = await failWith('DEAD_LETTERED');
+    expect(platform).toMatchObject({ status: 'failed', error: { code: -32603, message: 'DEAD_LETTERED: it went wrong', data: { code: 'DEAD_LETTERED' } } });
+    expect(platform).not.toHaveProperty('result');
+  });
+
+  it('serves neither tasks/result nor tasks/list (-32601)', async () => {
+    const { client } = await v2(gatewayWithFakes());
+    // The v2 client refuses to send core 2025 methods on a 2026 connection, so they go as extension requests with a schema.
+    for (const method of ['tasks/result', 'tasks/list']) {
+      const answer = await apiGatewayFetch(gatewayWithFakes().handler, caller())(IN_MEMORY_RESOURCE, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': method },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa', _meta: META } }),
+      });
+      expect((await answer.json()) as unknown, method).toMatchObject({ error: { code: -32601 } });
+    }
+    await client.close();
+  });
+
+  it('gives a client that did not declare the extension a plain result, and -32021 on every task method', async () => {
+    const gateway = gatewayWithFakes();
+    const { client, request } = await v2(gateway, caller(), false);
+    const plain = await client.callTool({ name: 'submit_task', arguments: ECHO });
+    expect(plain.structuredContent).toMatchObject({ status: 'queued' });
+    const { taskId } = plain.structuredContent as { taskId: string };
+    for (const [method, params] of [['tasks/get', { taskId }], ['tasks/cancel', { taskId }], ['tasks/update', { taskId, inputResponses: {} }]] as const) {
+      const error = await request(method, params).catch((e: unknown) => e as { code: number; data: unknown });
+      expect(error, method).toMatchObject({ code: -32021, data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } } });
+    }
+    expect(await gateway.deps.tasks.get('acme', taskId)).toMatchObject({ status: 'queued' });
+  });
+
+  it('answers -32602 for an unknown task id and short messages for bad params', async () => {
+    const { request } = await v2(gatewayWithFakes());
+    expect(await codeOf(request('tasks/get', { taskId: 'tasks-conformance-nonexistent-12345' }))).toBe(-32602);
+    expect(await codeOf(request('tasks/cancel', { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa' }))).toBe(-32602);
+    expect(await codeOf(request('tasks/update', { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa', inputResponses: {} }))).toBe(-32602);
+    const error = await request('tasks/get', { taskId: 42 }).catch((e: unknown) => e as { code: number; message: string });
+    expect(error).toMatchObject({ code: -32602 });
+    expect((error as { message: string }).message.length).toBeLessThan(200);
+  });
+});
+
+const META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': { extensions: { [TASKS_EXTENSION]: {} } },
+  'io.modelcontextprotocol/clientInfo': info,
+};
+
+describe('MCP tasks: tenants and roles', () => {
+  it('hides tenant A\'s task from tenant B behind every task method, in both eras', async () => {
+    const gateway = gatewayWithFakes();
+    const a = await v1(gateway, caller('acme'));
+    const { task } = await a.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    const { taskId } = task;
+
+    const legacyB = await v1(gateway, caller('globex'));
+    expect(await codeOf(legacyB.experimental.tasks.getTask(taskId))).toBe(-32602);
+    expect(await codeOf(legacyB.experimental.tasks.getTaskResult(taskId, CallToolResultSchema))).toBe(-32602);
+    expect(await codeOf(legacyB.experimental.tasks.cancelTask(taskId))).toBe(-32602);
+    expect((await legacyB.experimental.tasks.listTasks()).tasks).toEqual([]);
+
+    const modernB = await v2(gateway, caller('globex'));
+    expect(await codeOf(modernB.request('tasks/get', { taskId }))).toBe(-32602);
+    expect(await codeOf(modernB.request('tasks/cancel', { taskId }))).toBe(-32602);
+    expect(await codeOf(modernB.request('tasks/update', { taskId, inputResponses: {} }))).toBe(-32602);
+
+    expect(await gateway.deps.tasks.get('acme', taskId)).toMatchObject({ status: 'queued' });
+    expect(await a.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'working' });
+  });
+
+  it('decides each method as its tool: a viewer reads but cannot cancel (FORBIDDEN, audited); a token without the scope gets 403', async () => {
+    const gateway = gatewayWithFakes();
+    const submitter = await v1(gateway);
+    const { task } = await submitter.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    const viewer = await v1(gateway, caller('acme', ['viewer']));
+    expect(await viewer.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'working' });
+    const denied = await viewer.experimental.tasks.cancelTask(task.taskId).catch((e: unknown) => e as { code: number; message: string });
+    expect(denied).toMatchObject({ code: -32003, message: expect.stringMatching(/FORBIDDEN: cancel_task is not permitted for roles viewer/) });
+    expect(await gateway.deps.tasks.get('acme', task.taskId)).toMatchObject({ status: 'queued' });
+
+    const entries = await gateway.deps.audit.list('acme', { fromSeq: 1, limit: 1000 });
+    const actions = entries.map(({ entry }) => `${entry?.action}:${entry?.decision}:${entry?.outcome.status}`);
+    expect(actions).toContain('tasks/get:allow:ok');
+    expect(actions).toContain('tasks/cancel:deny:error');
+
+    const readOnlyToken = await v1(gateway, caller('acme', ['submitter'], ['switchboard/tasks.read']));
+    expect(await readOnlyToken.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'working' });
+    const scoped = await readOnlyToken.experimental.tasks.cancelTask(task.taskId).catch((e: unknown) => e as { code: number; message: string });
+    // HTTP 403 with the challenge (the v1 client surfaces the status and the body).
+    expect(scoped).toMatchObject({ code: 403, message: expect.stringMatching(/insufficient_scope: tool tasks\/cancel requires scope switchboard\/tasks.write/) });
+  });
+});
