@@ -13,7 +13,26 @@ export interface Suite {
   expectedFailures: string;
   /** Scenarios that must pass in full, whatever the expected-failures file says. */
   mustPass: string[];
+  /**
+   * Scenarios the revision does not score (an optional extension's) that Switchboard scores anyway,
+   * because it serves that extension: every check passes or the expected-failures file names it.
+   */
+  alsoScored?: string[];
 }
+
+/** The 0.2.x scenarios of the io.modelcontextprotocol/tasks extension (SEP-2663), which Switchboard serves. */
+export const TASKS_EXTENSION_SCENARIOS = [
+  'tasks-capability-negotiation',
+  'tasks-dispatch-and-envelope',
+  'tasks-lifecycle',
+  'tasks-mrtr-composition',
+  'tasks-mrtr-input',
+  'tasks-request-headers',
+  'tasks-request-state-removal',
+  'tasks-required-task-error',
+  'tasks-status-notifications',
+  'tasks-wire-fields',
+];
 
 export const SUITES: Suite[] = [
   {
@@ -29,6 +48,7 @@ export const SUITES: Suite[] = [
     args: ['--requirements', '2026-07-28'],
     expectedFailures: join(PROJECT_ROOT, 'test/conformance/expected-failures.2026-07-28.yaml'),
     mustPass: ['http-header-validation', 'tools-list', 'dns-rebinding-protection', 'server-sse-multiple-streams'],
+    alsoScored: TASKS_EXTENSION_SCENARIOS,
   },
 ];
 
@@ -63,7 +83,7 @@ export const requirementSet = (suite: Suite): { scored?: Set<string>; notScored:
     not_scored?: { scenario: string; leg: string; reason: string }[];
   };
   return {
-    scored: new Set(set.server ?? []),
+    scored: new Set([...(set.server ?? []), ...(suite.alsoScored ?? [])]),
     notScored: new Map((set.not_scored ?? []).filter((e) => e.leg === 'server').map((e) => [e.scenario, e.reason])),
   };
 };
@@ -124,7 +144,7 @@ export const runSuite = (suite: Suite, url: string, outDir: string, onOutput?: (
 
 const failed = (check: Check) => check.status === 'FAILURE' || check.status === 'WARNING';
 
-export type Verdict = 'pass' | 'excluded' | 'pass except excluded checks' | 'not scored' | 'FAIL';
+export type Verdict = 'pass' | 'excluded' | 'pass except excluded checks' | 'not scored' | 'skipped by the suite' | 'FAIL';
 
 /** What a scenario came to, given the expected failures: the rows of the conformance table. */
 export const verdicts = (run: SuiteRun) =>
@@ -137,6 +157,11 @@ export const verdicts = (run: SuiteRun) =>
         const why = `not required by ${run.suite.era}: ${run.notScored.get(scenario) ?? 'not in the requirement set'}`;
         const failing = checks.filter(failed).length;
         return { scenario, verdict: 'not scored' as Verdict, passed, total: checks.length, unexpected: [], reasons: failing ? [why] : [] };
+      }
+      if (checks.length > 0 && checks.every((c) => c.status === 'SKIPPED')) {
+        // The suite runs nothing against the server (its harness for the scenario is pending): nothing passed, nothing failed.
+        const why = (checks[0]!.errorMessage ?? '').replace(/^Skipped: /, '').split(/[.,] /)[0]!;
+        return { scenario, verdict: 'skipped by the suite' as Verdict, passed, total: checks.length, unexpected: [], reasons: [why] };
       }
       const whole = run.expected.find((e) => e.scenario === scenario && !e.checkId);
       const perCheck = run.expected.filter((e) => e.scenario === scenario && e.checkId);

@@ -5,7 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloudProcess, type LocalCloudProcess } from '../../bin/harness/local-cloud-process';
 import { startTokenProxy } from '../../bin/harness/token-proxy';
 import { readFileSync } from 'node:fs';
-import { docsTable, DOCS_FILE, formatTable, runSuite, SUITES, verdicts, type SuiteRun } from '../../bin/harness/conformance-suites';
+import { docsTable, DOCS_FILE, formatTable, runSuite, SUITES, TASKS_EXTENSION_SCENARIOS, verdicts, type SuiteRun } from '../../bin/harness/conformance-suites';
+
+/** The tasks extension's checks that need no fixture tool: each must pass (docs/protocol.md, "MCP tasks"). */
+const FIXTURE_FREE_TASK_CHECKS = [
+  'tasks-capability-negotiation:tasks-extension-advertised',
+  'tasks-capability-negotiation:sep-2663-tasks-methods-non-declaring',
+  'tasks-dispatch-and-envelope:sep-2663-tasks-result-removed-method-not-found',
+  'tasks-dispatch-and-envelope:tasks-removed-tasks-list',
+  'tasks-dispatch-and-envelope:sep-2663-tasks-get-invalid-task-id-32602',
+  'tasks-request-headers:tasks-headers-reject-mismatched-method',
+];
 
 let cloud: LocalCloudProcess;
 let proxy: Awaited<ReturnType<typeof startTokenProxy>>;
@@ -59,6 +69,18 @@ describe.each(SUITES)('official MCP conformance suite, $era era, against npm sta
 
   it('is reported in docs/protocol.md exactly as it ran (npm run conformance -- --write-docs)', () => {
     expect(docsTable(readFileSync(DOCS_FILE, 'utf8'), suite.era)).toBe(formatTable(run));
+  });
+
+  it('scores every tasks scenario it runs (Switchboard serves tasks): each fixture-free check passed', () => {
+    const rows = new Map(verdicts(run).map((v) => [v.scenario, v.verdict]));
+    const tasks = [...run.scenarios.keys()].filter((scenario) => scenario.startsWith('tasks-')).sort();
+    // 0.1.16 (2025-11-25) has no tasks scenario: that era's tasks are held by the v1 client's task API (test/e2e/mcp-tasks.test.ts).
+    expect(tasks).toEqual(suite.era === '2026-07-28' ? [...TASKS_EXTENSION_SCENARIOS].sort() : []);
+    for (const scenario of tasks) expect([scenario, rows.get(scenario)]).not.toEqual([scenario, 'not scored']);
+    for (const entry of suite.era === '2026-07-28' ? FIXTURE_FREE_TASK_CHECKS : []) {
+      const [scenario, id] = entry.split(':') as [string, string];
+      expect([entry, run.scenarios.get(scenario)?.find((c) => c.id === id)?.status]).toEqual([entry, 'SUCCESS']);
+    }
   });
 
   it('exits 0 under its own baseline check (no unexpected failure, no stale entry)', () => {
