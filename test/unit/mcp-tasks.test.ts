@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2, type FetchLike } from '@modelcontextprotocol/client';
+import { connectV1Tasks, connectV2Tasks } from '../../bin/harness/mcp-task-clients';
 import { gatewayWithFakes, IN_MEMORY_RESOURCE } from '../../bin/harness/in-memory-gateway';
 import { apiGatewayFetch, type VerifiedCaller } from '../../bin/harness/api-gateway-fetch';
 import { principal } from '../../bin/harness/in-memory';
@@ -18,44 +16,11 @@ type Gateway = ReturnType<typeof gatewayWithFakes>;
 const caller = (tenant = 'acme', roles: Role[] = ['submitter'], scopes?: string[]): VerifiedCaller => ({ ...principal(tenant, roles), ...(scopes ? { scopes } : {}) });
 
 /** A v1 SDK client (2025-11-25) with its task API. */
-const v1 = async (gateway: Gateway, who = caller()) => {
-  const client = new ClientV1(info);
-  await client.connect(new TransportV1(new URL(IN_MEMORY_RESOURCE), { fetch: apiGatewayFetch(gateway.handler, who) as never }));
-  return client;
-};
+const v1 = (gateway: Gateway, who = caller()) => connectV1Tasks(IN_MEMORY_RESOURCE, 'token', apiGatewayFetch(gateway.handler, who));
 
-/**
- * A v2 SDK client pinned to 2026-07-28, declaring the tasks extension (or not). The v2 client 2.4.0
- * has no task API and refuses a CreateTaskResult (UNSUPPORTED_RESULT_TYPE): `last` keeps the body of
- * the latest answer, where the test reads the task handle the server sent.
- */
-const v2 = async (gateway: Gateway, who = caller(), extension = true) => {
-  const fetch = apiGatewayFetch(gateway.handler, who);
-  const wire = { last: '' };
-  const spy: FetchLike = async (input, init) => {
-    const response = await fetch(input, init);
-    wire.last = await response.clone().text();
-    return response;
-  };
-  const client = new ClientV2(info, {
-    versionNegotiation: { mode: { pin: '2026-07-28' } },
-    ...(extension ? { capabilities: { extensions: { [TASKS_EXTENSION]: {} } } } : {}),
-  } as never);
-  await client.connect(new TransportV2(new URL(IN_MEMORY_RESOURCE), { fetch: spy }));
-  /** tools/call answered with a task: the handle as it came on the wire. */
-  const callAsTask = async (name: string, args: Record<string, unknown>) => {
-    const error = await client.callTool({ name, arguments: args }).then(() => undefined, (e: unknown) => e as { code?: unknown });
-    expect(error?.code, 'the v2 client refuses resultType task').toBe('UNSUPPORTED_RESULT_TYPE');
-    return (JSON.parse(wire.last) as { result: Record<string, unknown> & { taskId: string } }).result;
-  };
-  /** A task method's result, less the server's identity stamped in every 2026 result's _meta. */
-  const request = async (method: string, params: Record<string, unknown>) => {
-    const { _meta, ...result } = (await client.request({ method, params } as never, Loose)) as Record<string, unknown>;
-    const { ['io.modelcontextprotocol/serverInfo']: _server, ...meta } = (_meta ?? {}) as Record<string, unknown>;
-    return Object.keys(meta).length ? { ...result, _meta: meta } : result;
-  };
-  return { client, callAsTask, request, wire };
-};
+/** A v2 SDK client pinned to 2026-07-28, declaring the tasks extension (or not). */
+const v2 = (gateway: Gateway, who = caller(), extension = true) =>
+  connectV2Tasks(IN_MEMORY_RESOURCE, 'token', { extension, fetch: apiGatewayFetch(gateway.handler, who) });
 
 const codeOf = async (promise: Promise<unknown>): Promise<unknown> =>
   promise.then(
