@@ -28,7 +28,7 @@ export interface TaskMethodOptions {
   resultPollMs?: number;
 }
 
-export const DEFAULT_RESULT_WAIT_MS = 20_000;
+export const DEFAULT_RESULT_WAIT_MS = 10_000;
 const DEFAULT_RESULT_POLL_MS = 1_000;
 
 /** Params are checked by the handlers (short messages); the SDK's own check only requires an object. */

@@ -11,7 +11,7 @@
  *     is a server fault), and no stack trace, file path or raw zod issue dump in any answer;
  *   - no success for a call that must be refused: submit_task with a key outside its schema
  *     (`__proto__`, `constructor`, ... built as raw JSON text, since a JS object loses
- *     `__proto__`), with input nested 10,000+ deep, or from a viewer;
+ *     `__proto__`), with input nested 10,000+ deep, or from a viewer; tasks/cancel from a viewer;
  * and after each run `GET /healthz` answers 200 (the process is alive) and the caller's tenant
  * holds no task that a successful submit_task answer did not return (nothing written for a
  * refused call). Three properties: the HTTP edge fuzzed around mostly valid bodies, bodies
@@ -301,6 +301,14 @@ const registerArgs = withMutations(
   ),
 );
 
+const taskMethodArgs = withMutations(
+  entries(
+    optionalEntry('taskId', taskIdText, 8),
+    optionalEntry('cursor', fc.constantFrom('"0"', '"abc"', '""', text('c'.repeat(3000)), '1'), 1),
+    optionalEntry('inputResponses', fc.constantFrom('{}', '{"k":{"action":"accept","content":{}}}', '[]', 'null', '"x"'), 2),
+  ),
+);
+
 const TOOL_NAMES = [
   'submit_task', 'get_task', 'list_tasks', 'cancel_task', 'redrive_dead_letters', 'start_workflow', 'approve_task', 'reject_task', 'list_agents',
   'claim_task', 'heartbeat_task', 'complete_task', 'fail_task', 'register_agent', 'deregister_agent',
@@ -394,6 +402,20 @@ const rpcChoice: fc.Arbitrary<RpcChoice> = fc.oneof(
       .map(([method, raw]): RpcChoice => ({ method, params: { raw } })),
   },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('ping', 'tools/list', 'tools/call', 'initialize'), jsonText).map(([method, raw]): RpcChoice => ({ method, params: { raw } })) },
+  // MCP tasks (docs/protocol.md): every method of both eras, with task ids, cursors and responses mostly right.
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.constantFrom('tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel', 'tasks/update'), taskMethodArgs)
+      .map(([method, params]): RpcChoice => ({ method, params })),
+  },
+  // A task-augmented tools/call (2025: params.task), of a tool that runs as a task or of one that does not.
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom('submit_task', 'start_workflow', 'get_task', 'list_tasks', 'nope'), submitArgs, fc.constantFrom('{}', '{"ttl":60000}', '{"ttl":null}', '{"ttl":-1}', '"yes"', '[]', 'null'))
+      .map(([name, args, task]): RpcChoice => ({ method: 'tools/call', params: [['name', text(name)], ['arguments', obj(args)], ['task', task]], toolName: name })),
+  },
 );
 
 /** At most one unknown key (`__proto__` most often), spliced in at a random place. */
@@ -470,7 +492,8 @@ interface BodyChoice {
   toolName?: string;
 }
 const metaText = fc.oneof(
-  { weight: 12, arbitrary: fc.constant(obj([[META_VERSION, text(MCP_2026)], [META_CAPABILITIES, '{}']])) },
+  { weight: 9, arbitrary: fc.constant(obj([[META_VERSION, text(MCP_2026)], [META_CAPABILITIES, '{}']])) },
+  { weight: 3, arbitrary: fc.constant(obj([[META_VERSION, text(MCP_2026)], [META_CAPABILITIES, '{"extensions":{"io.modelcontextprotocol/tasks":{}}}']])) },
   { weight: 1, arbitrary: fc.constantFrom(obj([[META_VERSION, '"2025-11-25"'], [META_CAPABILITIES, '{}']]), obj([[META_VERSION, '"2099-01-01"'], [META_CAPABILITIES, '{}']]), obj([[META_VERSION, text(MCP_2026)]]), obj([[META_VERSION, text(MCP_2026)], [META_CAPABILITIES, '"all"']]), '"meta"', 'null') },
   { weight: 1, arbitrary: jsonText.map((v) => obj([[META_VERSION, text(MCP_2026)], [META_CAPABILITIES, '{}'], ['__proto__', v]])) },
 );
@@ -815,6 +838,8 @@ const check = (r: FuzzRequest, response: RawResponse): Verdict => {
 
   // Was this a successful submit_task, and should it have been?
   const params = isObject(body) && isObject(body['params']) ? body['params'] : undefined;
+  // A viewer cancels nothing, through the tool or the task method.
+  if (isObject(body) && body['method'] === 'tasks/cancel' && r.auth === 'acme-viewer') fail('a successful tasks/cancel from a viewer');
   // A started workflow run is a task too: it counts as written.
   if (isObject(body) && body['method'] === 'tools/call' && params?.['name'] === 'start_workflow' && !result?.isError) {
     const runId = result?.structuredContent?.taskId;
