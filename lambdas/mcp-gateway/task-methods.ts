@@ -6,7 +6,7 @@ import { detailedTaskOf, finalToolResult, legacyTaskOf } from '../domain/mcp-tas
 import { isTerminal, type TaskView } from '../domain/task';
 import { cancelTask } from '../domain/use-cases/cancel-task';
 import { getTask, listTasks } from '../domain/use-cases/read-tasks';
-import { toolMetricsOf } from '../domain/metrics';
+import { toolMetricsOf, toolResultCode } from '../domain/metrics';
 import type { DecidedCall, ToolCaller, ToolDeps } from './tools';
 
 /**
@@ -52,6 +52,35 @@ export const toProtocolError = (error: unknown, taskId: string | undefined, deps
   if (error instanceof DomainError) return new ProtocolError(ProtocolErrorCode.InvalidRequest, `${error.code}: ${error.message}`, { code: error.code });
   deps.logger.error('task method failed unexpectedly', { method, error: error instanceof Error ? error.stack : String(error) });
   return new ProtocolError(ProtocolErrorCode.InvalidRequest, 'INTERNAL: the request could not be completed; retry later', { code: 'INTERNAL' });
+};
+
+/** Tool error codes of a call that created no task, as the JSON-RPC error a 2025 task-augmented call answers instead. */
+const CREATION_ERRORS: Readonly<Record<string, number>> = {
+  FORBIDDEN: FORBIDDEN.code,
+  RATE_LIMITED: THROTTLED.code,
+  QUOTA_EXCEEDED: THROTTLED.code,
+  INVALID_INPUT: ProtocolErrorCode.InvalidParams,
+  UNKNOWN_CAPABILITY: ProtocolErrorCode.InvalidParams,
+  UNKNOWN_WORKFLOW: ProtocolErrorCode.InvalidParams,
+  IDEMPOTENCY_CONFLICT: ProtocolErrorCode.InvalidParams,
+  UNKNOWN: ProtocolErrorCode.InvalidParams,
+  INTERNAL: ProtocolErrorCode.InternalError,
+};
+
+/**
+ * 2025-11-25: a task-augmented tools/call is answered with a CreateTaskResult or a JSON-RPC error, so
+ * a call that created no task (refused, over quota, bad arguments) answers its tool error as a
+ * JSON-RPC error: the code's class, the text `CODE: message`, `data.code` (and `retryAfterSeconds`).
+ */
+export const taskCreationError = (result: { isError?: boolean; content?: unknown; _meta?: unknown }): ProtocolError => {
+  const code = toolResultCode(result) ?? 'UNKNOWN';
+  const first = Array.isArray(result.content) ? (result.content[0] as { text?: unknown } | undefined) : undefined;
+  const text = typeof first?.text === 'string' ? first.text.slice(0, 500) : code;
+  const retryAfterSeconds = (result._meta as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  return new ProtocolError(CREATION_ERRORS[code] ?? ProtocolErrorCode.InvalidRequest, text, {
+    code,
+    ...(typeof retryAfterSeconds === 'number' ? { retryAfterSeconds } : {}),
+  });
 };
 
 const taskIdOf = (params: { taskId?: unknown }): string => {

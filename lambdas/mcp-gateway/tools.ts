@@ -19,7 +19,7 @@ import type { RegisterAgentDeps } from '../domain/use-cases/register-agents';
 import { registerAgentTools } from './agent-tools';
 import { registerAdminTools } from './admin-tools';
 import { registerAuditTools, type AuditToolDeps } from './audit-tools';
-import { registerTaskMethods, type TaskMethodOptions } from './task-methods';
+import { registerTaskMethods, taskCreationError, type TaskMethodOptions } from './task-methods';
 import { TASK_TOOLS, TASKS_EXTENSION, type TaskMethodEra } from '../contracts/mcp-tasks';
 import { legacyTaskOf, modernTaskOf } from '../domain/mcp-tasks';
 import {
@@ -212,6 +212,20 @@ const listOnly = (server: McpServer, allowed: ReadonlySet<string>): void => {
   server.server.setRequestHandler('tools/list', async (request, ctx) => {
     const listed = await list(request, ctx);
     return { ...listed, tools: listed.tools.filter((tool) => allowed.has(tool.name)) } as never;
+  });
+};
+
+type CallHandler = (request: unknown, ctx: unknown) => Promise<{ isError?: boolean; task?: unknown; content?: unknown; _meta?: unknown }>;
+
+/** A 2025-11-25 task-augmented call that created no task answers a JSON-RPC error, not a tool error (`taskCreationError`). */
+const answerTaskCreation = (server: McpServer): void => {
+  const protocol = server.server as unknown as { _getRequestHandler(method: string): CallHandler | undefined };
+  const call = protocol._getRequestHandler('tools/call');
+  if (!call) throw new Error('tools/call handler missing: the MCP SDK changed');
+  server.server.setRequestHandler('tools/call', async (request, ctx) => {
+    const result = await call(request, ctx);
+    if (result.isError && result.task === undefined) throw taskCreationError(result);
+    return result as never;
   });
 };
 
@@ -458,6 +472,8 @@ export const createToolsServer = (deps: ToolDeps, caller: ToolCaller): McpServer
   registerTaskMethods(server, deps, caller, era, decidedCall(deps, caller), deps.taskMethods);
   const registered = (server as unknown as { _registeredTools: Record<string, { execution?: unknown }> })._registeredTools;
   for (const name of TASK_TOOLS) if (registered[name]) registered[name].execution = { taskSupport: 'optional' };
+
+  if (era === 'legacy' && caller.protocol?.tasks) answerTaskCreation(server);
 
   listOnly(server, deps.access.allowedTools(principal));
   return server;

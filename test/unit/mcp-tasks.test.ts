@@ -124,6 +124,20 @@ describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
     expect((plain as { task?: unknown }).task).toBeUndefined();
   });
 
+  it('answers a task-augmented call that created no task with a JSON-RPC error naming the code, and writes nothing', async () => {
+    const gateway = gatewayWithFakes();
+    const asTask = (client: Awaited<ReturnType<typeof v1>>, args: Record<string, unknown>) =>
+      client
+        .request({ method: 'tools/call', params: { name: 'submit_task', arguments: args, task: {} } }, CreateTaskResultSchema)
+        .catch((e: unknown) => e as { code: number; message: string; data?: unknown });
+    const viewer = await v1(gateway, caller('acme', ['viewer']));
+    expect(await asTask(viewer, ECHO)).toMatchObject({ code: -32003, message: expect.stringMatching(/FORBIDDEN: submit_task .* not permitted for roles viewer/), data: { code: 'FORBIDDEN' } });
+    const submitter = await v1(gateway);
+    expect(await asTask(submitter, { capability: 'nope', input: {} })).toMatchObject({ code: -32602, data: { code: 'UNKNOWN_CAPABILITY' } });
+    expect(await asTask(submitter, { capability: 'echo', input: {}, extra: 1 })).toMatchObject({ code: -32602 });
+    expect((await gateway.deps.tasks.list('acme', { limit: 10 })).tasks).toEqual([]);
+  });
+
   it('answers -32602 for an unknown or malformed task id, and for a cursor that is no cursor', async () => {
     const client = await v1(gatewayWithFakes());
     expect(await codeOf(client.experimental.tasks.getTask('tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa'))).toBe(-32602);
