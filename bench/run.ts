@@ -25,6 +25,7 @@ import { principal } from '../bin/harness/in-memory';
 import { gatewayWithFakes } from '../bin/harness/in-memory-gateway';
 import { startLocalCloudProcess } from '../bin/harness/local-cloud-process';
 import { connectV1, connectV2, waitForTerminal, type Era } from '../bin/harness/mcp-clients';
+import { TASKS_EXTENSION } from '../lambdas/contracts/mcp-tasks';
 
 const { values } = parseArgs({
   options: {
@@ -54,19 +55,35 @@ const META = {
   'io.modelcontextprotocol/clientCapabilities': {},
   'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
 };
-const request = (era: Era, method: string, params: Record<string, unknown>, name?: string) => ({
+/** The 2026 envelope of a client that declares the MCP tasks extension (docs/protocol.md, "MCP tasks"). */
+const TASKS_META = { ...META, 'io.modelcontextprotocol/clientCapabilities': { extensions: { [TASKS_EXTENSION]: {} } } };
+const request = (era: Era, method: string, params: Record<string, unknown>, name?: string, meta: Record<string, unknown> = META) => ({
   headers: {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     ...(era === '2026-07-28' ? { 'mcp-protocol-version': era, 'mcp-method': method, ...(name ? { 'mcp-name': name } : {}) } : {}),
   },
-  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: era === '2026-07-28' ? { ...params, _meta: META } : params }),
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: era === '2026-07-28' ? { ...params, _meta: meta } : params }),
 });
 
-const inProcess = async (era: Era, label: string, method: string, params: Record<string, unknown>, name?: string) => {
+/** What a case needs besides its params: a task to read first (`@@TASK@@` in params and name), the tasks extension declared. */
+interface CaseOptions {
+  withTask?: boolean;
+  tasksExtension?: boolean;
+}
+
+const inProcess = async (era: Era, label: string, method: string, template: Record<string, unknown>, nameTemplate?: string, options: CaseOptions = {}) => {
   const { handler } = gatewayWithFakes();
   const fetch = apiGatewayFetch(handler, principal());
-  const { headers, body } = request(era, method, params, name);
+  let taskId = '';
+  if (options.withTask) {
+    const seed = request('2025-11-25', 'tools/call', { name: 'submit_task', arguments: { capability: 'echo', input: { n: 0 } } });
+    const answer = (await (await fetch('https://x.example/mcp', { method: 'POST', ...seed })).json()) as { result: { structuredContent: { taskId: string } } };
+    taskId = answer.result.structuredContent.taskId;
+  }
+  const params = JSON.parse(JSON.stringify(template).replaceAll('@@TASK@@', taskId)) as Record<string, unknown>;
+  const name = nameTemplate?.replaceAll('@@TASK@@', taskId);
+  const { headers, body } = request(era, method, params, name, options.tasksExtension ? TASKS_META : META);
   for (let i = 0; i < 200; i += 1) await fetch('https://x.example/mcp', { method: 'POST', headers, body }); // warm-up
   global.gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
@@ -76,7 +93,11 @@ const inProcess = async (era: Era, label: string, method: string, params: Record
     const t = performance.now();
     const response = await fetch('https://x.example/mcp', { method: 'POST', headers, body });
     if (response.status !== 200) throw new Error(`${label} ${era}: HTTP ${response.status} ${await response.text()}`);
-    await response.text();
+    const text = await response.text();
+    if (i === 0) {
+      const answer = JSON.parse(text) as { error?: unknown; result?: { isError?: boolean } };
+      if (answer.error || answer.result?.isError) throw new Error(`${label} ${era}: ${text.slice(0, 300)}`);
+    }
     samples.push(performance.now() - t);
   }
   const seconds = (performance.now() - started) / 1000;
@@ -108,13 +129,19 @@ const main = async () => {
   console.log(`# MCP gateway handler, in-process (${N} sequential requests each, Node ${process.version})\n`);
   console.log('| request | era | p50 ms | p99 ms | req/s | heap growth MB | p50 vs 2025 |');
   console.log('|---|---|---|---|---|---|---|');
-  const cases: [string, string, Record<string, unknown>, string?][] = [
+  const submit = { name: 'submit_task', arguments: { capability: 'echo', input: { n: 1 } } };
+  // Each pair in one run: 2025 and 2026; MCP tasks beside the tools they stand for (a poll: get_task vs tasks/get).
+  const cases: [string, string, Record<string, unknown>, string?, CaseOptions?, Record<string, unknown>?][] = [
     ['tools/list', 'tools/list', {}],
-    ['submit_task', 'tools/call', { name: 'submit_task', arguments: { capability: 'echo', input: { n: 1 } } }, 'submit_task'],
+    ['submit_task', 'tools/call', submit, 'submit_task'],
+    // 2025 asks with params.task, 2026 with the extension declared in the envelope.
+    ['submit_task as an MCP task', 'tools/call', submit, 'submit_task', { tasksExtension: true }, { ...submit, task: { ttl: 60_000 } }],
+    ['get_task (a poll)', 'tools/call', { name: 'get_task', arguments: { taskId: '@@TASK@@' } }, 'get_task', { withTask: true }],
+    ['tasks/get (a poll)', 'tasks/get', { taskId: '@@TASK@@' }, '@@TASK@@', { withTask: true, tasksExtension: true }],
   ];
-  for (const [label, method, params, name] of cases) {
-    const legacy = await inProcess('2025-11-25', label, method, params, name);
-    const modern = await inProcess('2026-07-28', label, method, params, name);
+  for (const [label, method, params, name, options, legacyParams] of cases) {
+    const legacy = await inProcess('2025-11-25', label, method, legacyParams ?? params, name, options);
+    const modern = await inProcess('2026-07-28', label, method, params, name, options);
     for (const row of [legacy, modern]) {
       console.log(
         `| ${row.label} | ${row.era} | ${row.p50.toFixed(3)} | ${row.p99.toFixed(3)} | ${row.rps.toFixed(0)} | ${row.heapMb.toFixed(1)} | ${(row.p50 / legacy.p50).toFixed(2)}× |`,

@@ -81,12 +81,19 @@ export interface McpToolResult {
 }
 
 /**
- * The result of the tool call a task stands for, once the task is terminal: the task itself
- * (structured, as get_task shows it); a failure or a cancellation is a tool error `CODE: message`.
+ * The result of the tool call a task stands for, once the task is terminal: its outcome (id, status,
+ * priority, and the result or the error; get_task shows the rest, a run's steps and decisions); a
+ * failure or a cancellation is a tool error `CODE: message`.
  */
 export const finalToolResult = (view: TaskView): McpToolResult => {
-  const structuredContent = { ...view } as Record<string, unknown>;
-  if (view.status === 'succeeded') return { content: [{ type: 'text', text: JSON.stringify(view) }], structuredContent };
+  const structuredContent: Record<string, unknown> = {
+    taskId: view.taskId,
+    status: view.status,
+    priority: view.priority,
+    ...(view.result !== undefined ? { result: view.result } : {}),
+    ...(view.error ? { error: view.error } : {}),
+  };
+  if (view.status === 'succeeded') return { content: [{ type: 'text', text: JSON.stringify(structuredContent) }], structuredContent };
   const text = view.status === 'cancelled' ? `CANCELLED: task ${view.taskId} was cancelled` : statusMessageOf(view) ?? `task ${view.taskId} ${view.status}`;
   return { isError: true, content: [{ type: 'text', text }], structuredContent };
 };

@@ -12,7 +12,7 @@ import { CancelTaskInputSchema, cancelTask } from '../domain/use-cases/cancel-ta
 import { GetTaskInputSchema, getTask, ListTasksInputSchema, listTasks } from '../domain/use-cases/read-tasks';
 import { RedriveDeadLettersInputSchema, redriveDeadLetters } from '../domain/use-cases/redrive-dead-letters';
 import { SubmitTaskInputSchema, submitTask } from '../domain/use-cases/submit-task';
-import { PrioritySchema, TaskStatusSchema, TaskViewSchema, type TaskView } from '../domain/task';
+import { PrioritySchema, TaskErrorSchema, TaskStatusSchema, TaskViewSchema, type TaskView } from '../domain/task';
 import { DecideInputSchema, decideApproval, StartWorkflowInputSchema, startWorkflow } from '../domain/use-cases/workflow-runs';
 import { ListAgentsInputSchema, listAgents } from '../domain/use-cases/list-agents';
 import type { RegisterAgentDeps } from '../domain/use-cases/register-agents';
@@ -62,9 +62,15 @@ export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
 /**
  * What submit_task and start_workflow answer: the task's id, status and priority at once; run as an
- * MCP task, the whole task (as get_task shows it) once it is finished (tasks/result, tasks/get).
+ * MCP task, its outcome once it is finished (tasks/result, tasks/get): the same with the result or the error.
  */
-const SubmitOutputSchema = TaskViewSchema.partial().extend({ taskId: z.string(), status: TaskStatusSchema, priority: PrioritySchema });
+const SubmitOutputSchema = z.object({
+  taskId: z.string(),
+  status: TaskStatusSchema,
+  priority: PrioritySchema,
+  result: z.unknown().optional(),
+  error: TaskErrorSchema.optional(),
+});
 const ListOutputSchema = z.object({ tasks: z.array(TaskViewSchema), nextCursor: z.string().optional() });
 const CancelOutputSchema = z.object({ taskId: z.string(), status: TaskStatusSchema });
 const ListAgentsOutputSchema = z.object({

@@ -56,7 +56,7 @@ describe('MCP tasks through npm start', () => {
     expect(seen.at(-2)).toEqual({ type: 'taskStatus', status: 'completed' });
     expect(seen.at(-1)?.type).toBe('result');
     expect(result?.isError).toBeFalsy();
-    expect(result?.structuredContent).toMatchObject({ status: 'succeeded', capability: 'echo', result: { say: 'as a task' } });
+    expect(result?.structuredContent).toMatchObject({ status: 'succeeded', result: { say: 'as a task' } });
   }, 30_000);
 
   it('v2 client, 2026-07-28: submit_task as a task, polled with tasks/get to the inlined result', async () => {

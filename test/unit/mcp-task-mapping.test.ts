@@ -70,9 +70,15 @@ describe('Switchboard tasks as MCP tasks (lambdas/domain/mcp-tasks.ts)', () => {
     expect(modernTaskOf(gated)).toMatchObject({ status: 'working', pollIntervalMs: 30_000 });
   });
 
-  it('the final tool result: the task as get_task shows it; a cancellation is a CANCELLED tool error', () => {
-    const done = view({ status: 'succeeded', result: { answer: 42 } });
-    expect(finalToolResult(done)).toEqual({ content: [{ type: 'text', text: JSON.stringify(done) }], structuredContent: done });
+  it('the final tool result: the task\'s outcome; a failure or a cancellation is a CODE: message tool error', () => {
+    const done = view({ status: 'succeeded', result: { answer: 42 }, workflow: 'triage' });
+    const outcome = { taskId: done.taskId, status: 'succeeded', priority: 'normal', result: { answer: 42 } };
+    expect(finalToolResult(done)).toEqual({ content: [{ type: 'text', text: JSON.stringify(outcome) }], structuredContent: outcome });
+    expect(finalToolResult(view({ status: 'failed', error: { code: 'AGENT_ERROR', message: 'no' } }))).toMatchObject({
+      isError: true,
+      content: [{ type: 'text', text: 'AGENT_ERROR: no' }],
+      structuredContent: { status: 'failed', error: { code: 'AGENT_ERROR', message: 'no' } },
+    });
     expect(finalToolResult(view({ status: 'cancelled' }))).toMatchObject({
       isError: true,
       content: [{ type: 'text', text: 'CANCELLED: task tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa was cancelled' }],

@@ -59,7 +59,7 @@ describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
     expect(done.pollInterval).toBeUndefined();
     const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
     expect(result.isError).toBeFalsy();
-    expect(result.structuredContent).toMatchObject({ taskId, status: 'succeeded', capability: 'echo', result: { say: 'hi' } });
+    expect(result.structuredContent).toMatchObject({ taskId, status: 'succeeded', result: { say: 'hi' } });
     expect(result._meta?.[RELATED_TASK_META]).toEqual({ taskId });
   });
 
