@@ -6,7 +6,8 @@ import { gatewayWithFakes, IN_MEMORY_RESOURCE } from '../../bin/harness/in-memor
 import { apiGatewayFetch, type VerifiedCaller } from '../../bin/harness/api-gateway-fetch';
 import { principal } from '../../bin/harness/in-memory';
 import { RELATED_TASK_META, TASKS_EXTENSION } from '../../lambdas/contracts';
-import type { Role } from '../../lambdas/domain/principal';
+import { ROLES, type Role } from '../../lambdas/domain/principal';
+import { TASK_METHODS } from '../../lambdas/contracts';
 
 const info = { name: 'tasks-test', version: '1.0.0' };
 const ECHO = { capability: 'echo', input: { say: 'hi' } };
@@ -288,5 +289,31 @@ describe('MCP tasks: tenants and roles', () => {
     const scoped = await readOnlyToken.experimental.tasks.cancelTask(task.taskId).catch((e: unknown) => e as { code: number; message: string });
     // HTTP 403 with the challenge (the v1 client surfaces the status and the body).
     expect(scoped).toMatchObject({ code: 403, message: expect.stringMatching(/insufficient_scope: tool tasks\/cancel requires scope switchboard\/tasks.write/) });
+  });
+
+  it('lets each role call a task method exactly when it may call the tool the method stands for, in both eras', async () => {
+    const gateway = gatewayWithFakes();
+    const admin = await v1(gateway, caller('acme', ['admin']));
+    const fresh = async () =>
+      (await admin.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema)).task.taskId;
+    const mismatches: string[] = [];
+    for (const role of ROLES) {
+      const allowed = gateway.deps.access.allowedTools(principal('acme', [role]));
+      for (const era of ['legacy', 'modern'] as const) {
+        for (const [method, tool] of Object.entries(TASK_METHODS[era])) {
+          const taskId = await fresh();
+          const params = method === 'tasks/list' ? {} : method === 'tasks/update' ? { taskId, inputResponses: {} } : { taskId };
+          const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(era === 'modern' ? { 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, 'mcp-name': taskId } : {}) };
+          const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: era === 'modern' ? { ...params, _meta: META } : params });
+          if (method === 'tasks/result') await gateway.runQueued();
+          const answer = (await (await apiGatewayFetch(gateway.handler, caller('acme', [role]))(IN_MEMORY_RESOURCE, { method: 'POST', headers, body })).json()) as {
+            error?: { code: number };
+          };
+          const denied = answer.error?.code === -32003;
+          if (denied === allowed.has(tool)) mismatches.push(`${role} ${era} ${method}: ${JSON.stringify(answer.error ?? 'answered')} while ${tool} is ${allowed.has(tool) ? 'allowed' : 'denied'}`);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
   });
 });
