@@ -71,3 +71,10 @@ export const connectV2Tasks = async (url: string, token: string, options: { exte
 
   return { client, callAsTask, request, waitForTerminal, wire };
 };
+
+/** The JSON-RPC error code a call failed with, or 'answered' when it succeeded. */
+export const rpcCodeOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => 'answered',
+    (error: { code?: unknown }) => error.code,
+  );

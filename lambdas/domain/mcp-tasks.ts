@@ -135,9 +135,12 @@ export const modernTaskOf = (view: TaskView) => {
 export const detailedTaskOf = (view: TaskView) => {
   const task = modernTaskOf(view);
   if (task.status === 'completed') return { ...task, result: finalToolResult(view) };
-  if (task.status === 'failed') {
-    const error = view.error ?? { code: 'FAILED', message: 'failed' };
-    return { ...task, error: { code: INTERNAL_ERROR, message: `${error.code}: ${error.message}`, data: { code: error.code } } };
-  }
+  if (task.status === 'failed') return { ...task, error: protocolErrorOf(view) };
   return task;
+};
+
+/** The JSON-RPC error a platform failure is (2026 `tasks/get`'s `error`, 2025 `tasks/result`'s error). */
+export const protocolErrorOf = (view: Pick<TaskView, 'error'>) => {
+  const error = view.error ?? { code: 'FAILED', message: 'failed' };
+  return { code: INTERNAL_ERROR, message: `${error.code}: ${error.message}`, data: { code: error.code } };
 };

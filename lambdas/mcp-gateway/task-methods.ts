@@ -2,7 +2,7 @@ import { ProtocolError, ProtocolErrorCode, type McpServer } from '@modelcontextp
 import * as z from 'zod';
 import { FORBIDDEN, RELATED_TASK_META, TASK_METHODS, TASK_RESULT_TIMEOUT, THROTTLED, type TaskMethodEra } from '../contracts';
 import { ConcurrencyError, DomainError, ForbiddenError, InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors';
-import { detailedTaskOf, finalToolResult, legacyTaskOf } from '../domain/mcp-tasks';
+import { detailedTaskOf, finalToolResult, isPlatformFailure, legacyTaskOf, protocolErrorOf } from '../domain/mcp-tasks';
 import { isTerminal, type TaskView } from '../domain/task';
 import { cancelTask } from '../domain/use-cases/cancel-task';
 import { getTask, listTasks } from '../domain/use-cases/read-tasks';
@@ -170,6 +170,11 @@ export const registerTaskMethods = (
           await new Promise((resolve) => setTimeout(resolve, pollMs));
         }
       });
+      // A failure of the platform is the protocol error it is in 2026 too (-32603); the work's failure, a tool error.
+      if (isPlatformFailure(view)) {
+        const error = protocolErrorOf(view);
+        throw new ProtocolError(error.code, error.message, error.data);
+      }
       const result = finalToolResult(view);
       return { ...result, _meta: { ...result._meta, [RELATED_TASK_META]: { taskId } } } as never;
     });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startLocalCloud, type LocalCloud } from '../../bin/local-cloud/cloud';
-import { connectV1Tasks, connectV2Tasks } from '../../bin/harness/mcp-task-clients';
+import { connectV1Tasks, connectV2Tasks, rpcCodeOf } from '../../bin/harness/mcp-task-clients';
 
 /**
  * MCP-native tasks on `npm start` (docs/protocol.md, "MCP tasks"): real clients of both SDKs follow
@@ -27,12 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cloud?.stop();
 });
-
-const codeOf = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => 'answered',
-    (error: { code?: unknown }) => error.code,
-  );
 
 describe('MCP tasks through npm start', () => {
   it('v1 client, 2025-11-25: submit_task as a task, followed to its result with callToolStream', async () => {
@@ -79,7 +73,7 @@ describe('MCP tasks through npm start', () => {
     );
     expect(await legacy.experimental.tasks.cancelTask(task.taskId)).toMatchObject({ taskId: task.taskId, status: 'cancelled' });
     expect(await legacy.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'cancelled' });
-    expect(await codeOf(legacy.experimental.tasks.cancelTask(task.taskId))).toBe(-32602);
+    expect(await rpcCodeOf(legacy.experimental.tasks.cancelTask(task.taskId))).toBe(-32602);
     await legacy.close();
 
     const modern = await connectV2Tasks(cloud.mcpUrl, await token('acme'));
@@ -99,16 +93,16 @@ describe('MCP tasks through npm start', () => {
     const { taskId } = task;
 
     const legacy = await connectV1Tasks(cloud.mcpUrl, await token('globex'));
-    expect(await codeOf(legacy.experimental.tasks.getTask(taskId))).toBe(-32602);
-    expect(await codeOf(legacy.experimental.tasks.getTaskResult(taskId, CallToolResultSchema))).toBe(-32602);
-    expect(await codeOf(legacy.experimental.tasks.cancelTask(taskId))).toBe(-32602);
+    expect(await rpcCodeOf(legacy.experimental.tasks.getTask(taskId))).toBe(-32602);
+    expect(await rpcCodeOf(legacy.experimental.tasks.getTaskResult(taskId, CallToolResultSchema))).toBe(-32602);
+    expect(await rpcCodeOf(legacy.experimental.tasks.cancelTask(taskId))).toBe(-32602);
     expect((await legacy.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).not.toContain(taskId);
     await legacy.close();
 
     const modern = await connectV2Tasks(cloud.mcpUrl, await token('globex'));
-    expect(await codeOf(modern.request('tasks/get', { taskId }))).toBe(-32602);
-    expect(await codeOf(modern.request('tasks/cancel', { taskId }))).toBe(-32602);
-    expect(await codeOf(modern.request('tasks/update', { taskId, inputResponses: {} }))).toBe(-32602);
+    expect(await rpcCodeOf(modern.request('tasks/get', { taskId }))).toBe(-32602);
+    expect(await rpcCodeOf(modern.request('tasks/cancel', { taskId }))).toBe(-32602);
+    expect(await rpcCodeOf(modern.request('tasks/update', { taskId, inputResponses: {} }))).toBe(-32602);
     await modern.client.close();
 
     // Untouched, and still the owner's.

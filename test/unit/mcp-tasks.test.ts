@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectV1Tasks, connectV2Tasks } from '../../bin/harness/mcp-task-clients';
+import { connectV1Tasks, connectV2Tasks, rpcCodeOf } from '../../bin/harness/mcp-task-clients';
 import { gatewayWithFakes, IN_MEMORY_RESOURCE } from '../../bin/harness/in-memory-gateway';
 import { apiGatewayFetch, type VerifiedCaller } from '../../bin/harness/api-gateway-fetch';
 import { principal } from '../../bin/harness/in-memory';
@@ -22,12 +22,6 @@ const v1 = (gateway: Gateway, who = caller()) => connectV1Tasks(IN_MEMORY_RESOUR
 /** A v2 SDK client pinned to 2026-07-28, declaring the tasks extension (or not). */
 const v2 = (gateway: Gateway, who = caller(), extension = true) =>
   connectV2Tasks(IN_MEMORY_RESOURCE, 'token', { extension, fetch: apiGatewayFetch(gateway.handler, who) });
-
-const codeOf = async (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => 'answered',
-    (error: { code?: unknown }) => error.code,
-  );
 
 describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
   it('advertises the tasks capability and taskSupport optional on submit_task and start_workflow only', async () => {
@@ -87,7 +81,7 @@ describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
     const cancelled = await client.experimental.tasks.cancelTask(task.taskId);
     expect(cancelled).toMatchObject({ taskId: task.taskId, status: 'cancelled', statusMessage: 'cancelled' });
     expect(await gateway.deps.tasks.get('acme', task.taskId)).toMatchObject({ status: 'cancelled' });
-    expect(await codeOf(client.experimental.tasks.cancelTask(task.taskId))).toBe(-32602);
+    expect(await rpcCodeOf(client.experimental.tasks.cancelTask(task.taskId))).toBe(-32602);
     const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
     expect(result.isError).toBe(true);
     expect(result.content).toEqual([{ type: 'text', text: `CANCELLED: task ${task.taskId} was cancelled` }]);
@@ -102,6 +96,13 @@ describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
     expect(await client.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'failed', statusMessage: 'AGENT_ERROR: the model refused' });
     const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
     expect(result).toMatchObject({ isError: true, content: [{ type: 'text', text: 'AGENT_ERROR: the model refused' }] });
+
+    // A failure of the platform, not of the work: the protocol error (-32603), as in 2026.
+    const { task: lost } = await client.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    const lostStored = (await gateway.deps.tasks.get('acme', lost.taskId))!;
+    await gateway.deps.tasks.update(lostStored, { status: 'failed', error: { code: 'DEAD_LETTERED', message: 'its message reached the dead-letter queue' } }, new Date());
+    const error = await client.experimental.tasks.getTaskResult(lost.taskId, CallToolResultSchema).catch((e: unknown) => e as { code: number; message: string; data: unknown });
+    expect(error).toMatchObject({ code: -32603, message: expect.stringMatching(/DEAD_LETTERED: its message reached/), data: { code: 'DEAD_LETTERED' } });
   });
 
   it('answers tasks/result of a task still working with -32001 after its bounded wait', async () => {
@@ -141,11 +142,11 @@ describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
 
   it('answers -32602 for an unknown or malformed task id, and for a cursor that is no cursor', async () => {
     const client = await v1(gatewayWithFakes());
-    expect(await codeOf(client.experimental.tasks.getTask('tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa'))).toBe(-32602);
-    expect(await codeOf(client.experimental.tasks.getTask('not-a-task'))).toBe(-32602);
-    expect(await codeOf(client.experimental.tasks.getTask('x'.repeat(300)))).toBe(-32602);
-    expect(await codeOf(client.experimental.tasks.cancelTask('../../etc'))).toBe(-32602);
-    expect(await codeOf(client.request({ method: 'tasks/get', params: {} } as never, Loose as never))).toBe(-32602);
+    expect(await rpcCodeOf(client.experimental.tasks.getTask('tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa'))).toBe(-32602);
+    expect(await rpcCodeOf(client.experimental.tasks.getTask('not-a-task'))).toBe(-32602);
+    expect(await rpcCodeOf(client.experimental.tasks.getTask('x'.repeat(300)))).toBe(-32602);
+    expect(await rpcCodeOf(client.experimental.tasks.cancelTask('../../etc'))).toBe(-32602);
+    expect(await rpcCodeOf(client.request({ method: 'tasks/get', params: {} } as never, Loose as never))).toBe(-32602);
   });
 });
 
@@ -232,9 +233,9 @@ describe('MCP tasks, 2026-07-28 (the tasks extension)', () => {
 
   it('answers -32602 for an unknown task id and short messages for bad params', async () => {
     const { request } = await v2(gatewayWithFakes());
-    expect(await codeOf(request('tasks/get', { taskId: 'tasks-conformance-nonexistent-12345' }))).toBe(-32602);
-    expect(await codeOf(request('tasks/cancel', { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa' }))).toBe(-32602);
-    expect(await codeOf(request('tasks/update', { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa', inputResponses: {} }))).toBe(-32602);
+    expect(await rpcCodeOf(request('tasks/get', { taskId: 'tasks-conformance-nonexistent-12345' }))).toBe(-32602);
+    expect(await rpcCodeOf(request('tasks/cancel', { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa' }))).toBe(-32602);
+    expect(await rpcCodeOf(request('tasks/update', { taskId: 'tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa', inputResponses: {} }))).toBe(-32602);
     const error = await request('tasks/get', { taskId: 42 }).catch((e: unknown) => e as { code: number; message: string });
     expect(error).toMatchObject({ code: -32602 });
     expect((error as { message: string }).message.length).toBeLessThan(200);
@@ -255,15 +256,15 @@ describe('MCP tasks: tenants and roles', () => {
     const { taskId } = task;
 
     const legacyB = await v1(gateway, caller('globex'));
-    expect(await codeOf(legacyB.experimental.tasks.getTask(taskId))).toBe(-32602);
-    expect(await codeOf(legacyB.experimental.tasks.getTaskResult(taskId, CallToolResultSchema))).toBe(-32602);
-    expect(await codeOf(legacyB.experimental.tasks.cancelTask(taskId))).toBe(-32602);
+    expect(await rpcCodeOf(legacyB.experimental.tasks.getTask(taskId))).toBe(-32602);
+    expect(await rpcCodeOf(legacyB.experimental.tasks.getTaskResult(taskId, CallToolResultSchema))).toBe(-32602);
+    expect(await rpcCodeOf(legacyB.experimental.tasks.cancelTask(taskId))).toBe(-32602);
     expect((await legacyB.experimental.tasks.listTasks()).tasks).toEqual([]);
 
     const modernB = await v2(gateway, caller('globex'));
-    expect(await codeOf(modernB.request('tasks/get', { taskId }))).toBe(-32602);
-    expect(await codeOf(modernB.request('tasks/cancel', { taskId }))).toBe(-32602);
-    expect(await codeOf(modernB.request('tasks/update', { taskId, inputResponses: {} }))).toBe(-32602);
+    expect(await rpcCodeOf(modernB.request('tasks/get', { taskId }))).toBe(-32602);
+    expect(await rpcCodeOf(modernB.request('tasks/cancel', { taskId }))).toBe(-32602);
+    expect(await rpcCodeOf(modernB.request('tasks/update', { taskId, inputResponses: {} }))).toBe(-32602);
 
     expect(await gateway.deps.tasks.get('acme', taskId)).toMatchObject({ status: 'queued' });
     expect(await a.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'working' });
