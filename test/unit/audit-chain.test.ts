@@ -7,7 +7,8 @@ import { argumentsHash, auditEntryHash, canonicalJson, QueryAuditArgsSchema, sea
 import { verifyChain } from '../../lambdas/domain/audit';
 import { ValidationError } from '../../lambdas/domain/errors';
 import { appendAudit, AUDIT_PAGE_SIZE, AuditTamperedError, queryAudit, verifyAudit, writeAuditDigest, type AuditProgress } from '../../lambdas/domain/use-cases/audit';
-import { InMemoryAuditDigestStore, InMemoryAuditStore } from '../../bin/harness/in-memory';
+import { InMemoryAuditDigestStore, InMemoryAuditStore, InMemoryTaskRepository, silentLogger } from '../../bin/harness/in-memory';
+import { auditUpkeep } from '../../lambdas/domain/use-cases/audit-upkeep';
 
 const T0 = Date.parse('2026-11-26T10:00:00Z');
 const clockAt = () => {
@@ -242,6 +243,28 @@ describe('signed digests', () => {
     const loose = join(keyDir, 'loose.pem');
     writeFileSync(loose, 'x', { mode: 0o644 });
     expect(() => new LocalFileAuditSigner(loose)).toThrow(/readable by others/);
+  });
+});
+
+describe('the reconciler\'s upkeep reads each entry once', () => {
+  it('signs a digest of 1,234 entries (three pages) from one read of them, and its completion entries from one more', async () => {
+    const { store, digests, clock } = await logOf(1234);
+    // One intent left open long ago (to be completed), so the upkeep appends after its read.
+    await appendAudit({ store, clock }, draft(1235, { outcome: { status: 'pending' }, target: 'task:tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa' }));
+    let itemsRead = 0;
+    const list = store.list.bind(store);
+    store.list = async (tenantId, range) => {
+      const items = await list(tenantId, range);
+      itemsRead += items.length;
+      return items;
+    };
+    const later = { now: () => new Date(T0 + 24 * 3600_000) };
+    const report = await auditUpkeep({ store, digests, signer, tasks: new InMemoryTaskRepository(), clock: later, logger: silentLogger });
+    expect(report).toMatchObject({ completed: 1, digests: 1, tampered: [] });
+    expect(digests.digests.map((d) => [d.digest.fromSeq, d.digest.toSeq])).toEqual([[1, 1236]]);
+    // 1,235 entries read once, the completion entry once (was twice each: the upkeep's read, then the digest's).
+    expect(itemsRead).toBe(1236);
+    expect((await verifyAudit({ store, digests, verifier: signer }, { tenantId: 'acme' })).findings).toEqual([]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { systemSubject, type AuditEntry, type AuditOutcome } from '../../contracts/audit';
 import type { AuditDigestStore, AuditSigner, AuditStore } from '../audit';
 import type { Clock, Logger, TaskRepository } from '../ports';
-import { appendAudit, AUDIT_PAGE_SIZE, AuditTamperedError, writeAuditDigest } from './audit';
+import { appendAudit, AuditTamperedError, readRange, writeAuditDigest } from './audit';
 
 /**
  * The reconciler's care of the audit log (docs/audit.md), for each tenant with a log:
@@ -46,18 +46,6 @@ const outcomeFromTarget = async (deps: AuditUpkeepDeps, intent: AuditEntry): Pro
   return task && Date.parse(task.updatedAt) >= Date.parse(intent.time) ? { status: 'ok' } : { status: 'error', code: 'ABANDONED' };
 };
 
-const readSince = async (store: AuditStore, tenantId: string, fromSeq: number): Promise<AuditEntry[]> => {
-  const entries: AuditEntry[] = [];
-  let next = fromSeq;
-  while (entries.length < AUDIT_UPKEEP_MAX_ENTRIES) {
-    const page = await store.list(tenantId, { fromSeq: next, limit: AUDIT_PAGE_SIZE });
-    for (const item of page) if (item.entry) entries.push(item.entry);
-    if (page.length < AUDIT_PAGE_SIZE) break;
-    next = page.at(-1)!.seq + 1;
-  }
-  return entries;
-};
-
 export const auditUpkeep = async (deps: AuditUpkeepDeps, options: { graceMs?: number } = {}): Promise<AuditUpkeepReport> => {
   const graceMs = options.graceMs ?? AUDIT_INTENT_GRACE_MS;
   const report: AuditUpkeepReport = { tenants: 0, completed: 0, digests: 0, tampered: [] };
@@ -65,7 +53,9 @@ export const auditUpkeep = async (deps: AuditUpkeepDeps, options: { graceMs?: nu
     report.tenants++;
     try {
       const digested = (await deps.digests.latest(tenantId))?.digest.toSeq ?? 0;
-      const entries = await readSince(deps.store, tenantId, digested + 1);
+      // Read once: the intents come from these items, and the digest verifies them without reading them again.
+      const items = await readRange(deps.store, tenantId, digested + 1, undefined, { max: AUDIT_UPKEEP_MAX_ENTRIES });
+      const entries = items.flatMap((item) => (item.entry ? [item.entry] : []));
       if (entries.length === 0) continue;
       const completed = new Set(entries.flatMap((entry) => (entry.completes === undefined ? [] : [entry.completes])));
       const now = deps.clock.now().getTime();
@@ -92,7 +82,7 @@ export const auditUpkeep = async (deps: AuditUpkeepDeps, options: { graceMs?: nu
       // Up to the entry before the oldest intent still in its grace period (its outcome may yet come).
       const upTo = openFrom === undefined ? undefined : openFrom - 1;
       if (upTo !== undefined && upTo <= digested) continue;
-      const signed = await writeAuditDigest({ ...deps, signer: deps.signer }, tenantId, digested + 1, upTo);
+      const signed = await writeAuditDigest({ ...deps, signer: deps.signer }, tenantId, digested + 1, upTo, items);
       if (signed) report.digests++;
     } catch (error) {
       if (error instanceof AuditTamperedError) {

@@ -86,20 +86,24 @@ export interface VerifyAuditReport {
   findings: AuditFinding[];
 }
 
-const readRange = async (
+/**
+ * A tenant's stored items from fromSeq (to toSeq, or the head), page by page; with `max`, it stops
+ * after the page that reaches it (the rest waits for a later read).
+ */
+export const readRange = async (
   store: AuditStore,
   tenantId: string,
   fromSeq: number,
   toSeq: number | undefined,
-  onProgress?: (progress: AuditProgress) => void,
+  options: { onProgress?: (progress: AuditProgress) => void; max?: number } = {},
 ): Promise<StoredAuditItem[]> => {
   const items: StoredAuditItem[] = [];
   let next = fromSeq;
   for (;;) {
     const page = await store.list(tenantId, { fromSeq: next, ...(toSeq === undefined ? {} : { toSeq }), limit: AUDIT_PAGE_SIZE });
     items.push(...page);
-    if (page.length) onProgress?.({ read: items.length, atSeq: page.at(-1)!.seq });
-    if (page.length < AUDIT_PAGE_SIZE) return items;
+    if (page.length) options.onProgress?.({ read: items.length, atSeq: page.at(-1)!.seq });
+    if (page.length < AUDIT_PAGE_SIZE || (options.max !== undefined && items.length >= options.max)) return items;
     next = page.at(-1)!.seq + 1;
   }
 };
@@ -122,7 +126,7 @@ export const verifyAudit = async (
   checkRange(request.fromSeq, request.toSeq);
   const fromSeq = request.fromSeq ?? 1;
   const [anchorItem] = fromSeq > 1 ? await deps.store.list(request.tenantId, { fromSeq: fromSeq - 1, toSeq: fromSeq - 1, limit: 1 }) : [];
-  const items = await readRange(deps.store, request.tenantId, fromSeq, request.toSeq, request.onProgress);
+  const items = await readRange(deps.store, request.tenantId, fromSeq, request.toSeq, request.onProgress ? { onProgress: request.onProgress } : {});
   const findings = verifyChain(items, fromSeq === 1 ? 'genesis' : anchorItem?.entry);
   const toSeq = items.reduce((highest, item) => Math.max(highest, item.seq), fromSeq - 1);
   const digests = await deps.digests.list(request.tenantId, { fromSeq, toSeq: request.toSeq ?? AUDIT_MAX_SEQ });
@@ -198,7 +202,8 @@ export class AuditTamperedError extends DomainError {
 /**
  * Signs a digest of the tenant's chain from fromSeq to its current head and stores it, after
  * verifying that range (AuditTamperedError when it does not verify). Returns undefined when there is
- * nothing new since fromSeq.
+ * nothing new since fromSeq. `read`: the items from fromSeq the caller has just read (readRange), so
+ * only what came after them is read again.
  */
 export const writeAuditDigest = async (
   deps: { store: AuditStore; digests: AuditDigestStore; signer: AuditSigner; clock: Clock },
@@ -206,6 +211,7 @@ export const writeAuditDigest = async (
   fromSeq: number,
   /** The last seq to cover (default: the head). */
   upTo?: number,
+  read: readonly StoredAuditItem[] = [],
 ): Promise<SignedAuditDigest | undefined> => {
   checkRange(fromSeq, upTo);
   const current = await deps.store.head(tenantId);
@@ -218,7 +224,10 @@ export const writeAuditDigest = async (
   }
   // Sign only a range that verifies: a digest vouches for what it covers.
   const [anchorItem] = fromSeq > 1 ? await deps.store.list(tenantId, { fromSeq: fromSeq - 1, toSeq: fromSeq - 1, limit: 1 }) : [];
-  const findings = verifyChain(await readRange(deps.store, tenantId, fromSeq, head.seq), fromSeq === 1 ? 'genesis' : anchorItem?.entry);
+  const known = read[0]?.seq === fromSeq ? read.filter((item) => item.seq <= head.seq) : [];
+  const nextSeq = known.length ? known.at(-1)!.seq + 1 : fromSeq;
+  const items = nextSeq <= head.seq ? [...known, ...(await readRange(deps.store, tenantId, nextSeq, head.seq))] : known;
+  const findings = verifyChain(items, fromSeq === 1 ? 'genesis' : anchorItem?.entry);
   if (findings.length) throw new AuditTamperedError(tenantId, findings);
   const digest: AuditDigest = { tenantId, fromSeq, toSeq: head.seq, headHash: head.hash, time: deps.clock.now().toISOString() };
   const signed: SignedAuditDigest = { digest, keyId: deps.signer.keyId, signature: await deps.signer.sign(auditDigestMessage(digest)), algorithm: 'ECDSA_SHA_256' };
