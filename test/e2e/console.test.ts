@@ -181,6 +181,10 @@ describe('the console API (/console/api/…)', () => {
     const operator = await cloud.token({ tenant: 'acme', roles: ['operator'] });
     expect((await fetch(`${cloud.url}/console/api/queues`, { method: 'POST', headers: { authorization: `Bearer ${operator}` } })).status).toBe(405);
     expect((await get('secrets', operator)).status).toBe(404);
+    // Names every object has (a lookup in a plain object would find Object.prototype's): no such endpoint either.
+    for (const view of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      for (const token of [operator, viewer]) expect((await get(view, token)).status, view).toBe(404);
+    }
   });
 });
 

@@ -661,6 +661,15 @@ const target = fc.oneof(
       '//mcp', '/mcp/../mcp', '/%6dcp', '/mcp%00', '/mcp;x', '*', 'http://localhost/mcp', 'http://evil.example/mcp', '/mcp?', '/mcp#x', '/v1/mcp',
     ),
   },
+  // The console (its page, files and operator-only API) and the deep health check.
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '/console', '/console/', '/console/index.html', '/console/app.js', '/console/vendor/uPlot.esm.js', '/console/nope.js', '/console/../mcp',
+      '/console/api/queues', '/console/api/agents', '/console/api/', '/console/api/constructor', '/console/api/__proto__', '/console/api/toString',
+      '/console/api/hasOwnProperty', '/console/api/queues?x=1', '/console/api/%2e%2e/queues', '/healthz?deep=1', '/healthz/deep', '/healthz?deep=1&deep=0',
+    ),
+  },
   { weight: 1, arbitrary: fc.webPath() },
   { weight: 1, arbitrary: fc.webQueryParameters().map((q) => `/mcp?${q}`) },
 );
@@ -808,7 +817,12 @@ const check = (r: FuzzRequest, response: RawResponse): Verdict => {
     const wellKnown = r.method === 'GET' && ['/healthz', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-authorization-server/oidc', '/oidc/jwks', '/oidc/.well-known/openid-configuration'].includes(pathname);
     // The local identity provider's own paths answer as oidc-provider does (discovery, JWKS, CORS preflights).
     const identityProvider = pathname.startsWith('/oidc/');
-    if (ok && !page && !wellKnown && !identityProvider) fail('a 2xx for anything but POST /mcp, the landing page and the well-known GETs');
+    // The console's page and files are public (its data comes through MCP and its API, with a token).
+    const consoleApi = pathname.startsWith('/console/api/');
+    const consoleFile = (r.method === 'GET' || r.method === 'HEAD') && pathname.startsWith('/console/') && !consoleApi;
+    // Its API is the operator's: no caller generated here is one.
+    if (ok && consoleApi) fail('a 2xx from the console API for a caller who is no operator');
+    if (ok && !page && !wellKnown && !identityProvider && !consoleFile) fail('a 2xx for anything but POST /mcp, the landing page, the console\'s files and the well-known GETs');
     return {};
   }
 

@@ -119,8 +119,9 @@ export const createConsole = (options: ConsoleOptions): Console => {
   };
 
   const api = async (req: IncomingMessage, res: ServerResponse, view: string) => {
-    const roles = API_ROLES[view];
-    if (!roles) return sendJson(res, 404, { message: `no console endpoint ${view}` });
+    // Own keys only: `constructor`, `__proto__` … name no endpoint (a plain lookup would find Object.prototype's).
+    const roles = Object.hasOwn(API_ROLES, view) ? API_ROLES[view] : undefined;
+    if (!roles) return sendJson(res, 404, { message: `no console endpoint ${view.slice(0, 100)}` });
     if (req.method !== 'GET') return sendJson(res, 405, { message: 'Method Not Allowed: GET only' }, { allow: 'GET' });
     let token: VerifiedToken;
     try {
