@@ -7,7 +7,7 @@ import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import * as z from 'zod';
 import { CLASSIFICATION_LEVEL, dataKeyEnvName, type ClassificationSettings } from '../contracts/classification';
-import type { Envelope } from '../domain/envelope';
+import { OpenedValueCache, type Envelope } from '../domain/envelope';
 import { KmsEnvelope, dataKeysFromEnv } from './kms-envelope';
 import { LocalEnvelope } from './local-envelope';
 import type { TaskSealing } from './sealed-attributes';
@@ -130,7 +130,8 @@ export const taskSealing = (settings: EnvelopeSettings | undefined, aws: AwsClie
   const envelope: Envelope = settings.keyFile
     ? LocalEnvelope.fromKeyFile(settings.keyFile, settings.classifications.levels)
     : new KmsEnvelope(kmsClient(aws, tracer), settings.keys);
-  return { envelope, classifications: settings.classifications };
+  // A value read again within a minute (a client polling a sensitive task) is opened once (docs/security.md).
+  return { envelope: new OpenedValueCache(envelope), classifications: settings.classifications };
 };
 
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer, sealing?: TaskSealing) =>

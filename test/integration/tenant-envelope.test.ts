@@ -1,3 +1,4 @@
+import { OpenedValueCache } from '../../lambdas/domain/envelope';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
@@ -67,10 +68,13 @@ describe('envelope composition', () => {
     const keyFile = join(mkdtempSync(join(tmpdir(), 'envelope-')), 'keys', 'envelope.key');
 
     expect(envelopeSettings(undefined, { DATA_KEY_ARN_RESTRICTED: KEY_ARN })).toBeUndefined();
-    expect(taskSealing(envelopeSettings(classifications, { ENVELOPE_KEY_FILE: keyFile }), {})?.envelope).toBeInstanceOf(LocalEnvelope);
+    // Each behind a cache of the values it opened (a poll of a sensitive task opens it once a minute).
+    const local = taskSealing(envelopeSettings(classifications, { ENVELOPE_KEY_FILE: keyFile }), {})?.envelope;
+    expect(local).toBeInstanceOf(OpenedValueCache);
+    expect((local as OpenedValueCache).inner).toBeInstanceOf(LocalEnvelope);
     const kmsSettings = envelopeSettings(classifications, { DATA_KEY_ARN_RESTRICTED: KEY_ARN, DATA_KEY_ARN_OTHER: KEY_ARN });
     expect(kmsSettings?.keys).toEqual({ restricted: KEY_ARN });
-    expect(taskSealing(kmsSettings, {})?.envelope).toBeInstanceOf(KmsEnvelope);
+    expect((taskSealing(kmsSettings, {})?.envelope as OpenedValueCache).inner).toBeInstanceOf(KmsEnvelope);
   });
 
   it('refuses a data key variable that is no KMS key ARN, naming it', () => {

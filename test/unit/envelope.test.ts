@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { KmsEnvelope, dataKeysFromEnv } from '../../lambdas/adapters/kms-envelope';
 import { LocalEnvelope } from '../../lambdas/adapters/local-envelope';
 import { ClassificationSettingsSchema, classificationOf, dataKeyEnvName, isSensitive } from '../../lambdas/contracts/classification';
-import { EnvelopeContextError, EnvelopeOpenError, type Envelope, type EnvelopeContext } from '../../lambdas/domain/envelope';
+import { EnvelopeContextError, EnvelopeOpenError, OpenedValueCache, type Envelope, type EnvelopeContext } from '../../lambdas/domain/envelope';
 import { parseConfig } from '../../lib/config';
 import { readCdkContext } from '../../bin/local-cloud/synth';
 
@@ -54,6 +54,8 @@ const adapters: [string, () => Envelope][] = [
   ['LocalEnvelope', () => LocalEnvelope.fromKey(randomBytes(32), LEVELS)],
   ['KmsEnvelope (KMS binding the context)', () => new KmsEnvelope(fakeKms(true).client, KEYS)],
   ['KmsEnvelope (KMS ignoring the context: AES-GCM AAD alone)', () => new KmsEnvelope(fakeKms(false).client, KEYS)],
+  // The cache keeps every property of what it wraps (even over a KMS that ignores the context).
+  ['OpenedValueCache over KmsEnvelope (KMS ignoring the context)', () => new OpenedValueCache(new KmsEnvelope(fakeKms(false).client, KEYS))],
 ];
 
 describe.each(adapters)('%s', (_name, make) => {
@@ -108,6 +110,55 @@ describe.each(adapters)('%s', (_name, make) => {
     await expect(envelope.seal(SECRET, { ...A, tenant: '' })).rejects.toBeInstanceOf(EnvelopeContextError);
     await expect(envelope.seal(SECRET, { tenant: 'acme', classification: 'confidential' } as EnvelopeContext)).rejects.toBeInstanceOf(EnvelopeContextError);
     await expect(envelope.seal(SECRET, { ...A, classification: 'top-secret' })).rejects.toThrow('no data key for classification "top-secret"');
+  });
+});
+
+describe('OpenedValueCache', () => {
+  const setup = (options: { maxAgeMs?: number; maxBytes?: number } = {}) => {
+    const kms = fakeKms(true);
+    let now = 0;
+    const cache = new OpenedValueCache(new KmsEnvelope(kms.client, KEYS), { maxAgeMs: options.maxAgeMs ?? 60_000, maxBytes: options.maxBytes ?? 1 << 20, now: () => now });
+    const decrypts = () => kms.calls.filter((call) => call.name === 'DecryptCommand').length;
+    return { cache, decrypts, advance: (ms: number) => (now += ms) };
+  };
+
+  it('opens a value read again with the same context without asking KMS, until maxAgeMs', async () => {
+    const { cache, decrypts, advance } = setup();
+    const sealed = await cache.seal(SECRET, A);
+    expect(await cache.open(sealed, A)).toEqual(SECRET);
+    expect(await cache.open(sealed, A)).toEqual(SECRET);
+    expect(decrypts()).toBe(1);
+    advance(60_000);
+    expect(await cache.open(sealed, A)).toEqual(SECRET);
+    expect(decrypts()).toBe(2);
+  });
+
+  it('never answers another context or an altered blob from what it keeps', async () => {
+    const { cache, decrypts } = setup();
+    const sealed = await cache.seal(SECRET, A);
+    await cache.open(sealed, A);
+    for (const other of [{ ...A, tenant: 'globex' }, { ...A, task: 'task-2' }, { ...A, classification: 'restricted' }]) {
+      await expect(cache.open(sealed, other)).rejects.toThrow(EnvelopeOpenError);
+    }
+    const altered = sealed.slice();
+    altered[altered.length - 1]! ^= 1;
+    await expect(cache.open(altered, A)).rejects.toThrow(EnvelopeOpenError);
+    expect(decrypts()).toBe(1 + 3 + 1);
+    // A caller changing what it got changes nothing kept.
+    const first = await cache.open(sealed, A);
+    first.fill(0);
+    expect(await cache.open(sealed, A)).toEqual(SECRET);
+  });
+
+  it('keeps at most maxBytes, the oldest going first', async () => {
+    const { cache, decrypts } = setup({ maxBytes: SECRET.length * 2 });
+    const blobs = await Promise.all([1, 2, 3].map((n) => cache.seal(SECRET, { ...A, task: `task-${n}` })));
+    for (const [i, blob] of blobs.entries()) await cache.open(blob, { ...A, task: `task-${i + 1}` });
+    expect(cache.size).toBe(2);
+    await cache.open(blobs[2]!, { ...A, task: 'task-3' });
+    expect(decrypts()).toBe(3);
+    await cache.open(blobs[0]!, { ...A, task: 'task-1' });
+    expect(decrypts()).toBe(4);
   });
 });
 
