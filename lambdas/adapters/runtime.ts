@@ -7,7 +7,7 @@ import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import * as z from 'zod';
 import { CLASSIFICATION_LEVEL, dataKeyEnvName, type ClassificationSettings } from '../contracts/classification';
-import { OpenedValueCache, type Envelope } from '../domain/envelope';
+import { OpenedValueCache, OpenedValues, type Envelope } from '../domain/envelope';
 import { KmsEnvelope, dataKeysFromEnv } from './kms-envelope';
 import { LocalEnvelope } from './local-envelope';
 import type { TaskSealing } from './sealed-attributes';
@@ -125,13 +125,19 @@ export const envelopeSettings = (classifications: ClassificationSettings | undef
  * The sealing of one set of credentials: LocalEnvelope on the key file when ENVELOPE_KEY_FILE is
  * set (LOCAL ONLY), else KmsEnvelope on the data keys with `aws.kms`'s credentials.
  */
-export const taskSealing = (settings: EnvelopeSettings | undefined, aws: AwsClientConfig, tracer?: Tracer): TaskSealing | undefined => {
+export const taskSealing = (
+  settings: EnvelopeSettings | undefined,
+  aws: AwsClientConfig,
+  tracer?: Tracer,
+  /** The container's opened values, shared by its envelopes (one per tenant session): one memory budget. */
+  opened: OpenedValues = new OpenedValues(),
+): TaskSealing | undefined => {
   if (!settings) return undefined;
   const envelope: Envelope = settings.keyFile
     ? LocalEnvelope.fromKeyFile(settings.keyFile, settings.classifications.levels)
     : new KmsEnvelope(kmsClient(aws, tracer), settings.keys);
   // A value read again within a minute (a client polling a sensitive task) is opened once (docs/security.md).
-  return { envelope: new OpenedValueCache(envelope), classifications: settings.classifications };
+  return { envelope: new OpenedValueCache(envelope, opened), classifications: settings.classifications };
 };
 
 export const tasksRepository = (tableName: string, aws: AwsClientConfig, tracer?: Tracer, sealing?: TaskSealing) =>

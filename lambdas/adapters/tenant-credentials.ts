@@ -1,3 +1,4 @@
+import { OpenedValues } from '../domain/envelope';
 import { AssumeRoleCommand, type AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
 import { TenantIdSchema } from '../contracts/tenant';
 import type { Task } from '../domain/task';
@@ -218,10 +219,12 @@ export interface TenantDataSettings {
 export const tenantDataRepositories = (settings: TenantDataSettings, aws: AwsClientConfig, tracer?: Tracer) => {
   // The local key file (LOCAL ONLY) is read once; KMS clients are per session, like the DynamoDB ones.
   const localSealing = settings.envelope?.keyFile ? taskSealing(settings.envelope, aws, tracer) : undefined;
+  // What the tenants' envelopes opened, under one memory budget for the container.
+  const opened = new OpenedValues();
   // One DynamoDB client (and KMS client) per tenant session, shared by the tenant's repositories.
   const build = (clients: AwsClientConfig): TenantData => {
     const client = dynamoDbClient(clients, tracer);
-    const sealing = localSealing ?? taskSealing(settings.envelope, clients, tracer);
+    const sealing = localSealing ?? taskSealing(settings.envelope, clients, tracer, opened);
     return {
       tasks: new DynamoDbTaskRepository(client, settings.tableName, sealing),
       roleGrants: new DynamoDbRoleGrants(client, settings.tableName),

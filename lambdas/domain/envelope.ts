@@ -141,55 +141,43 @@ export interface OpenedCacheOptions {
   now?: () => number;
 }
 
-/** What a container keeps by default: a minute, 8 MiB. */
+/** What a container keeps by default: a minute, 8 MiB in all. */
 export const OPENED_CACHE_DEFAULTS: OpenedCacheOptions = { maxAgeMs: 60_000, maxBytes: 8 * 2 ** 20 };
 
 /**
- * An envelope that remembers, for a short while, the values it opened: the same sealed value opened
- * again with the same context (a client polling a sensitive task: tasks/get, get_task) costs no
- * KMS Decrypt. Safe across tenants by construction: an entry is found only by the SHA-256 of the
- * exact sealed bytes *and* the exact context, and it exists only because the inner envelope opened
- * those bytes with that context (for KMS: on the tenant's own session, its key policy satisfied).
- * An altered byte is another hash, so tampering still fails in the inner envelope. Each update of a
- * task seals anew (a fresh data key), so an entry never hides a newer value. Sealing is not cached.
- * The trade: CloudTrail shows one Decrypt per value per container per maxAgeMs, not one per read.
+ * The opened values a container keeps, under one byte budget however many envelopes (one per tenant
+ * session) share it: a minute at most each, the oldest going first.
  */
-export class OpenedValueCache implements Envelope {
+export class OpenedValues {
   private readonly entries = new Map<string, { value: Uint8Array; at: number }>();
   private bytes = 0;
   private readonly now: () => number;
 
-  constructor(
-    /** The envelope that really opens (KMS, or the local key file). */
-    readonly inner: Envelope,
-    private readonly options: OpenedCacheOptions = OPENED_CACHE_DEFAULTS,
-  ) {
+  constructor(private readonly options: OpenedCacheOptions = OPENED_CACHE_DEFAULTS) {
     this.now = options.now ?? Date.now;
   }
 
-  seal(plaintext: Uint8Array, context: EnvelopeContext): Promise<Uint8Array> {
-    return this.inner.seal(plaintext, context);
-  }
-
-  async open(sealed: Uint8Array, context: EnvelopeContext): Promise<Uint8Array> {
-    const ctx = checkEnvelopeContext(context);
-    const key = `${createHash('sha256').update(sealed).digest('base64')}\n${ctx.tenant}\n${ctx.task}\n${ctx.classification}`;
+  /** A copy of the value kept under `key`, if it is younger than maxAgeMs. */
+  get(key: string): Uint8Array | undefined {
     const hit = this.entries.get(key);
-    if (hit && this.now() - hit.at < this.options.maxAgeMs) return hit.value.slice();
-    if (hit) this.forget(key);
-    const value = await this.inner.open(sealed, ctx);
-    if (value.length <= this.options.maxBytes) {
-      this.entries.set(key, { value: value.slice(), at: this.now() });
-      this.bytes += value.length;
-      for (const [oldest] of this.entries) {
-        if (this.bytes <= this.options.maxBytes) break;
-        this.forget(oldest);
-      }
-    }
-    return value;
+    if (!hit) return undefined;
+    if (this.now() - hit.at < this.options.maxAgeMs) return hit.value.slice();
+    this.forget(key);
+    return undefined;
   }
 
-  /** Values kept now (for tests and metrics). */
+  put(key: string, value: Uint8Array): void {
+    if (value.length > this.options.maxBytes) return;
+    this.forget(key);
+    this.entries.set(key, { value: value.slice(), at: this.now() });
+    this.bytes += value.length;
+    for (const [oldest] of this.entries) {
+      if (this.bytes <= this.options.maxBytes) break;
+      this.forget(oldest);
+    }
+  }
+
+  /** Values kept now. */
   get size(): number {
     return this.entries.size;
   }
@@ -200,5 +188,38 @@ export class OpenedValueCache implements Envelope {
     entry.value.fill(0);
     this.bytes -= entry.value.length;
     this.entries.delete(key);
+  }
+}
+
+/**
+ * An envelope that remembers, for a short while, the values it opened: the same sealed value opened
+ * again with the same context (a client polling a sensitive task: tasks/get, get_task) costs no
+ * KMS Decrypt. Safe across tenants by construction: an entry is found only by the SHA-256 of the
+ * exact sealed bytes *and* the exact context, and it exists only because an inner envelope opened
+ * those bytes with that context (for KMS: on the tenant's own session, its key policy satisfied).
+ * An altered byte is another hash, so tampering still fails in the inner envelope. Each update of a
+ * task seals anew (a fresh data key), so an entry never hides a newer value. Sealing is not cached.
+ * The trade: CloudTrail shows one Decrypt per value per container per maxAgeMs, not one per read.
+ */
+export class OpenedValueCache implements Envelope {
+  constructor(
+    /** The envelope that really opens (KMS, or the local key file). */
+    readonly inner: Envelope,
+    /** Shared by the container's envelopes (one budget); by default its own. */
+    readonly values: OpenedValues = new OpenedValues(),
+  ) {}
+
+  seal(plaintext: Uint8Array, context: EnvelopeContext): Promise<Uint8Array> {
+    return this.inner.seal(plaintext, context);
+  }
+
+  async open(sealed: Uint8Array, context: EnvelopeContext): Promise<Uint8Array> {
+    const ctx = checkEnvelopeContext(context);
+    const key = `${createHash('sha256').update(sealed).digest('base64')}\n${ctx.tenant}\n${ctx.task}\n${ctx.classification}`;
+    const kept = this.values.get(key);
+    if (kept) return kept;
+    const value = await this.inner.open(sealed, ctx);
+    this.values.put(key, value);
+    return value;
   }
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { KmsEnvelope, dataKeysFromEnv } from '../../lambdas/adapters/kms-envelope';
 import { LocalEnvelope } from '../../lambdas/adapters/local-envelope';
 import { ClassificationSettingsSchema, classificationOf, dataKeyEnvName, isSensitive } from '../../lambdas/contracts/classification';
-import { EnvelopeContextError, EnvelopeOpenError, OpenedValueCache, type Envelope, type EnvelopeContext } from '../../lambdas/domain/envelope';
+import { EnvelopeContextError, EnvelopeOpenError, OpenedValueCache, OpenedValues, type Envelope, type EnvelopeContext } from '../../lambdas/domain/envelope';
 import { parseConfig } from '../../lib/config';
 import { readCdkContext } from '../../bin/local-cloud/synth';
 
@@ -117,9 +117,10 @@ describe('OpenedValueCache', () => {
   const setup = (options: { maxAgeMs?: number; maxBytes?: number } = {}) => {
     const kms = fakeKms(true);
     let now = 0;
-    const cache = new OpenedValueCache(new KmsEnvelope(kms.client, KEYS), { maxAgeMs: options.maxAgeMs ?? 60_000, maxBytes: options.maxBytes ?? 1 << 20, now: () => now });
+    const values = new OpenedValues({ maxAgeMs: options.maxAgeMs ?? 60_000, maxBytes: options.maxBytes ?? 1 << 20, now: () => now });
+    const cache = new OpenedValueCache(new KmsEnvelope(kms.client, KEYS), values);
     const decrypts = () => kms.calls.filter((call) => call.name === 'DecryptCommand').length;
-    return { cache, decrypts, advance: (ms: number) => (now += ms) };
+    return { cache, values, kms, decrypts, advance: (ms: number) => (now += ms) };
   };
 
   it('opens a value read again with the same context without asking KMS, until maxAgeMs', async () => {
@@ -150,15 +151,18 @@ describe('OpenedValueCache', () => {
     expect(await cache.open(sealed, A)).toEqual(SECRET);
   });
 
-  it('keeps at most maxBytes, the oldest going first', async () => {
-    const { cache, decrypts } = setup({ maxBytes: SECRET.length * 2 });
+  it('keeps at most maxBytes, the oldest going first, for every envelope sharing the budget', async () => {
+    const { cache, values, kms, decrypts } = setup({ maxBytes: SECRET.length * 2 });
+    // Another tenant session's envelope on the same budget: its value counts against the same bytes.
+    const other = new OpenedValueCache(new KmsEnvelope(kms.client, KEYS), values);
+    await other.open(await other.seal(SECRET, { ...A, tenant: 'globex' }), { ...A, tenant: 'globex' });
     const blobs = await Promise.all([1, 2, 3].map((n) => cache.seal(SECRET, { ...A, task: `task-${n}` })));
     for (const [i, blob] of blobs.entries()) await cache.open(blob, { ...A, task: `task-${i + 1}` });
-    expect(cache.size).toBe(2);
+    expect(values.size).toBe(2);
     await cache.open(blobs[2]!, { ...A, task: 'task-3' });
-    expect(decrypts()).toBe(3);
-    await cache.open(blobs[0]!, { ...A, task: 'task-1' });
     expect(decrypts()).toBe(4);
+    await cache.open(blobs[0]!, { ...A, task: 'task-1' });
+    expect(decrypts()).toBe(5);
   });
 });
 
