@@ -51,8 +51,12 @@ export const statusMessageOf = (view: TaskView): string | undefined => {
   switch (view.status) {
     case 'queued':
       return `queued at priority ${view.priority}${view.deadline ? `, deadline ${view.deadline}` : ''}`;
-    case 'running':
-      return view.workflow ? `workflow ${view.workflow} running` : `running on ${view.capability}`;
+    case 'running': {
+      if (!view.workflow) return `running on ${view.capability}`;
+      // A run names the steps it is in (parallel branches: several).
+      const steps = (view.steps ?? []).filter((step) => step.status === 'running').map((step) => step.stepId);
+      return `workflow ${view.workflow} running${steps.length ? `: ${steps.length > 1 ? 'steps' : 'step'} ${steps.join(', ')}` : ''}`;
+    }
     case 'waiting_approval':
       return view.approval
         ? `waiting for approval of step ${view.approval.stepId} by ${view.approval.roles.join(' or ')} until ${view.approval.deadline}`

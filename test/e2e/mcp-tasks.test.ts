@@ -65,6 +65,24 @@ describe('MCP tasks through npm start', () => {
     expect(done).toMatchObject({ status: 'completed', result: { structuredContent: { status: 'succeeded', result: { say: '2026' } } } });
   }, 30_000);
 
+  it('runs a workflow as a task: start_workflow followed through its steps to the run\'s outcome (2026)', async () => {
+    const { callAsTask, request, waitForTerminal, client } = await connectV2Tasks(cloud.mcpUrl, await token('acme'));
+    const handle = await callAsTask('start_workflow', { workflow: 'triage', input: { text: 'the printer is on fire', priority: 'low', customer: 'c-1' } });
+    expect(handle).toMatchObject({ resultType: 'task', status: 'working' });
+    const seen = new Set<string>();
+    const until = Date.now() + 20_000;
+    let task = await request('tasks/get', { taskId: handle.taskId });
+    while (task['status'] === 'working' && Date.now() < until) {
+      seen.add(String(task['statusMessage']));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      task = await request('tasks/get', { taskId: handle.taskId });
+    }
+    const done = task['status'] === 'working' ? await waitForTerminal(handle.taskId) : task;
+    await client.close();
+    expect(done).toMatchObject({ status: 'completed', result: { structuredContent: { taskId: handle.taskId, status: 'succeeded' } } });
+    expect([...seen].every((message) => /^(queued at priority normal|workflow triage running(: steps? [\w, -]+)?)$/.test(message)), [...seen].join(' | ')).toBe(true);
+  }, 30_000);
+
   it('cancels through tasks/cancel in both eras', async () => {
     const legacy = await connectV1Tasks(cloud.mcpUrl, await token('acme'));
     const { task } = await legacy.request(

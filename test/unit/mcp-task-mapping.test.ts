@@ -56,6 +56,15 @@ describe('Switchboard tasks as MCP tasks (lambdas/domain/mcp-tasks.ts)', () => {
     expect(legacyTaskOf(view({ status: 'failed', error: { code: 'AGENT_ERROR', message: 'refused' } })).status).toBe('failed');
   });
 
+  it('a running run names the steps it is in', () => {
+    const step = (stepId: string, status: string) => ({ stepId, kind: 'agent' as const, status, attempts: 1, startedAt: at });
+    const run = (steps: ReturnType<typeof step>[]) => legacyTaskOf(view({ status: 'running', workflow: 'triage', steps })).statusMessage;
+    expect(run([step('classify', 'succeeded'), step('route', 'running')])).toBe('workflow triage running: step route');
+    expect(run([step('a', 'running'), step('b', 'running')])).toBe('workflow triage running: steps a, b');
+    expect(run([])).toBe('workflow triage running');
+    expect(legacyTaskOf(view({ status: 'running' })).statusMessage).toBe('running on echo');
+  });
+
   it('a run at an approval gate is working, polled slowly, naming who may decide until when', () => {
     const gated = view({
       status: 'waiting_approval',
