@@ -50,8 +50,9 @@ export const toProtocolError = (error: unknown, taskId: string | undefined, deps
   if (error instanceof InvalidTransitionError) return paramsError(`${error.code}: ${error.message}`);
   if (error instanceof ValidationError) return paramsError(`Invalid params: ${error.message}`);
   if (error instanceof DomainError) return new ProtocolError(ProtocolErrorCode.InvalidRequest, `${error.code}: ${error.message}`, { code: error.code });
+  // A fault of ours (logged with its stack here, never sent): -32603, in-band on HTTP 200 as every handler error is.
   deps.logger.error('task method failed unexpectedly', { method, error: error instanceof Error ? error.stack : String(error) });
-  return new ProtocolError(ProtocolErrorCode.InvalidRequest, 'INTERNAL: the request could not be completed; retry later', { code: 'INTERNAL' });
+  return new ProtocolError(ProtocolErrorCode.InternalError, 'INTERNAL: the request could not be completed; retry later', { code: 'INTERNAL' });
 };
 
 /** Tool error codes of a call that created no task, as the JSON-RPC error a 2025 task-augmented call answers instead. */

@@ -140,6 +140,22 @@ describe('MCP tasks, 2025-11-25 (the v1 SDK client\'s task API)', () => {
     expect((await gateway.deps.tasks.list('acme', { limit: 10 })).tasks).toEqual([]);
   });
 
+  it('answers a store failure with -32603 INTERNAL, in-band, without internals', async () => {
+    const gateway = gatewayWithFakes();
+    const client = await v1(gateway);
+    const { task } = await client.request({ method: 'tools/call', params: { name: 'submit_task', arguments: ECHO, task: {} } }, CreateTaskResultSchema);
+    gateway.deps.tasks.get = async () => {
+      throw new Error('ProvisionedThroughputExceededException at /var/task/index.js:1:2');
+    };
+    const error = (await client.experimental.tasks.getTask(task.taskId).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: number; message: string; data: unknown };
+    expect(error).toMatchObject({ code: -32603, data: { code: 'INTERNAL' } });
+    expect(error.message).toMatch(/INTERNAL: the request could not be completed; retry later/);
+    expect(error.message).not.toMatch(/Provisioned|index\.js/);
+  });
+
   it('answers -32602 for an unknown or malformed task id, and for a cursor that is no cursor', async () => {
     const client = await v1(gatewayWithFakes());
     expect(await rpcCodeOf(client.experimental.tasks.getTask('tsk_aaaaaaaaaaaaaaaaaaaaaaaaaa'))).toBe(-32602);
