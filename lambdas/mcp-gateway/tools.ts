@@ -191,7 +191,7 @@ export const decidedRun = (deps: ToolDeps, caller: AuditedCaller): DecidedRun =>
 };
 
 /** Every tool call counted with its latency and, when it failed, its code (docs/operations.md); a metrics failure never fails the call. */
-export const metered = async (deps: ToolDeps, tool: string, call: () => Promise<CallToolResult>): Promise<CallToolResult> => {
+const metered = async (deps: ToolDeps, tool: string, call: () => Promise<CallToolResult>): Promise<CallToolResult> => {
   const metrics = toolMetricsOf(deps.telemetry);
   const started = performance.now();
   const result = await call();
@@ -204,36 +204,31 @@ export const metered = async (deps: ToolDeps, tool: string, call: () => Promise<
   return result;
 };
 
-type ListHandler = (request: unknown, ctx: unknown) => Promise<{ tools: { name: string }[] }>;
+/**
+ * Puts `wrap` around the handler the SDK registered for `method` (it calls the SDK's, then changes
+ * its answer). The SDK has no hook for this; its internal lookup is checked once here.
+ */
+const wrapHandler = <R>(server: McpServer, method: 'tools/list' | 'tools/call', wrap: (answer: R) => unknown): void => {
+  const protocol = server.server as unknown as { _getRequestHandler(method: string): ((request: unknown, ctx: unknown) => Promise<R>) | undefined };
+  const handler = protocol._getRequestHandler(method);
+  if (!handler) throw new Error(`${method} handler missing: the MCP SDK changed`);
+  server.server.setRequestHandler(method, async (request, ctx) => wrap(await handler(request, ctx)) as never);
+};
 
 /**
  * tools/list shows only the tools the principal may call (the same decision, with no arguments).
  * Every tool stays registered, so a call outside the role still reaches its decision and answers
  * FORBIDDEN (a hidden, disabled tool would answer the protocol's "Tool … disabled" instead).
  */
-const listOnly = (server: McpServer, allowed: ReadonlySet<string>): void => {
-  const protocol = server.server as unknown as { _getRequestHandler(method: string): ListHandler | undefined };
-  const list = protocol._getRequestHandler('tools/list');
-  if (!list) throw new Error('tools/list handler missing: the MCP SDK changed');
-  server.server.setRequestHandler('tools/list', async (request, ctx) => {
-    const listed = await list(request, ctx);
-    return { ...listed, tools: listed.tools.filter((tool) => allowed.has(tool.name)) } as never;
-  });
-};
-
-type CallHandler = (request: unknown, ctx: unknown) => Promise<{ isError?: boolean; task?: unknown; content?: unknown; _meta?: unknown }>;
+const listOnly = (server: McpServer, allowed: ReadonlySet<string>): void =>
+  wrapHandler<{ tools: { name: string }[] }>(server, 'tools/list', (listed) => ({ ...listed, tools: listed.tools.filter((tool) => allowed.has(tool.name)) }));
 
 /** A 2025-11-25 task-augmented call that created no task answers a JSON-RPC error, not a tool error (`taskCreationError`). */
-const answerTaskCreation = (server: McpServer): void => {
-  const protocol = server.server as unknown as { _getRequestHandler(method: string): CallHandler | undefined };
-  const call = protocol._getRequestHandler('tools/call');
-  if (!call) throw new Error('tools/call handler missing: the MCP SDK changed');
-  server.server.setRequestHandler('tools/call', async (request, ctx) => {
-    const result = await call(request, ctx);
+const answerTaskCreation = (server: McpServer): void =>
+  wrapHandler<{ isError?: boolean; task?: unknown; content?: unknown; _meta?: unknown }>(server, 'tools/call', (result) => {
     if (result.isError && result.task === undefined) throw taskCreationError(result);
-    return result as never;
+    return result;
   });
-};
 
 /** Who calls, in which request: the principal comes from the verified token only. */
 export interface ToolCaller {
